@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` (portal + worker + beat with demo data) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+DEV_ENV := PORTAL_MODE=development PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus
+
+.PHONY: install run test test-browser lint format bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependency files change.
+$(STAMP): pyproject.toml requirements-dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+run: install
+	@mkdir -p var && rm -rf var/prometheus && mkdir -p var/prometheus
+	@$(DEV_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	@$(DEV_ENV) $(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  Agent Portal: http://127.0.0.1:$(PORT)/   (Ctrl-C stops web, worker and beat)"
+	@echo ""
+	@$(DEV_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --no-prefix -f Procfile.dev start -p $(PORT) || true
+
+test: install
+	PORTAL_MODE=test $(BIN)/pytest $(PYTEST_ARGS)
+
+test-browser: install
+	PORTAL_MODE=test $(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	PORTAL_MODE=test $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,61 @@
+"""Team writes: a team is backed by two groups, all members and maintainers; object permissions go to those."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from catalog.models import Team, TeamMembership
+from portal.audit import audit_record
+
+TEAM_GROUP_PREFIX = "team:"
+
+
+def members_group_name(team_name: str) -> str:
+    return f"{TEAM_GROUP_PREFIX}{team_name}"
+
+
+def maintainers_group_name(team_name: str) -> str:
+    return f"{TEAM_GROUP_PREFIX}{team_name}:maintainers"
+
+
+@transaction.atomic
+def team_create(*, name: str, title: str = "", description: str = "", email: str = "", source_key: str = "") -> Team:
+    team = Team(name=name.lower(), title=title, description=description, email=email, source_key=source_key)
+    team.members_group = Group.objects.get_or_create(name=members_group_name(team.name))[0]
+    team.maintainers_group = Group.objects.get_or_create(name=maintainers_group_name(team.name))[0]
+    team.full_clean()
+    team.save()
+    audit_record(action="catalog.team.created", target=team, changes={"name": team.name, "title": title})
+    return team
+
+
+@transaction.atomic
+def team_set_member(*, team: Team, user: AbstractBaseUser, role: str = TeamMembership.Role.MEMBER) -> TeamMembership:
+    if role not in TeamMembership.Role.values:
+        raise ValueError(f"role must be one of {', '.join(TeamMembership.Role.values)}; got {role!r}")
+    membership, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
+    previous = None if created else membership.role
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    user.groups.add(team.members_group)  # type: ignore[attr-defined]
+    if role == TeamMembership.Role.MAINTAINER:
+        user.groups.add(team.maintainers_group)  # type: ignore[attr-defined]
+    else:
+        user.groups.remove(team.maintainers_group)  # type: ignore[attr-defined]
+    if created or previous != role:
+        audit_record(
+            action="catalog.team.member_set",
+            target=team,
+            changes={"user": user.get_username(), "role": {"before": previous, "after": role}},
+        )
+    return membership
+
+
+@transaction.atomic
+def team_remove_member(*, team: Team, user: AbstractBaseUser) -> None:
+    deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
+    user.groups.remove(team.members_group, team.maintainers_group)  # type: ignore[attr-defined]
+    if deleted:
+        audit_record(action="catalog.team.member_removed", target=team, changes={"user": user.get_username()})

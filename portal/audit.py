@@ -1,0 +1,189 @@
+"""The tamper-evident audit trail: every state change appends one hash-chained event in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from portal.context import Actor, client_ip_var, current_actor, request_id_var
+from portal.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+
+def _json_safe(value: Any) -> Any:
+    """Round-trip through JSON so what we hash is exactly what the database gives back."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def event_digest(
+    *,
+    sequence: int,
+    occurred_at: datetime,
+    actor_kind: str,
+    actor_user_id: int | None,
+    actor_label: str,
+    actor_token_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_repr: str,
+    changes: Any,
+    request_id: str,
+    client_ip: str | None,
+    prev_hash: str,
+) -> str:
+    payload = {
+        "sequence": sequence,
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_kind": actor_kind,
+        "actor_user_id": actor_user_id,
+        "actor_label": actor_label,
+        "actor_token_id": actor_token_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr,
+        "changes": changes,
+        "request_id": request_id,
+        "client_ip": client_ip,
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _digest_of(event: AuditEvent) -> str:
+    return event_digest(
+        sequence=event.sequence,
+        occurred_at=event.occurred_at,
+        actor_kind=event.actor_kind,
+        actor_user_id=event.actor_user_id,
+        actor_label=event.actor_label,
+        actor_token_id=event.actor_token_id,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        object_repr=event.object_repr,
+        changes=event.changes,
+        request_id=event.request_id,
+        client_ip=event.client_ip,
+        prev_hash=event.prev_hash,
+    )
+
+
+def _locked_head() -> AuditChainHead:
+    try:
+        return AuditChainHead.objects.select_for_update().get(id=1)
+    except AuditChainHead.DoesNotExist:
+        try:
+            with transaction.atomic():
+                AuditChainHead.objects.create(id=1, last_sequence=0, last_hash=GENESIS_HASH)
+        except IntegrityError:
+            pass  # another writer created it first
+        return AuditChainHead.objects.select_for_update().get(id=1)
+
+
+def object_type_of(target: models.Model) -> str:
+    return f"{target._meta.app_label}.{target._meta.model_name}"
+
+
+def audit_record(
+    *,
+    action: str,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    object_repr: str = "",
+    changes: Mapping[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> AuditEvent:
+    """Append one event. Call it inside the transaction that makes the change, so both land or neither does."""
+    if target is not None:
+        object_type = object_type or object_type_of(target)
+        object_id = object_id or target.pk
+        object_repr = object_repr or str(target)
+    actor = actor or current_actor()
+    with transaction.atomic():
+        head = _locked_head()
+        event = AuditEvent(
+            sequence=head.last_sequence + 1,
+            occurred_at=timezone.now(),
+            actor_kind=actor.kind,
+            actor_user_id=actor.user_id,
+            actor_label=actor.label[:200],
+            actor_token_id=actor.token_id,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            object_repr=object_repr[:300],
+            changes=_json_safe(dict(changes or {})),
+            request_id=request_id_var.get() if request_id_var.get() != "-" else "",
+            client_ip=client_ip_var.get(),
+            prev_hash=head.last_hash,
+        )
+        event.hash = _digest_of(event)
+        event.save()
+        AuditChainHead.objects.filter(id=1).update(last_sequence=event.sequence, last_hash=event.hash)
+    return event
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"before": old, "after": new}} for the fields whose values differ."""
+    changed: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if _json_safe(old) != _json_safe(new):
+            changed[name] = {"before": old, "after": new}
+    return changed
+
+
+def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    return {name: _json_safe(getattr(instance, name)) for name in fields}
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    ok: bool
+    checked: int
+    broken_sequence: int | None = None
+    reason: str = ""
+
+
+def audit_verify_chain() -> ChainVerification:
+    """Walk the chain in order; name the first event whose hash, link or position is wrong."""
+    expected_prev = GENESIS_HASH
+    expected_sequence = 1
+    checked = 0
+    for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
+        if event.sequence != expected_sequence:
+            return ChainVerification(
+                False,
+                checked,
+                expected_sequence,
+                f"event #{expected_sequence} is missing (next is #{event.sequence})",
+            )
+        if event.prev_hash != expected_prev:
+            return ChainVerification(False, checked, event.sequence, "its prev_hash does not match the event before it")
+        if _digest_of(event) != event.hash:
+            return ChainVerification(False, checked, event.sequence, "its content does not match its hash")
+        expected_prev = event.hash
+        expected_sequence += 1
+        checked += 1
+    head = AuditChainHead.objects.filter(id=1).first()
+    last_sequence = expected_sequence - 1
+    if head is not None and (head.last_sequence != last_sequence or head.last_hash != expected_prev):
+        return ChainVerification(
+            False,
+            checked,
+            last_sequence + 1,
+            f"the chain ends at #{last_sequence} but #{head.last_sequence} was written",
+        )
+    return ChainVerification(True, checked)

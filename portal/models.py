@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or remove an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+
+
+class AuditEvent(models.Model):
+    """One state change. Each event carries the hash of the previous one, so editing or removing any row
+    breaks the chain, which `manage.py audit_verify` detects."""
+
+    class ActorKind(models.TextChoices):
+        USER = "user"
+        TOKEN = "token"
+        SYSTEM = "system"
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    # Plain values, not foreign keys: deleting a user must never rewrite history.
+    actor_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_label = models.CharField(max_length=200)
+    actor_token_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    object_repr = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id", "-sequence"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """A single row that serialises appends: writers lock it, read the last hash, append, move it on."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.last_sequence}"
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only a SHA-256 digest of the secret is stored; the secret is shown once at creation."""
+
+    class Kind(models.TextChoices):
+        PERSONAL = "personal"
+        TEAM = "team"
+        AGENT = "agent"
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+        REVIEW = "review"
+        ADMIN = "admin"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSONAL)
+    # The identity the token acts as: the person, or the service account of a team or an agent.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    subject = models.CharField(max_length=100, blank=True, help_text="Team or agent name for non-personal tokens.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="issued_api_tokens")
+    key_prefix = models.CharField(max_length=16, unique=True)
+    key_digest = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")), name="token_expiry_after_creation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by a periodic task, so the portal can tell whether a worker is consuming the queue."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+
+from portal.audit import audit_record, audit_verify_chain
+from portal.context import Actor, acting_as
+from portal.models import AppendOnlyError, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _record_three() -> list[AuditEvent]:
+    with acting_as(Actor(kind="user", user_id=7, label="alice")):
+        return [
+            audit_record(
+                action="test.thing.changed",
+                object_type="test.thing",
+                object_id=i,
+                changes={"n": {"before": i, "after": i + 1}},
+            )
+            for i in range(3)
+        ]
+
+
+def test_it_chains_each_event_to_the_previous_one() -> None:
+    first, second, third = _record_three()
+    assert (first.sequence, second.sequence, third.sequence) == (1, 2, 3)
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert third.actor_label == "alice"
+    assert audit_verify_chain().ok
+
+
+def test_it_refuses_updates_and_deletes_through_the_orm() -> None:
+    event = _record_three()[0]
+    event.action = "forged"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="forged")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+
+
+def _tamper(sql: str, params: list[Any]) -> None:
+    """Simulate an attacker with database access, who can also switch the PostgreSQL trigger off."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
+
+
+def test_it_detects_an_edited_row_and_names_it() -> None:
+    events = _record_three()
+    _tamper("UPDATE portal_auditevent SET actor_label = %s WHERE sequence = %s", ["mallory", events[1].sequence])
+
+    result = audit_verify_chain()
+    assert not result.ok
+    assert result.broken_sequence == 2
+    assert "content does not match" in result.reason
+    with pytest.raises(CommandError, match="BROKEN at event #2") as excinfo:
+        call_command("audit_verify")
+    assert excinfo.value.returncode == 1
+
+
+def test_it_detects_a_deleted_row() -> None:
+    events = _record_three()
+    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[1].sequence])
+    result = audit_verify_chain()
+    assert (result.ok, result.broken_sequence) == (False, 2)
+    assert "missing" in result.reason
+
+
+def test_it_detects_a_truncated_tail() -> None:
+    events = _record_three()
+    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
+    result = audit_verify_chain()
+    assert (result.ok, result.broken_sequence) == (False, 3)
+
+
+def test_audit_verify_command_passes_on_an_intact_chain(capsys: Any) -> None:
+    _record_three()
+    call_command("audit_verify")
+    assert "3 events verified" in capsys.readouterr().out
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_itself_refuses_raw_updates() -> None:
+    event = _record_three()[0]
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE portal_auditevent SET action = 'x' WHERE id = %s", [event.pk])
+
+
+def test_it_records_request_id_actor_and_client_address(client: Any, make_user: Any) -> None:
+    client.force_login(make_user("alice"))
+    client.post(
+        "/tokens/",
+        {"name": "laptop", "scopes": ["read"], "expires_in_days": 30},
+        HTTP_X_REQUEST_ID="req-12345678",
+        REMOTE_ADDR="10.1.2.3",
+    )
+    event = AuditEvent.objects.get(action="token.issued")
+    assert (event.request_id, event.actor_label, event.actor_kind, event.client_ip) == (
+        "req-12345678",
+        "alice",
+        "user",
+        "10.1.2.3",
+    )

@@ -1,0 +1,80 @@
+"""Production start-up: missing or invalid settings stop it with the setting's name; a complete set is deploy-clean."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_PRODUCTION_ENV = {
+    "PORTAL_MODE": "production",
+    "SECRET_KEY": "k" * 20 + "Zq8#xP!vT3rW6yN1mB4cL7dF0gH2jK5s",
+    "ALLOWED_HOSTS": "portal.example.com",
+    "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
+}
+
+
+def _run(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PORTAL_", "DATABASE_", "CELERY_", "SECRET_", "PYTEST_", "DJANGO_ALLOW"))
+    }
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("SECRET_KEY", "SECRET_KEY is required in production mode"),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS is required in production mode"),
+        ("DATABASE_URL", "DATABASE_URL is required in production mode"),
+        ("CELERY_BROKER_URL", "CELERY_BROKER_URL is required in production mode"),
+    ],
+)
+def test_a_missing_production_setting_stops_start_up_naming_it(missing: str, expected: str) -> None:
+    env = {key: value for key, value in GOOD_PRODUCTION_ENV.items() if key != missing}
+    result = _run(env, "check")
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SECRET_KEY", "short", "SECRET_KEY must be a random string of at least 50 characters"),
+        ("DEBUG", "maybe", "DEBUG must be a boolean"),
+        ("DEBUG", "true", "DEBUG must be off in production mode"),
+        ("EMAIL_PORT", "twenty-five", "EMAIL_PORT must be an integer"),
+        ("CSRF_TRUSTED_ORIGINS", "portal.example.com", "CSRF_TRUSTED_ORIGINS entries must start with http"),
+    ],
+)
+def test_an_invalid_production_setting_stops_start_up_naming_it(name: str, value: str, expected: str) -> None:
+    result = _run({**GOOD_PRODUCTION_ENV, name: value}, "check")
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(GOOD_PRODUCTION_ENV["SECRET_KEY"] + "\n")
+    env = {key: value for key, value in GOOD_PRODUCTION_ENV.items() if key != "SECRET_KEY"} | {
+        "SECRET_KEY_FILE": str(key_file)
+    }
+    result = _run(env, "check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_in_production_mode() -> None:
+    result = _run(GOOD_PRODUCTION_ENV, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
