@@ -20,12 +20,15 @@ DROP FUNCTION IF EXISTS portal_audit_append_only();
 
 def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD)
+        # No parameters, so psycopg leaves the '%' in RAISE alone.
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(FORWARD)
 
 
 def backward(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(BACKWARD)
 
 
 class Migration(migrations.Migration):

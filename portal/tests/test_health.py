@@ -53,7 +53,10 @@ def test_readyz_names_the_database_when_it_is_down(client: Any, monkeypatch: pyt
 def test_readyz_names_the_broker_when_it_is_down(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from celery import Celery
 
-    dead = Celery("dead", broker=f"redis://127.0.0.1:{_closed_port()}/0", set_as_current=False)
+    dead_url = f"redis://127.0.0.1:{_closed_port()}/0"
+    # Celery lets the CELERY_BROKER_URL environment variable win over the app's own setting.
+    monkeypatch.setenv("CELERY_BROKER_URL", dead_url)
+    dead = Celery("dead", broker=dead_url, set_as_current=False)
     monkeypatch.setattr(views, "celery_app", dead)
     response = client.get("/readyz")
     assert response.status_code == 503
