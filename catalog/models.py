@@ -366,7 +366,9 @@ class ToolGrant(models.Model):
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.CRITICAL, db_index=True)
     risk_score = models.PositiveSmallIntegerField(default=16)
     risk = models.JSONField(default=dict, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -406,6 +408,9 @@ class CatalogEntry(models.Model):
     data_class = models.CharField(max_length=20, blank=True)
     tool_kind = models.CharField(max_length=20, blank=True)
     tags = models.JSONField(default=list)
+    # Short text (names, titles, tags, capability names) for typo-tolerant trigram matching on PostgreSQL;
+    # long text (plus descriptions) for full-text search. Both are indexed by migration 0002 on PostgreSQL.
+    search_names = models.CharField(max_length=2000, blank=True)
     search_text = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -1,15 +1,319 @@
+"""Catalog reads. Every signed-in user reads the whole catalog; writes are checked in services.
+
+The catalog page filters, facets, sorts and pages over `CatalogEntry`, one indexed row per agent and tool, so
+its query count is constant and it never loads the whole catalog.
+"""
+
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.urls import reverse
 
-from catalog.models import Agent, Team, Tool
+from catalog.models import Agent, AIModel, CatalogEntry, Location, Team, TeamMembership, Tool, ToolGrant
+from catalog.risk import Tier
+
+FACETS: tuple[tuple[str, str], ...] = (
+    ("kind", "Kind"),
+    ("risk_tier", "Risk tier"),
+    ("owner", "Owner"),
+    ("lifecycle", "Lifecycle"),
+    ("status", "Status"),
+    ("autonomy_level", "Autonomy level"),
+    ("data_class", "Data class"),
+    ("tool_kind", "Tool kind"),
+)
+FACET_FIELDS = {"owner": "owner__name"}
+SORTS = {
+    "relevance": None,
+    "name": ("name", "kind"),
+    "-risk": ("-risk_rank", "name"),
+    "risk": ("risk_rank", "name"),
+    "-updated": ("-updated_at", "name"),
+}
+MAX_QUERY_LENGTH = 200
+OWNER_FACET_LIMIT = 15
+TIER_ORDER = {tier.value: tier.rank for tier in Tier}
 
 
-def catalog_dashboard_panels(*, user: Any) -> list[dict[str, Any]]:
-    return [
-        {"title": "Agents", "value": Agent.objects.count(), "url": reverse("catalog:index") + "?kind=agent"},
-        {"title": "Tools", "value": Tool.objects.count(), "url": reverse("catalog:index") + "?kind=tool"},
-        {"title": "Teams", "value": Team.objects.count(), "url": reverse("catalog:index")},
+@dataclass
+class CatalogQuery:
+    q: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    tag: str = ""
+    sort: str = "name"
+    page: int = 1
+    page_size: int = 25
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CatalogQuery:
+        """Parse query-string style parameters (QueryDict or dict of lists/strings); bad values are ignored."""
+
+        def values(name: str) -> list[str]:
+            raw = params.getlist(name) if hasattr(params, "getlist") else params.get(name, [])
+            raw = [raw] if isinstance(raw, str) else list(raw or [])
+            return [str(v)[:100] for v in raw if str(v).strip()][:20]
+
+        q = str(params.get("q") or "").strip()[:MAX_QUERY_LENGTH]
+        sort = str(params.get("sort") or ("relevance" if q else "name"))
+        if sort not in SORTS or (sort == "relevance" and not q):
+            sort = "name"
+        try:
+            page = max(1, int(params.get("page") or 1))
+        except (TypeError, ValueError):
+            page = 1
+        try:
+            page_size = min(100, max(1, int(params.get("page_size") or 25)))
+        except (TypeError, ValueError):
+            page_size = 25
+        filters = {name: values(name) for name, _ in FACETS if values(name)}
+        return cls(
+            q=q, filters=filters, tag=str(params.get("tag") or "")[:100], sort=sort, page=page, page_size=page_size
+        )
+
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass
+class CatalogPage:
+    query: CatalogQuery
+    entries: list[CatalogEntry]
+    total: int
+    facets: list[tuple[str, str, list[FacetValue]]]
+    page_number: int
+    num_pages: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.page_number < self.num_pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page_number > 1
+
+
+def _search_terms(q: str) -> list[str]:
+    return [term for term in re.split(r"\s+", q.lower()) if term][:8]
+
+
+def _apply_search(entries: QuerySet[CatalogEntry], q: str) -> QuerySet[CatalogEntry]:
+    if not q:
+        return entries
+    if connection.vendor == "postgresql":
+        vector = SearchVector("search_text", config="simple")
+        query = SearchQuery(q, config="simple", search_type="websearch")
+        # Full text for words, trigram word similarity on names and tags for typos ("githbu" finds github).
+        typo_match = Q()
+        for term in _search_terms(q):
+            if len(term) >= 3:
+                typo_match |= Q(search_names__trigram_word_similar=term)
+        entries = entries.annotate(search=vector).filter(Q(search=query) | typo_match)
+        return entries.annotate(rank=SearchRank(vector, query))
+    for term in _search_terms(q):
+        entries = entries.filter(search_text__contains=term)
+    return entries
+
+
+def _apply_filters(entries: QuerySet[CatalogEntry], query: CatalogQuery) -> QuerySet[CatalogEntry]:
+    for name, chosen in query.filters.items():
+        column = FACET_FIELDS.get(name, name)
+        if name == "autonomy_level":
+            levels = [int(v) for v in chosen if v.isdigit()]
+            entries = entries.filter(autonomy_level__in=levels)
+        else:
+            entries = entries.filter(**{f"{column}__in": chosen})
+    if query.tag:
+        entries = (
+            entries.filter(tags__contains=[query.tag])
+            if connection.vendor == "postgresql"
+            else entries.filter(tags__icontains=f'"{query.tag}"')
+        )
+    return entries
+
+
+def _facet_counts(entries: QuerySet[CatalogEntry], query: CatalogQuery) -> list[tuple[str, str, list[FacetValue]]]:
+    base = entries.order_by()
+    if "rank" in base.query.annotations:
+        base = base.values("pk")  # keep the filter, drop the rank
+        base = CatalogEntry.objects.filter(pk__in=base)
+    results: list[tuple[str, str, list[FacetValue]]] = []
+    for name, label in FACETS:
+        column = FACET_FIELDS.get(name, name)
+        rows = base.values(column).annotate(n=Count("pk")).order_by("-n")
+        if name == "owner":
+            rows = rows[:OWNER_FACET_LIMIT]
+        chosen = set(query.filters.get(name, []))
+        values = []
+        for row in rows:
+            raw = row[column]
+            if raw in (None, ""):
+                continue
+            values.append(
+                FacetValue(value=str(raw), label=_facet_label(name, raw), count=row["n"], selected=str(raw) in chosen)
+            )
+        if name == "risk_tier":
+            values.sort(key=lambda v: TIER_ORDER.get(v.value, 9))
+        elif name in {"autonomy_level", "lifecycle", "status", "data_class", "kind", "tool_kind"}:
+            values.sort(key=lambda v: v.value)
+        results.append((name, label, values))
+    return results
+
+
+def _facet_label(name: str, raw: Any) -> str:
+    if name == "autonomy_level":
+        return Agent.Autonomy(int(raw)).label
+    if name == "tool_kind":
+        return str(Tool.Kind(raw).label) if raw in Tool.Kind.values else str(raw)
+    return str(raw).replace("_", " ")
+
+
+def catalog_search(
+    *, user: AbstractBaseUser | AnonymousUser, query: CatalogQuery, with_facets: bool = True
+) -> CatalogPage:
+    entries = _apply_filters(_apply_search(CatalogEntry.objects.all(), query.q), query)
+    ordering = SORTS[query.sort]
+    if ordering is None:
+        entries = (
+            entries.order_by(F("rank").desc(nulls_last=True), "name")
+            if connection.vendor == "postgresql"
+            else entries.order_by("name")
+        )
+    else:
+        entries = entries.order_by(*ordering)
+    paginator = Paginator(entries.select_related("owner"), query.page_size)
+    page = paginator.get_page(query.page)
+    return CatalogPage(
+        query=query,
+        entries=list(page.object_list),
+        total=paginator.count,
+        facets=_facet_counts(entries, query) if with_facets else [],
+        page_number=page.number,
+        num_pages=paginator.num_pages,
+    )
+
+
+# --- entities ----------------------------------------------------------------------------------------------
+
+
+def agent_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Agent]:
+    return Agent.objects.select_related("owner").prefetch_related("models_used", "calls").order_by("name")
+
+
+def tool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tool]:
+    return Tool.objects.select_related("owner").prefetch_related("capabilities").order_by("name")
+
+
+def grant_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[ToolGrant]:
+    return ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner").order_by(
+        "agent__name", "tool__name"
+    )
+
+
+def model_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[AIModel]:
+    return AIModel.objects.order_by("name")
+
+
+def team_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
+    return Team.objects.order_by("name")
+
+
+def location_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Location]:
+    return Location.objects.select_related("default_owner").order_by("target")
+
+
+def agent_detail(*, name: str) -> Agent:
+    grants = ToolGrant.objects.select_related("tool", "tool__owner").order_by("tool__name", "environment")
+    return (
+        Agent.objects.select_related("owner")
+        .prefetch_related("models_used", "calls", "called_by", Prefetch("grants", queryset=grants))
+        .get(name=name.lower())
+    )
+
+
+def tool_detail(*, name: str) -> Tool:
+    grants = ToolGrant.objects.select_related("agent", "agent__owner").order_by("agent__name", "environment")
+    return (
+        Tool.objects.select_related("owner")
+        .prefetch_related("capabilities", Prefetch("grants", queryset=grants))
+        .get(name=name.lower())
+    )
+
+
+def team_detail(*, name: str) -> Team:
+    members = TeamMembership.objects.select_related("user").order_by("-role", "user__username")
+    return Team.objects.prefetch_related(Prefetch("memberships", queryset=members)).get(name=name.lower())
+
+
+def team_owned(*, team: Team, limit: int = 200) -> dict[str, list[Any]]:
+    return {
+        "agents": list(Agent.objects.filter(owner=team).order_by("name")[:limit]),
+        "tools": list(Tool.objects.filter(owner=team).order_by("name")[:limit]),
+    }
+
+
+def user_teams(*, user: AbstractBaseUser | AnonymousUser, maintainer_only: bool = False) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
+    memberships = TeamMembership.objects.filter(user=user)
+    if maintainer_only:
+        memberships = memberships.filter(role=TeamMembership.Role.MAINTAINER)
+    return Team.objects.filter(pk__in=memberships.values("team_id")).order_by("name")
+
+
+def entity_history(*, entity: Agent | Tool | Team, limit: int = 50) -> list[Any]:
+    from portal.selectors import audit_events
+
+    object_type = f"catalog.{entity._meta.model_name}"
+    return list(audit_events(object_type=object_type, object_id=str(entity.pk))[:limit])
+
+
+def catalog_dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+    index = reverse("catalog:index")
+    tiers = dict(CatalogEntry.objects.values_list("risk_tier").annotate(n=Count("pk")).order_by())
+    panels: list[dict[str, Any]] = [
+        {
+            "title": "Catalog",
+            "value": sum(tiers.values()),
+            "rows": [
+                {"label": f"{tier.value}: {tiers.get(tier.value, 0)}", "url": f"{index}?risk_tier={tier.value}"}
+                for tier in reversed(list(Tier))
+            ],
+            "url": index,
+            "link_label": "Browse the catalog",
+        }
     ]
+    if user.is_authenticated:
+        mine = list(user_teams(user=user)[:10])
+        panels.append(
+            {
+                "title": "My teams",
+                "value": None,
+                "rows": [
+                    {"label": team.display_name, "url": reverse("catalog:team", args=[team.name])} for team in mine
+                ],
+            }
+        )
+    return panels
+
+
+def search_backend_name() -> str:
+    return "postgresql full-text + trigram" if connection.vendor == "postgresql" else "substring (SQLite)"
+
+
+def is_postgres() -> bool:
+    return bool(getattr(settings, "IS_POSTGRES", False))

@@ -135,6 +135,45 @@ def audit_record(
     return event
 
 
+def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = None) -> list[AuditEvent]:
+    """Append many events under one lock (bulk imports). Each dict: action, target (or object_type and
+    object_id), changes."""
+    actor = actor or current_actor()
+    request_id = request_id_var.get() if request_id_var.get() != "-" else ""
+    client_ip = client_ip_var.get()
+    with transaction.atomic():
+        head = _locked_head()
+        sequence, prev_hash = head.last_sequence, head.last_hash
+        rows = []
+        now = timezone.now()
+        for spec in events:
+            target = spec.get("target")
+            sequence += 1
+            event = AuditEvent(
+                sequence=sequence,
+                occurred_at=now,
+                actor_kind=actor.kind,
+                actor_user_id=actor.user_id,
+                actor_label=actor.label[:200],
+                actor_token_id=actor.token_id,
+                action=spec["action"],
+                object_type=spec.get("object_type") or (object_type_of(target) if target is not None else ""),
+                object_id=str(spec.get("object_id") or (target.pk if target is not None else "")),
+                object_repr=(spec.get("object_repr") or (str(target) if target is not None else ""))[:300],
+                changes=_json_safe(dict(spec.get("changes") or {})),
+                request_id=request_id,
+                client_ip=client_ip,
+                prev_hash=prev_hash,
+            )
+            event.hash = _digest_of(event)
+            prev_hash = event.hash
+            rows.append(event)
+        if rows:
+            AuditEvent.objects.bulk_create(rows, batch_size=1000)
+            AuditChainHead.objects.filter(id=1).update(last_sequence=sequence, last_hash=prev_hash)
+    return rows
+
+
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """{field: {"before": old, "after": new}} for the fields whose values differ."""
     changed: dict[str, dict[str, Any]] = {}

@@ -517,6 +517,12 @@ class SafeHttpClient:
 
     # --- steps ----------------------------------------------------------------------------------------
 
+    def check_url(self, url: str) -> None:
+        """Validate a URL exactly as a fetch would (scheme, credentials, every resolved address) without
+        fetching it: for tools that connect themselves, such as git."""
+        self._check_scheme(url, redirected_from=None)
+        self._validate(url, url.strip(), self.allowlist(), redirected_from=None)
+
     @staticmethod
     def _refusal(url: str, reason: str, redirected_from: str | None) -> UnsafeUrlError:
         if redirected_from is not None:

@@ -307,6 +307,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Outbound HTTP (SSRF-safe client in portal/net.py) ----------------------------------------------------
 SSRF_ALLOWLIST = env_list("SSRF_ALLOWLIST", [])
 OUTBOUND_HTTP_TIMEOUT = env_int("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
+LOCATION_SYNC_MINUTES = env_int("LOCATION_SYNC_MINUTES", 60, minimum=1)
+# Local git paths as locations are for tests and laptops; production reads https:// repositories only.
+LOCATION_ALLOW_LOCAL_GIT = env_bool("LOCATION_ALLOW_LOCAL_GIT", PORTAL_MODE != "production")
 OUTBOUND_HTTP_MAX_BYTES = env_int("OUTBOUND_HTTP_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 # --- Celery -----------------------------------------------------------------------------------------------
@@ -343,6 +346,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "portal.record_heartbeat", "schedule": 60.0},
+    "catalog-sync-locations": {"task": "catalog.sync_due_locations", "schedule": 300.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -1,0 +1,849 @@
+"""Catalog writes. Every change is one function in a transaction: validate, write, re-score, index, audit.
+
+Data comes in the plain shape of `catalog.formats.types` (the same keys for forms, the API and imports), so a
+descriptor, a form and an API call cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
+
+from catalog import risk
+from catalog.models import (
+    Agent,
+    AIModel,
+    Capability,
+    CatalogEntry,
+    Team,
+    TeamMembership,
+    Tool,
+    ToolGrant,
+)
+from portal.audit import audit_record, field_changes
+from portal.roles import user_is_platform_admin
+
+AGENT_FIELDS = (
+    "title",
+    "description",
+    "lifecycle",
+    "agent_type",
+    "autonomy_level",
+    "human_in_loop",
+    "data_class",
+    "runtime",
+    "repository_url",
+    "a2a_endpoint",
+    "a2a_protocol_version",
+    "provider_org",
+    "version",
+    "environments",
+    "tags",
+    "links",
+    "annotations",
+    "skills",
+)
+TOOL_FIELDS = (
+    "registry_name",
+    "title",
+    "description",
+    "kind",
+    "version",
+    "lifecycle",
+    "endpoint_url",
+    "transport",
+    "auth_scheme",
+    "credential_scope",
+    "reach",
+    "data_class",
+    "repository_url",
+    "definition",
+    "tags",
+    "links",
+    "annotations",
+    "packages",
+    "remotes",
+)
+MODEL_FIELDS = ("title", "provider", "model_id", "hosting", "residency", "data_class")
+# Facts the rubric reads: a change to any of them re-scores.
+TOOL_RISK_FIELDS = ("data_class", "reach", "credential_scope", "annotations_trusted")
+AGENT_RISK_FIELDS = ("autonomy_level", "human_in_loop", "data_class")
+# Fields stored as NULL when unknown, so the rubric can fail closed.
+NULLABLE_FACTS = {"autonomy_level", "human_in_loop", "data_class", "credential_scope", "reach", "registry_name"}
+CAPABILITY_HINTS = ("read_only", "destructive", "idempotent", "open_world")
+DANGEROUS_MARKUP = re.compile(r"<\s*/?\s*(script|iframe|object|embed|style|form)\b|\bon[a-z]+\s*=|javascript:", re.I)
+MAX_DESCRIPTION = 20_000
+
+
+class CatalogError(Exception):
+    """Bad input; `errors` maps each field to what was wrong and what is accepted."""
+
+    def __init__(self, errors: Mapping[str, list[str] | str]) -> None:
+        self.errors = {field: [msg] if isinstance(msg, str) else list(msg) for field, msg in errors.items()}
+        super().__init__("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items()))
+
+
+class CatalogPermissionError(Exception):
+    pass
+
+
+class CatalogConflict(Exception):
+    pass
+
+
+# --- permissions ------------------------------------------------------------------------------------------
+
+
+def _perm_codename(entity: Agent | Tool, action: str) -> str:
+    return f"{action}_{entity._meta.model_name}"
+
+
+def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
+    """Owners' maintainers (a guardian object permission on the team's maintainers group) and platform admins."""
+    if not user.is_authenticated:
+        return False
+    if user_is_platform_admin(user):
+        return True
+    return _perm_codename(entity, "change") in get_perms(user, entity)
+
+
+def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user_is_platform_admin(user):
+        return True
+    return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
+
+
+def _grant_owner_permissions(entity: Agent | Tool, previous_owner: Team | None = None) -> None:
+    for action in ("change", "delete"):
+        codename = f"catalog.{_perm_codename(entity, action)}"
+        if previous_owner is not None:
+            remove_perm(codename, previous_owner.maintainers_group, entity)
+        assign_perm(codename, entity.owner.maintainers_group, entity)
+
+
+# --- shared helpers ---------------------------------------------------------------------------------------
+
+
+def _validate_description(description: str) -> list[str]:
+    problems = []
+    if len(description) > MAX_DESCRIPTION:
+        problems.append(f"is {len(description)} characters long; at most {MAX_DESCRIPTION} are accepted.")
+    if DANGEROUS_MARKUP.search(description):
+        problems.append(
+            "contains HTML that is never shown (script, iframe, style, event handlers or javascript: links); "
+            "use Markdown."
+        )
+    return problems
+
+
+def _resolve_owner(name: Any, errors: dict[str, list[str]]) -> Team | None:
+    if not name:
+        errors["owner"] = ["is required: the name of the team that owns this."]
+        return None
+    team = Team.objects.filter(name__iexact=str(name).removeprefix("group:")).first()
+    if team is None:
+        errors["owner"] = [f"team {name!r} does not exist; create it first or pick an existing team."]
+    return team
+
+
+def _clean_list_of_strings(value: Any, field: str, errors: dict[str, list[str]]) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        errors[field] = ["must be a list of strings."]
+        return []
+    return value
+
+
+def _model_errors(exc: ValidationError, rename: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    rename = rename or {}
+    return {rename.get(field, field): [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
+
+
+def _assign(instance: Any, fields: Iterable[str], data: Mapping[str, Any]) -> None:
+    for name in fields:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None and name not in NULLABLE_FACTS:
+            value = [] if name in {"tags", "links", "environments", "skills", "packages", "remotes"} else ""
+            if name == "annotations":
+                value = {}
+        if value == "" and name in NULLABLE_FACTS:
+            value = None
+        setattr(instance, name, value)
+
+
+def _snapshot(instance: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(instance, name) for name in fields}
+
+
+def capabilities_hash(capabilities: Iterable[Mapping[str, Any]]) -> str:
+    canonical = sorted(
+        ({"name": cap["name"], **{hint: cap.get(hint) for hint in CAPABILITY_HINTS}} for cap in capabilities),
+        key=lambda cap: cap["name"],
+    )
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _clean_capabilities(value: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        errors["capabilities"] = ["must be a list of {name, description, read_only, destructive, ...}."]
+        return None
+    cleaned: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for position, cap in enumerate(value):
+        if not isinstance(cap, Mapping) or not isinstance(cap.get("name"), str) or not cap["name"].strip():
+            errors[f"capabilities[{position}].name"] = ["is required."]
+            continue
+        name = cap["name"].strip()[:200]
+        if name in seen:
+            errors[f"capabilities[{position}].name"] = [f"{name!r} appears twice."]
+            continue
+        seen.add(name)
+        item = {"name": name, "description": str(cap.get("description") or "")}
+        for hint in CAPABILITY_HINTS:
+            hint_value = cap.get(hint)
+            if hint_value is not None and not isinstance(hint_value, bool):
+                errors[f"capabilities[{position}].{hint}"] = ["must be true, false or absent."]
+            item[hint] = hint_value
+        cleaned.append(item)
+    return cleaned
+
+
+# --- risk ---------------------------------------------------------------------------------------------------
+
+
+def tool_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> risk.ToolFacts:
+    caps = tool.capabilities.all() if capabilities is None else capabilities
+    return risk.ToolFacts(
+        data_class=tool.data_class,
+        reach=tool.reach,
+        credential_scope=tool.credential_scope,
+        annotations_trusted=tool.annotations_trusted,
+        capabilities=tuple(
+            risk.CapabilityFacts(
+                name=cap.name,
+                read_only=cap.read_only,
+                destructive=cap.destructive,
+                idempotent=cap.idempotent,
+                open_world=cap.open_world,
+            )
+            for cap in caps
+        ),
+    )
+
+
+def agent_facts(agent: Agent) -> risk.AgentFacts:
+    return risk.AgentFacts(
+        autonomy_level=agent.autonomy_level, human_in_loop=agent.human_in_loop, data_class=agent.data_class
+    )
+
+
+def _store_assessment(target: Agent | Tool | ToolGrant, assessment: risk.Assessment) -> bool:
+    payload = assessment.to_dict()
+    changed = target.risk_tier != assessment.tier.value or target.risk != payload
+    target.risk_tier = assessment.tier.value
+    target.risk_score = assessment.score
+    target.risk = payload
+    return changed
+
+
+def grant_assessment(grant: ToolGrant, tool_fact: risk.ToolFacts | None = None) -> risk.Assessment:
+    facts = tool_fact or tool_facts(grant.tool)
+    known = {cap.name for cap in facts.capabilities}
+    names = [name for name in grant.capability_names if name in known] or None
+    return risk.assess_grant(
+        agent_facts(grant.agent), facts, capability_names=names, credential_scope=grant.credential_scope or None
+    )
+
+
+def agent_rescore(agent: Agent) -> risk.Assessment:
+    now = timezone.now()
+    active = [
+        (grant.tool.name, risk.Assessment(**_assessment_kwargs(grant.risk)))
+        for grant in agent.grants.select_related("tool").filter(status=ToolGrant.Status.APPROVED)
+        if (grant.expires_at is None or grant.expires_at > now) and grant.risk
+    ]
+    assessment = risk.assess_agent(agent_facts(agent), active)
+    if _store_assessment(agent, assessment):
+        Agent.objects.filter(pk=agent.pk).update(
+            risk_tier=agent.risk_tier, risk_score=agent.risk_score, risk=agent.risk, updated_at=timezone.now()
+        )
+        _index_agent(agent)
+    return assessment
+
+
+def _assessment_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "tier": risk.Tier(payload["tier"]),
+        "score": payload["score"],
+        "factors": tuple(risk.Factor(**factor) for factor in payload["factors"]),
+        "floors": tuple(payload["floors"]),
+        "rubric_version": payload["rubric_version"],
+        "driver": payload.get("driver", ""),
+    }
+
+
+def grant_rescore(grant: ToolGrant, tool_fact: risk.ToolFacts | None = None) -> risk.Assessment:
+    assessment = grant_assessment(grant, tool_fact)
+    if _store_assessment(grant, assessment):
+        ToolGrant.objects.filter(pk=grant.pk).update(
+            risk_tier=grant.risk_tier, risk_score=grant.risk_score, risk=grant.risk
+        )
+    return assessment
+
+
+def tool_rescore(tool: Tool) -> risk.Assessment:
+    """Re-score the tool, then its grants, then the agents behind those grants, in this transaction."""
+    facts = tool_facts(tool)
+    assessment = risk.assess_tool(facts)
+    if _store_assessment(tool, assessment):
+        Tool.objects.filter(pk=tool.pk).update(risk_tier=tool.risk_tier, risk_score=tool.risk_score, risk=tool.risk)
+    agents: dict[int, Agent] = {}
+    for grant in tool.grants.select_related("agent", "tool"):
+        grant_rescore(grant, facts)
+        agents[grant.agent_id] = grant.agent
+    for agent in agents.values():
+        agent_rescore(agent)
+    return assessment
+
+
+# --- search index -------------------------------------------------------------------------------------------
+
+
+def _search_text(*parts: Any) -> str:
+    flat: list[str] = []
+    for part in parts:
+        if isinstance(part, list | tuple):
+            flat.extend(str(item) for item in part)
+        elif part:
+            flat.append(str(part))
+    return " ".join(flat).lower()[:20_000]
+
+
+def _summary(description: str) -> str:
+    first = description.strip().split("\n\n", 1)[0].replace("\n", " ")
+    return (first[:297] + "...") if len(first) > 300 else first
+
+
+def agent_entry_values(agent: Agent) -> dict[str, Any]:
+    return {
+        "name": agent.name,
+        "title": agent.title,
+        "summary": _summary(agent.description),
+        "owner_id": agent.owner_id,
+        "risk_tier": agent.risk_tier,
+        "risk_rank": risk.Tier(agent.risk_tier).rank,
+        "lifecycle": agent.lifecycle,
+        "status": agent.status,
+        "autonomy_level": agent.autonomy_level,
+        "data_class": agent.data_class or "",
+        "tool_kind": "",
+        "tags": agent.tags,
+        "search_names": _search_text(agent.name, agent.title, agent.tags)[:2000],
+        "search_text": _search_text(agent.name, agent.title, agent.description, agent.tags, agent.agent_type),
+        "updated_at": timezone.now(),
+    }
+
+
+def tool_entry_values(tool: Tool, capability_names: Iterable[str] | None = None) -> dict[str, Any]:
+    names = list(capability_names) if capability_names is not None else [c.name for c in tool.capabilities.all()]
+    return {
+        "name": tool.name,
+        "title": tool.title,
+        "summary": _summary(tool.description),
+        "owner_id": tool.owner_id,
+        "risk_tier": tool.risk_tier,
+        "risk_rank": risk.Tier(tool.risk_tier).rank,
+        "lifecycle": tool.lifecycle,
+        "status": tool.status,
+        "autonomy_level": None,
+        "data_class": tool.data_class or "",
+        "tool_kind": tool.kind,
+        "tags": tool.tags,
+        "search_names": _search_text(tool.name, tool.title, tool.tags, names)[:2000],
+        "search_text": _search_text(tool.name, tool.title, tool.description, tool.tags, tool.registry_name, names),
+        "updated_at": timezone.now(),
+    }
+
+
+def _index_agent(agent: Agent) -> None:
+    CatalogEntry.objects.update_or_create(kind="agent", entity_id=agent.pk, defaults=agent_entry_values(agent))
+
+
+def _index_tool(tool: Tool) -> None:
+    CatalogEntry.objects.update_or_create(kind="tool", entity_id=tool.pk, defaults=tool_entry_values(tool))
+
+
+# --- agents -------------------------------------------------------------------------------------------------
+
+
+def _agent_relations(data: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    relations: dict[str, Any] = {}
+    if "models" in data:
+        names = _clean_list_of_strings(data["models"], "models", errors)
+        found = {m.name: m for m in AIModel.objects.filter(name__in=[n.lower() for n in names])}
+        missing = [n for n in names if n.lower() not in found]
+        if missing:
+            errors["models"] = [f"unknown model(s): {', '.join(missing)}; register them in the catalog first."]
+        relations["models"] = list(found.values())
+    if "calls" in data:
+        names = _clean_list_of_strings(data["calls"], "calls", errors)
+        relations["calls"] = list(Agent.objects.filter(name__in=[n.lower() for n in names]))
+        relations["calls_missing"] = sorted(set(n.lower() for n in names) - {a.name for a in relations["calls"]})
+    if "tools" in data:
+        relations["tools"] = sorted(set(_clean_list_of_strings(data["tools"], "tools", errors)))
+    return relations
+
+
+def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data: Mapping[str, Any]) -> None:
+    if "description" in data and isinstance(data["description"], str):
+        problems = _validate_description(data["description"])
+        if problems:
+            errors["description"] = problems
+    try:
+        instance.full_clean(exclude=["owner", "risk", "source_location"], validate_unique=False)
+    except ValidationError as exc:
+        for field, msgs in _model_errors(exc).items():
+            errors.setdefault(field, []).extend(msgs)
+
+
+def _check_name_free(
+    model: type[Agent] | type[Tool], name: str, exclude_pk: int | None, errors: dict[str, list[str]]
+) -> None:
+    clash = model.objects.filter(name__iexact=name)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        errors["name"] = [f"{model._meta.verbose_name} {name!r} already exists; names are unique (case-insensitive)."]
+
+
+@transaction.atomic
+def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], check_permission: bool = True) -> Agent:
+    errors: dict[str, list[str]] = {}
+    name = str(data.get("name") or "").strip()
+    owner = _resolve_owner(data.get("owner"), errors)
+    if owner is not None and check_permission and actor is not None and not can_create_for(actor, owner):
+        raise CatalogPermissionError(f"Only maintainers of team {owner.name!r} or platform admins can add its agents.")
+    agent = Agent(name=name, owner=owner) if owner else Agent(name=name)
+    _assign(agent, AGENT_FIELDS, data)
+    if data.get("status"):
+        agent.status = data["status"]
+    relations = _agent_relations(data, errors)
+    _validate_entity(agent, errors, data)
+    if name:
+        _check_name_free(Agent, name, None, errors)
+    if errors:
+        raise CatalogError(errors)
+    agent.requested_tools = relations.get("tools", [])
+    try:
+        with transaction.atomic():
+            agent.save()
+    except IntegrityError as exc:
+        raise CatalogError({"name": [f"agent {name!r} already exists."]}) from exc
+    if relations.get("models"):
+        agent.models_used.set(relations["models"])
+    if relations.get("calls"):
+        agent.calls.set(relations["calls"])
+    _grant_owner_permissions(agent)
+    agent_rescore(agent)
+    _index_agent(agent)
+    audit_record(
+        action="catalog.agent.created",
+        target=agent,
+        changes={
+            field: {"before": None, "after": getattr(agent, field)}
+            for field in ("name", "owner_id", *AGENT_RISK_FIELDS)
+        },
+    )
+    return agent
+
+
+@transaction.atomic
+def agent_update(
+    *, actor: AbstractBaseUser | None, agent: Agent, data: Mapping[str, Any], check_permission: bool = True
+) -> Agent:
+    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    if check_permission and actor is not None and not can_edit(actor, agent):
+        raise CatalogPermissionError(f"Only maintainers of team {agent.owner.name!r} or platform admins can edit it.")
+    errors: dict[str, list[str]] = {}
+    tracked = (*AGENT_FIELDS, "owner_id", "status", "requested_tools")
+    before = _snapshot(agent, tracked)
+    before_relations = {
+        "models": sorted(agent.models_used.values_list("name", flat=True)),
+        "calls": sorted(agent.calls.values_list("name", flat=True)),
+    }
+    previous_owner = agent.owner
+    if "name" in data and str(data["name"]).lower() != agent.name:
+        errors["name"] = ["cannot be changed: other systems refer to the agent by name."]
+    if "owner" in data:
+        owner = _resolve_owner(data["owner"], errors)
+        if owner is not None and owner != previous_owner:
+            if check_permission and actor is not None and not can_create_for(actor, owner):
+                errors["owner"] = [f"you are not a maintainer of team {owner.name!r}."]
+            agent.owner = owner
+    _assign(agent, AGENT_FIELDS, data)
+    if data.get("status"):
+        agent.status = data["status"]
+    relations = _agent_relations(data, errors)
+    _validate_entity(agent, errors, data)
+    if errors:
+        raise CatalogError(errors)
+    if "tools" in relations:
+        agent.requested_tools = relations["tools"]
+    agent.save()
+    if "models" in relations:
+        agent.models_used.set(relations["models"])
+    if "calls" in relations:
+        agent.calls.set(relations["calls"])
+    if agent.owner_id != previous_owner.pk:
+        _grant_owner_permissions(agent, previous_owner)
+    after = _snapshot(agent, tracked)
+    changes = field_changes(before, after)
+    after_relations = {
+        "models": sorted(agent.models_used.values_list("name", flat=True)),
+        "calls": sorted(agent.calls.values_list("name", flat=True)),
+    }
+    changes.update(field_changes(before_relations, after_relations))
+    if any(field in changes for field in AGENT_RISK_FIELDS):
+        for grant in agent.grants.select_related("tool", "agent"):
+            grant.agent = agent
+            grant_rescore(grant)
+    agent_rescore(agent)
+    _index_agent(agent)
+    if changes:
+        audit_record(action="catalog.agent.updated", target=agent, changes=changes)
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, actor: AbstractBaseUser | None, agent: Agent, check_permission: bool = True) -> None:
+    if check_permission and actor is not None and not can_edit(actor, agent):
+        raise CatalogPermissionError(f"Only maintainers of team {agent.owner.name!r} or platform admins can delete it.")
+    pk, name = agent.pk, agent.name
+    CatalogEntry.objects.filter(kind="agent", entity_id=pk).delete()
+    agent.delete()
+    audit_record(action="catalog.agent.deleted", object_type="catalog.agent", object_id=pk, object_repr=name)
+
+
+@transaction.atomic
+def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
+    """Lifecycle status changes driven by workflows (onboarding, activation, suspension)."""
+    if status not in Agent.Status.values:
+        raise CatalogError({"status": [f"must be one of {', '.join(Agent.Status.values)}."]})
+    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    if agent.status == status:
+        return agent
+    before = agent.status
+    agent.status = status
+    agent.save(update_fields=["status", "updated_at"])
+    _index_agent(agent)
+    audit_record(
+        action="catalog.agent.status_changed",
+        target=agent,
+        changes={"status": {"before": before, "after": status}, "reason": reason},
+    )
+    return agent
+
+
+# --- tools --------------------------------------------------------------------------------------------------
+
+
+def _write_capabilities(tool: Tool, capabilities: list[dict[str, Any]]) -> bool:
+    """Replace the capability list; returns whether it changed."""
+    new_hash = capabilities_hash(capabilities)
+    if new_hash == tool.capabilities_hash:
+        return False
+    tool.capabilities.all().delete()
+    Capability.objects.bulk_create(Capability(tool=tool, **cap) for cap in capabilities)
+    tool.capabilities_hash = new_hash
+    Tool.objects.filter(pk=tool.pk).update(capabilities_hash=new_hash)
+    return True
+
+
+def _clean_secrets(data: Mapping[str, Any], errors: dict[str, list[str]]) -> list[str] | None:
+    if "secrets" not in data:
+        return None
+    names = _clean_list_of_strings(data["secrets"], "secrets", errors)
+    for name in names:
+        if len(name) > 200 or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+            errors["secrets"] = [
+                f"{name[:40]!r} is not a secret NAME (letters, digits, '_', '-', '.'); values are never stored."
+            ]
+    return sorted(set(names))
+
+
+@transaction.atomic
+def tool_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], check_permission: bool = True) -> Tool:
+    errors: dict[str, list[str]] = {}
+    name = str(data.get("name") or "").strip()
+    owner = _resolve_owner(data.get("owner"), errors)
+    if owner is not None and check_permission and actor is not None and not can_create_for(actor, owner):
+        raise CatalogPermissionError(f"Only maintainers of team {owner.name!r} or platform admins can add its tools.")
+    tool = Tool(name=name, owner=owner) if owner else Tool(name=name)
+    _assign(tool, TOOL_FIELDS, data)
+    if data.get("status"):
+        tool.status = data["status"]
+    capabilities = _clean_capabilities(data.get("capabilities", []), errors) or []
+    secrets = _clean_secrets(data, errors)
+    _validate_entity(tool, errors, data)
+    if name:
+        _check_name_free(Tool, name, None, errors)
+    if tool.registry_name and Tool.objects.filter(registry_name=tool.registry_name).exists():
+        errors["registry_name"] = [f"a tool with registry name {tool.registry_name!r} already exists."]
+    if errors:
+        raise CatalogError(errors)
+    tool.secret_names = secrets or []
+    try:
+        with transaction.atomic():
+            tool.save()
+    except IntegrityError as exc:
+        raise CatalogError({"name": [f"tool {name!r} already exists."]}) from exc
+    _write_capabilities(tool, capabilities)
+    _grant_owner_permissions(tool)
+    tool_rescore(tool)
+    _index_tool(tool)
+    audit_record(
+        action="catalog.tool.created",
+        target=tool,
+        changes={
+            **{
+                field: {"before": None, "after": getattr(tool, field)}
+                for field in ("name", "owner_id", "version", *TOOL_RISK_FIELDS)
+            },
+            "capabilities_hash": {"before": None, "after": tool.capabilities_hash},
+        },
+    )
+    return tool
+
+
+@transaction.atomic
+def tool_update(
+    *, actor: AbstractBaseUser | None, tool: Tool, data: Mapping[str, Any], check_permission: bool = True
+) -> Tool:
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    if check_permission and actor is not None and not can_edit(actor, tool):
+        raise CatalogPermissionError(f"Only maintainers of team {tool.owner.name!r} or platform admins can edit it.")
+    errors: dict[str, list[str]] = {}
+    tracked = (*TOOL_FIELDS, "owner_id", "status", "secret_names", "annotations_trusted")
+    before = _snapshot(tool, tracked)
+    previous_owner = tool.owner
+    if "name" in data and str(data["name"]).lower() != tool.name:
+        errors["name"] = ["cannot be changed: grants and registries refer to the tool by name."]
+    if "owner" in data:
+        owner = _resolve_owner(data["owner"], errors)
+        if owner is not None and owner != previous_owner:
+            if check_permission and actor is not None and not can_create_for(actor, owner):
+                errors["owner"] = [f"you are not a maintainer of team {owner.name!r}."]
+            tool.owner = owner
+    _assign(tool, TOOL_FIELDS, data)
+    if data.get("status"):
+        tool.status = data["status"]
+    capabilities = _clean_capabilities(data["capabilities"], errors) if "capabilities" in data else None
+    secrets = _clean_secrets(data, errors)
+    _validate_entity(tool, errors, data)
+    if (
+        tool.registry_name
+        and before["registry_name"] != tool.registry_name
+        and Tool.objects.filter(registry_name=tool.registry_name).exclude(pk=tool.pk).exists()
+    ):
+        errors["registry_name"] = [f"a tool with registry name {tool.registry_name!r} already exists."]
+    if errors:
+        raise CatalogError(errors)
+    if secrets is not None:
+        tool.secret_names = secrets
+    before_hash = tool.capabilities_hash
+    tool.save()
+    capabilities_changed = capabilities is not None and _write_capabilities(tool, capabilities)
+    if capabilities_changed and tool.annotations_trusted:
+        # A changed capability list has not been attested: its hints stop counting until reviewed again.
+        tool.annotations_trusted = False
+        Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
+    if tool.owner_id != previous_owner.pk:
+        _grant_owner_permissions(tool, previous_owner)
+    changes = field_changes(before, _snapshot(tool, tracked))
+    if capabilities_changed:
+        changes["capabilities_hash"] = {"before": before_hash, "after": tool.capabilities_hash}
+    tool_rescore(tool)
+    _index_tool(tool)
+    if changes:
+        audit_record(action="catalog.tool.updated", target=tool, changes=changes)
+    return tool
+
+
+@transaction.atomic
+def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
+    """A reviewer (through approvals) vouches for the capability hints, so the rubric may trust them."""
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    if tool.annotations_trusted == attested:
+        return tool
+    tool.annotations_trusted = attested
+    tool.save(update_fields=["annotations_trusted", "updated_at"])
+    tool_rescore(tool)
+    _index_tool(tool)
+    audit_record(
+        action="catalog.tool.annotations_attested" if attested else "catalog.tool.annotations_untrusted",
+        target=tool,
+        changes={
+            "annotations_trusted": {"before": not attested, "after": attested},
+            "capabilities_hash": tool.capabilities_hash,
+        },
+    )
+    return tool
+
+
+@transaction.atomic
+def tool_set_status(*, tool: Tool, status: str, reason: str = "") -> Tool:
+    if status not in Tool.Status.values:
+        raise CatalogError({"status": [f"must be one of {', '.join(Tool.Status.values)}."]})
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    if tool.status == status:
+        return tool
+    before = tool.status
+    tool.status = status
+    tool.save(update_fields=["status", "updated_at"])
+    _index_tool(tool)
+    audit_record(
+        action="catalog.tool.status_changed",
+        target=tool,
+        changes={"status": {"before": before, "after": status}, "reason": reason},
+    )
+    return tool
+
+
+@transaction.atomic
+def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission: bool = True) -> None:
+    if check_permission and actor is not None and not can_edit(actor, tool):
+        raise CatalogPermissionError(f"Only maintainers of team {tool.owner.name!r} or platform admins can delete it.")
+    if tool.grants.exclude(
+        status__in=[ToolGrant.Status.REVOKED, ToolGrant.Status.DENIED, ToolGrant.Status.EXPIRED]
+    ).exists():
+        raise CatalogConflict("The tool still has open or active grants; revoke them first.")
+    pk, name = tool.pk, tool.name
+    CatalogEntry.objects.filter(kind="tool", entity_id=pk).delete()
+    tool.grants.all().delete()
+    tool.delete()
+    audit_record(action="catalog.tool.deleted", object_type="catalog.tool", object_id=pk, object_repr=name)
+
+
+# --- models ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_upsert(*, data: Mapping[str, Any]) -> tuple[AIModel, bool]:
+    name = str(data.get("name") or "").strip().lower()
+    model = AIModel.objects.filter(name=name).first()
+    created = model is None
+    model = model or AIModel(name=name)
+    before = _snapshot(model, MODEL_FIELDS)
+    for field in MODEL_FIELDS:
+        if field in data:
+            setattr(model, field, data[field] or "")
+    try:
+        model.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        raise CatalogError(_model_errors(exc)) from exc
+    changes = field_changes(before, _snapshot(model, MODEL_FIELDS))
+    if created or changes:
+        model.save()
+        audit_record(
+            action="catalog.model.created" if created else "catalog.model.updated", target=model, changes=changes
+        )
+    return model, created
+
+
+# --- grants ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def grant_request(
+    *,
+    actor: AbstractBaseUser | None,
+    agent: Agent,
+    tool: Tool,
+    environment: str = "production",
+    capability_names: list[str] | None = None,
+    credential_scope: str | None = None,
+) -> tuple[ToolGrant, bool]:
+    """Ask for an agent to use a tool. Idempotent per agent, tool and environment."""
+    errors: dict[str, list[str]] = {}
+    names = sorted(set(capability_names or []))
+    known = set(tool.capabilities.values_list("name", flat=True))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        errors["capability_names"] = [f"{tool.name} has no capability {', '.join(unknown)}."]
+    if credential_scope and credential_scope not in Tool.CredentialScope.values:
+        errors["credential_scope"] = [f"must be one of {', '.join(Tool.CredentialScope.values)}."]
+    grant = ToolGrant(
+        agent=agent, tool=tool, environment=environment, capability_names=names, credential_scope=credential_scope
+    )
+    try:
+        grant.full_clean(exclude=["agent", "tool", "risk"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(_model_errors(exc))
+    if errors:
+        raise CatalogError(errors)
+    existing = ToolGrant.objects.select_for_update().filter(agent=agent, tool=tool, environment=environment).first()
+    if existing is not None:
+        if existing.status in {ToolGrant.Status.REQUESTED, ToolGrant.Status.APPROVED}:
+            return existing, False
+        before = existing.status
+        existing.status = ToolGrant.Status.REQUESTED
+        existing.capability_names = names
+        existing.credential_scope = credential_scope
+        existing.requested_by = actor if actor is not None and actor.is_authenticated else None
+        existing.save()
+        grant_rescore(existing)
+        audit_record(
+            action="catalog.grant.requested",
+            target=existing,
+            changes={"status": {"before": before, "after": "requested"}},
+        )
+        return existing, True
+    grant.requested_by = actor if actor is not None and actor.is_authenticated else None
+    grant.save()
+    grant_rescore(grant)
+    audit_record(
+        action="catalog.grant.requested",
+        target=grant,
+        changes={"agent": agent.name, "tool": tool.name, "environment": environment, "capability_names": names},
+    )
+    return grant, True
+
+
+@transaction.atomic
+def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, reason: str = "") -> ToolGrant:
+    """Workflow-driven grant transitions (approved, denied, revoked, expired); re-scores the agent."""
+    if status not in ToolGrant.Status.values:
+        raise CatalogError({"status": [f"must be one of {', '.join(ToolGrant.Status.values)}."]})
+    grant = ToolGrant.objects.select_for_update().select_related("agent", "tool").get(pk=grant.pk)
+    before = {"status": grant.status, "expires_at": grant.expires_at}
+    grant.status = status
+    if status == ToolGrant.Status.APPROVED:
+        grant.approved_at = timezone.now()
+        grant.expires_at = expires_at
+    grant.save()
+    grant_rescore(grant)
+    agent_rescore(grant.agent)
+    audit_record(
+        action=f"catalog.grant.{status}",
+        target=grant,
+        changes={**field_changes(before, {"status": grant.status, "expires_at": grant.expires_at}), "reason": reason},
+    )
+    return grant
