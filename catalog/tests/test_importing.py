@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from catalog.exporting import catalog_export_backstage, catalog_export_entities
 from catalog.importing import import_inputs
-from catalog.models import AIModel, Agent, CatalogEntry, Capability, Location, Team, Tool
+from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, Tool
 from catalog.teams import team_create
 from portal.audit import audit_verify_chain
 from portal.models import AuditEvent
