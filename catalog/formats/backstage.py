@@ -27,8 +27,9 @@ spec.owner (owner; ``group:default/x``, ``group:x`` and ``x`` all give ``x``), s
 (lifecycle; values other than experimental/production/deprecated are left out with a warning),
 spec.consumesApis ``api:x`` (agent tools), spec.dependsOn ``component:x`` (agent calls),
 spec.definition (openapi tool definition), spec.remotes ``[{type, url}]`` (tool remotes),
-Group spec.profile.displayName/email, spec.parent, spec.members; User spec.profile
-.displayName/email, spec.memberOf. ``backstage.io/source-location: url:<url>`` is
+Group spec.profile.displayName (or metadata.title)/email, spec.parent, spec.members; User
+spec.profile.displayName/email, spec.memberOf; Resource metadata.title (model title, which the
+services layer accepts). A Group's spec.children is derived, so it is not read back. ``backstage.io/source-location: url:<url>`` is
 repository_url. Every other annotation not under ``agentportal.io/`` is kept in
 ``annotations``; labels outside our prefix are not catalogued.
 
@@ -73,12 +74,11 @@ packages                     packages (tool)         JSON ``[{registry_type, ide
                                                      transport, runtime_hint}]``
 remote-headers               remotes[i].headers      JSON list of header-name lists, parallel
                                                      to spec.remotes
-(metadata.title)             title (model)           text; also accepted by the services layer
 model-provider               provider (model)        text
 model-id                     model_id (model)        text
 hosting                      hosting (model)         saas|self_hosted (label)
 residency                    residency (model)       text
-tags                         tags (all)              JSON list; written only when a tag is not a
+tags                         tags (agent, tool)      JSON list; written only when a tag is not a
                                                      valid Backstage tag (metadata.tags then
                                                      holds the valid ones)
 placeholders                 --                      spec fields the exporter filled only to
@@ -90,7 +90,11 @@ Export (``export_backstage``) writes one document per entity, in input order, so
 Backstage catalog ingests it without errors: Group gets ``spec.type: team`` and ``spec.children``
 (computed from the other teams' parents), APIs always carry ``spec.definition`` (for MCP servers
 a generated YAML with the server.json and the tool list), and required fields the data lacks
-are filled with placeholders listed in ``agentportal.io/placeholders``.
+are filled with placeholders listed in ``agentportal.io/placeholders`` (owner
+``group:agentportal-unowned`` by default, lifecycle ``unknown``, an OpenAPI stub, a stdio
+remote built from the first package, an empty memberOf). Empty strings count as absent. Data
+of the wrong shape, names Backstage rejects, or foreign annotations under our prefix raise
+``ExportError`` listing every problem; nothing is written half-valid.
 """
 
 from __future__ import annotations
@@ -378,7 +382,10 @@ def is_backstage_tag(value: str) -> bool:
 
 
 def is_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return False
     if not _URL_SCHEME.match(parts.scheme or ""):
         return False
     return bool(parts.netloc) or parts.scheme not in ("http", "https")
@@ -568,7 +575,9 @@ def _read_ownership(entity: _Entity, data: dict[str, Any]) -> None:
     owner = doc.text(spec, "owner", "spec.owner", required=True)
     if owner and not entity.filled_in("owner"):
         kind, name = parse_entity_ref(owner, "group")
-        if kind == "user":
+        if not name:
+            doc.error("spec.owner", "is not a valid entity reference")
+        elif kind == "user":
             doc.warnings.append(f"owner {owner!r} is a User, not a team")
         elif kind != "group":
             doc.error("spec.owner", f"must refer to a Group (or User); got {owner!r}")
@@ -679,6 +688,8 @@ def _read_team(entity: _Entity, data: dict[str, Any]) -> None:
         data["email"] = email
     if (parent := doc.text(spec, "parent", "spec.parent")) is not None:
         data["parent"] = parse_entity_ref(parent, "group")[1]
+        if not data["parent"]:
+            doc.error("spec.parent", "is not a valid entity reference")
     members = doc.strings(spec, "members", "spec.members")
     if (names := _ref_names(doc, members, "spec.members", "user", ("user",))) is not None:
         data["members"] = names
@@ -876,7 +887,8 @@ class _ExportContext:
 
 
 def _present(data: Mapping[str, Any], key: str) -> bool:
-    return data.get(key) is not None
+    # An empty string says nothing, and Backstage rejects empty required strings.
+    return data.get(key) not in (None, "")
 
 
 class _Builder:
@@ -990,7 +1002,10 @@ def _build_agent(data: Mapping[str, Any], context: _ExportContext) -> dict[str, 
 
 
 def _repository_source(url: str) -> str:
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
     parts = host.split(".")
     return parts[-2] if len(parts) >= 2 else host or "git"
 
@@ -1068,7 +1083,7 @@ def _build_tool(data: Mapping[str, Any], context: _ExportContext) -> dict[str, A
     builder.owner_and_lifecycle(data)
     if is_mcp:
         builder.spec["definition"] = _mcp_definition(data)
-    elif _present(data, "definition"):
+    elif _present(data, "definition") and data["definition"].strip():
         builder.spec["definition"] = data["definition"]
     else:
         builder.placeholder("definition", _openapi_stub(data))
@@ -1126,6 +1141,92 @@ def _build_model(data: Mapping[str, Any], context: _ExportContext) -> dict[str, 
     return builder.build()
 
 
+# Input shapes the builders rely on; codecs check enums, levels and the JSON-carried lists.
+_TEXT_KEYS: Final = frozenset(
+    {
+        "name", "username", "title", "description", "owner", "repository_url", "a2a_endpoint",
+        "a2a_protocol_version", "provider_org", "version", "email", "parent", "display_name", "provider",
+        "model_id", "residency", "registry_name", "endpoint_url", "definition",
+    }
+)  # fmt: skip
+_STRUCTURED_LISTS: Final[Mapping[str, Callable[[Any, int], dict[str, Any]]]] = {
+    "skills": normalize_skill,
+    "capabilities": normalize_capability,
+    "packages": normalize_package,
+}
+_TEXT_LIST_KEYS: Final = frozenset({"models", "calls", "tools", "environments", "tags", "members", "teams", "secrets"})
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_link(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("url"), str)
+        and (value.get("title") is None or isinstance(value["title"], str))
+    )
+
+
+def _is_remote(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("type"), str)
+        and isinstance(value.get("url"), str)
+        and bool(value["type"] and value["url"])
+        and (value.get("headers") is None or _is_text_list(value["headers"]))
+    )
+
+
+def _structured_list_problem(key: str, value: Any) -> str | None:
+    """Check skills/capabilities/packages with the same normalizers the parser uses."""
+    if not isinstance(value, list):
+        return f"{key} must be a list"
+    try:
+        for position, item in enumerate(value):
+            _STRUCTURED_LISTS[key](item, position)
+    except ValueError as error:
+        return f"{key}: {error}"
+    return None
+
+
+def _shape_problems(data: Mapping[str, Any]) -> list[str]:
+    """Type problems in one entity's data, so building never trips over a wrong type."""
+    problems = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in _TEXT_KEYS and not isinstance(value, str):
+            problems.append(f"{key} must be a string")
+        elif key in _TEXT_LIST_KEYS and not _is_text_list(value):
+            problems.append(f"{key} must be a list of strings")
+        elif key == "lifecycle" and value not in LIFECYCLES:
+            problems.append(f"lifecycle must be one of {', '.join(LIFECYCLES)}")
+        elif key == "annotations" and not (
+            isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            problems.append("annotations must map strings to strings")
+        elif key == "links" and not (isinstance(value, list) and all(_is_link(link) for link in value)):
+            problems.append("links must be a list of {url, title}")
+        elif key == "remotes" and not (isinstance(value, list) and all(_is_remote(r) for r in value)):
+            problems.append("remotes must be a list of {type, url, headers} with a type and a url")
+        elif key in _STRUCTURED_LISTS and (problem := _structured_list_problem(key, value)):
+            problems.append(problem)
+    return problems
+
+
+def _input_problems(kind: str, data: Any) -> list[str]:
+    if kind not in _BUILDERS:
+        return [f"unknown kind; expected one of {', '.join(_BUILDERS)}"]
+    if not isinstance(data, Mapping):
+        return ["data must be a mapping"]
+    name_key = "username" if kind == "user" else "name"
+    if not isinstance(data.get(name_key), str) or not data[name_key]:
+        return [f"needs a {name_key}"]
+    return _shape_problems(data)
+
+
 _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], _ExportContext], dict[str, Any]]]] = {
     "agent": _build_agent,
     "tool": _build_tool,
@@ -1135,10 +1236,12 @@ _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], _ExportContext], dict
 }
 
 
-def _as_kind_and_data(entity: ParsedEntity | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+def _as_kind_and_data(entity: ParsedEntity | Mapping[str, Any]) -> tuple[str, Any]:
     if isinstance(entity, ParsedEntity):
         return entity.kind, entity.data
-    return str(entity.get("kind")), entity.get("data") or {}
+    if not isinstance(entity, Mapping):
+        return "", entity
+    return str(entity.get("kind")), entity.get("data")
 
 
 def _children_by_team(items: list[tuple[str, Mapping[str, Any]]]) -> dict[str, list[str]]:
@@ -1191,24 +1294,26 @@ def export_backstage(
 
     Raises ``ExportError`` listing every problem instead of writing a file Backstage rejects.
     """
-    items = [_as_kind_and_data(entity) for entity in entities]
     problems = []
     if not _is_strict_dns_label(namespace):
         problems.append(f"namespace {namespace!r} must be a DNS label")
     if not is_object_name(placeholder_owner):
         problems.append(f"placeholder_owner {placeholder_owner!r} {OBJECT_NAME_RULE}")
-    context = _ExportContext(namespace, placeholder_owner, _children_by_team(items))
+    valid: list[tuple[str, str, Mapping[str, Any]]] = []
+    for position, (kind, data) in enumerate(_as_kind_and_data(entity) for entity in entities):
+        name = data.get("name") or data.get("username") if isinstance(data, Mapping) else None
+        label = f"entity {position} ({kind or '?'} {name!r})"
+        found = _input_problems(kind, data)
+        problems += [f"{label}: {problem}" for problem in found]
+        if not found:
+            valid.append((label, kind, data))
+    context = _ExportContext(namespace, placeholder_owner, _children_by_team([(k, d) for _, k, d in valid]))
     documents = []
-    for position, (kind, data) in enumerate(items):
-        label = f"entity {position} ({kind} {data.get('name') or data.get('username')!r})"
-        builder = _BUILDERS.get(kind)
-        if builder is None:
-            problems.append(f"{label}: unknown kind; expected one of {', '.join(_BUILDERS)}")
-            continue
+    for label, kind, data in valid:
         try:
-            document = builder(data, context)
-        except (KeyError, TypeError, ValueError) as error:
-            problems.append(f"{label}: {error if not isinstance(error, KeyError) else f'needs {error}'}")
+            document = _BUILDERS[kind](data, context)
+        except ValueError as error:
+            problems.append(f"{label}: {error}")
             continue
         problems += [f"{label}: {problem}" for problem in _policy_problems(document)]
         documents.append(document)

@@ -3,18 +3,10 @@ SQLite keeps the plain tables; the selectors fall back to substring matching the
 
 from django.db import migrations
 
-FORWARD = """
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX IF NOT EXISTS catalog_entry_fts ON catalog_catalogentry
-  USING gin (to_tsvector('simple'::regconfig, COALESCE(search_text, '')));
-CREATE INDEX IF NOT EXISTS catalog_entry_trgm ON catalog_catalogentry USING gin (search_names gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS catalog_entry_tags ON catalog_catalogentry USING gin (tags jsonb_path_ops);
-"""
-BACKWARD = """
-DROP INDEX IF EXISTS catalog_entry_fts;
-DROP INDEX IF EXISTS catalog_entry_trgm;
-DROP INDEX IF EXISTS catalog_entry_tags;
-"""
+from catalog.migrations._search_sql import CREATE_INDEXES, DROP_INDEXES
+
+FORWARD = "CREATE EXTENSION IF NOT EXISTS pg_trgm;" + CREATE_INDEXES
+BACKWARD = DROP_INDEXES
 
 
 def forward(apps, schema_editor):  # type: ignore[no-untyped-def]

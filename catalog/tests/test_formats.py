@@ -406,3 +406,14 @@ def test_it_names_source_index_and_field_in_errors() -> None:
         DNS_LABEL_RULE,
     )
     assert str(error) == f"catalog-info.yaml document 1: metadata.name: {DNS_LABEL_RULE}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.glob("*/*.*") if p.parent.name != "backstage_schemas")
+)
+def test_it_never_raises_on_any_truncation_of_a_sample(path: str) -> None:
+    content = (SAMPLES / path).read_bytes()
+
+    for end in range(0, len(content), 7):
+        result = parse_document_bytes(content[:end], source=path)
+        assert result.entities or result.errors or result.skipped or end == 0

@@ -178,6 +178,7 @@ def test_it_skips_what_it_does_not_catalogue_with_a_reason(document: str, reason
         (_agent("Helper_Agent"), "metadata.name", DNS_LABEL_RULE),
         (_agent("a" * 64), "metadata.name", DNS_LABEL_RULE),
         (_agent().replace("  owner: team-a\n", ""), "spec.owner", "is required"),
+        (_agent(owner='"group:"'), "spec.owner", "is not a valid entity reference"),
         (_agent().replace("  lifecycle: production\n", ""), "spec.lifecycle", "is required"),
         (_agent().replace("  type: ai-agent\n", ""), "spec.type", "is required"),
         (_agent().replace("  name: helper\n", "  title: Helper\n"), "metadata.name", "is required"),

@@ -613,6 +613,7 @@ def test_it_refuses_to_write_what_backstage_would_reject() -> None:
     catalog[8]["data"]["autonomy_level"] = 9
     catalog[9]["data"]["annotations"]["agentportal.io/sneaky"] = "x"
     catalog[5]["data"]["links"].append({"url": "not a url"})
+    catalog[6]["data"]["links"].append({"url": "http://[::1"})
     catalog[6]["data"]["owner"] = "team with spaces"
     catalog.append({"kind": "system", "data": {"name": "s"}})
 
@@ -626,7 +627,46 @@ def test_it_refuses_to_write_what_backstage_would_reject() -> None:
         "autonomy_level must be a whole number from 1 to 5",
         "must not use the agentportal.io/ prefix",
         "'not a url' is not a URL",
+        "'http://[::1' is not a URL",
         "spec.owner reference 'group:team with spaces'",
         "unknown kind",
     ):
         assert expected in problems
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "message"),
+    [
+        ("tool", {"name": "t", "kind": "mcp_server", "capabilities": "all"}, "capabilities must be a list"),
+        ("tool", {"name": "t", "packages": [{"transport": "pigeon"}]}, "transport must be one of"),
+        ("tool", {"name": "t", "remotes": [{"type": "", "url": "https://x"}]}, "with a type and a url"),
+        ("tool", {"name": "t", "links": ["https://x"]}, "links must be a list of {url, title}"),
+        ("agent", {"name": "a", "tools": "kubectl"}, "tools must be a list of strings"),
+        ("agent", {"name": "a", "lifecycle": "beta"}, "lifecycle must be one of"),
+        ("agent", {"name": "a", "annotations": {"x": 1}}, "annotations must map strings to strings"),
+        ("team", {"name": "t", "parent": ["a"]}, "parent must be a string"),
+        ("user", {"email": "no-username@acme"}, "needs a username"),
+        ("agent", "not a mapping", "data must be a mapping"),
+    ],
+)
+def test_it_reports_wrongly_typed_data_as_an_export_error(kind: str, data: Any, message: str) -> None:
+    with pytest.raises(ExportError) as raised:
+        export_backstage([{"kind": kind, "data": data}])
+
+    assert message in raised.value.problems[0]
+
+
+def test_it_treats_empty_strings_as_absent() -> None:
+    catalog = [
+        {"kind": "tool", "data": {"name": "t", "kind": "http_api", "definition": " ", "version": ""}},
+        {"kind": "user", "data": {"username": "u", "email": "", "display_name": ""}},
+    ]
+
+    text = export_backstage(catalog)
+
+    assert backstage_would_reject(text) == []
+    _, parsed = _round_trip(catalog)
+    assert parsed == [
+        {"kind": "tool", "data": {"name": "t", "kind": "http_api"}},
+        {"kind": "user", "data": {"username": "u"}},
+    ]
