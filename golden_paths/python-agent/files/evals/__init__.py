@@ -1,0 +1,1 @@
+"""Eval harness: golden dataset, scorers and a pass/fail threshold (``python -m evals``)."""

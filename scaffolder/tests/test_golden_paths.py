@@ -1,0 +1,233 @@
+"""The shipped golden paths render into projects whose own quality gates pass.
+
+Each scenario renders a golden path into a temporary folder and runs the generated project's
+own pytest suite, ruff (lint and format) and, for agents, the eval gate, in a subprocess with
+no API keys in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scaffolder.rendering import (
+    ANSWERS_FILENAME,
+    GoldenPath,
+    ParameterError,
+    load_golden_path,
+    render_golden_path,
+    validate_parameters,
+    write_rendered,
+)
+
+GOLDEN_PATHS = Path(__file__).resolve().parents[2] / "golden_paths"
+# The longest name a DNS label allows: 63 characters, so imports and paths hit line limits.
+LONGEST_LABEL = "a" + "-b" * 31
+SUBPROCESS_TIMEOUT_SECONDS = 180
+MCP_SERVER_SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
+# Secrets and settings that must not leak from the developer's shell into generated projects.
+_SCRUBBED_ENV_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AGENT_", "OTEL_", "DJANGO_", "PYTEST_", "MCP_", "PORTAL_")
+_SCRUBBED_ENV_MARKERS = ("API_KEY", "TOKEN", "SECRET", "PASSWORD")
+
+SCENARIOS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "python-agent",
+        {
+            "name": "incident-helper",
+            "description": 'Triages "P1" incidents: pages, summarises & suggests fixes',
+            "owner": "sre-team",
+            "agent_type": "sre",
+            "tools": ["github", "pagerduty"],
+        },
+    ),
+    (
+        "python-agent",
+        {
+            "name": LONGEST_LABEL,
+            "description": "Reviews pull requests.",
+            "owner": "dev-experience",
+            "agent_type": "code_review",
+            "autonomy_level": 5,
+            "model": "gpt-4o-mini",
+            "human_approval": False,
+        },
+    ),
+    (
+        "mcp-server",
+        {"name": "items-api", "description": "Look up work items for agents.", "owner": "platform"},
+    ),
+    (
+        "mcp-server",
+        {
+            "name": LONGEST_LABEL,
+            "description": "Restricted records, with example write tools.",
+            "owner": "records-team",
+            "transport": "stdio",
+            "data_class": "restricted",
+            "include_example_write": True,
+        },
+    ),
+]
+SCENARIO_IDS = [f"{name}-{index}" for index, (name, _) in enumerate(SCENARIOS)]
+
+
+def load(name: str) -> GoldenPath:
+    return load_golden_path(GOLDEN_PATHS / name)
+
+
+def clean_environment(project: Path) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_SCRUBBED_ENV_PREFIXES) and not any(marker in key for marker in _SCRUBBED_ENV_MARKERS)
+    }
+    environment.update(
+        {
+            "PYTHONPATH": str(project),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            # The portal's pytest plugins (django, playwright) have no business in a generated project.
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        }
+    )
+    return environment
+
+
+def run_in(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=project,
+        env=clean_environment(project),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def assert_succeeds(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"{' '.join(result.args)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+
+
+def test_the_length_helper_builds_the_longest_dns_label() -> None:
+    assert len(LONGEST_LABEL) == 63
+    assert re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", LONGEST_LABEL)
+
+
+@pytest.mark.parametrize("name", ["python-agent", "mcp-server"])
+def test_it_loads_the_shipped_golden_path(name: str) -> None:
+    golden_path = load(name)
+    assert golden_path.name == name
+    assert golden_path.steps[0]["action"] == "render"
+    assert {"name", "description", "owner"} <= set(golden_path.parameters_schema["required"])
+
+
+@pytest.mark.parametrize(("name", "values"), SCENARIOS, ids=SCENARIO_IDS)
+def test_it_renders_byte_identical_output_twice(name: str, values: dict[str, Any]) -> None:
+    assert render_golden_path(load(name), values) == render_golden_path(load(name), dict(values))
+
+
+@pytest.mark.parametrize(("name", "values"), SCENARIOS, ids=SCENARIO_IDS)
+def test_it_generates_a_project_whose_own_gates_pass(name: str, values: dict[str, Any], tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write_rendered(render_golden_path(load(name), values), project)
+
+    assert_succeeds(run_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider"))
+    assert_succeeds(run_in(project, "-m", "ruff", "check", "--no-cache", "."))
+    assert_succeeds(run_in(project, "-m", "ruff", "format", "--no-cache", "--check", "."))
+    if name == "python-agent":
+        gate = run_in(project, "-m", "evals")
+        assert_succeeds(gate)
+        assert "PASS" in gate.stdout
+        failing_gate = run_in(project, "-m", "evals", "--threshold", "1.01")
+        assert failing_gate.returncode == 1
+        assert "FAIL" in failing_gate.stdout
+
+
+def test_it_describes_the_agent_in_its_catalog_descriptor() -> None:
+    files = render_golden_path(load("python-agent"), SCENARIOS[0][1])
+    entity = yaml.safe_load(files["catalog-info.yaml"])
+    assert entity["kind"] == "Component"
+    assert entity["metadata"]["name"] == "incident-helper"
+    assert entity["metadata"]["description"] == SCENARIOS[0][1]["description"]
+    assert entity["spec"] == {
+        "type": "ai-agent",
+        "lifecycle": "experimental",
+        "owner": "sre-team",
+        "consumesApis": ["api:github", "api:pagerduty"],
+    }
+    assert entity["metadata"]["annotations"] == {
+        "agentportal.io/agent-type": "sre",
+        "agentportal.io/autonomy-level": "2",
+        "agentportal.io/human-in-loop": "per_action",
+        "agentportal.io/models": "fake",
+    }
+    unsupervised = yaml.safe_load(render_golden_path(load("python-agent"), SCENARIOS[1][1])["catalog-info.yaml"])
+    assert unsupervised["metadata"]["annotations"]["agentportal.io/human-in-loop"] == "none"
+    assert unsupervised["spec"]["consumesApis"] == []
+
+
+def test_it_describes_the_mcp_server_for_the_registry_and_the_catalog() -> None:
+    values = SCENARIOS[3][1]
+    files = render_golden_path(load("mcp-server"), values)
+    server = json.loads(files["server.json"])
+    assert server["$schema"] == MCP_SERVER_SCHEMA_URL
+    assert server["name"] == f"io.github.records-team/{LONGEST_LABEL}"
+    assert re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", server["name"])
+    assert server["packages"][0]["transport"] == {"type": "stdio"}
+    entity = yaml.safe_load(files["catalog-info.yaml"])
+    assert entity["kind"] == "API"
+    assert entity["spec"]["type"] == "mcp-server"
+    assert entity["spec"]["owner"] == "records-team"
+    definition = yaml.safe_load(entity["spec"]["definition"])
+    assert [tool["name"] for tool in definition["tools"]] == ["get_item", "list_items", "create_item", "delete_item"]
+    package = LONGEST_LABEL.replace("-", "_")
+    assert f"{package}/write_tools.py" in files
+    read_only = render_golden_path(load("mcp-server"), SCENARIOS[2][1])
+    assert "items_api/write_tools.py" not in read_only
+    assert "tests/test_write_tools.py" not in read_only
+
+
+@pytest.mark.parametrize("name", ["python-agent", "mcp-server"])
+def test_it_escapes_free_text_in_every_structured_file(name: str) -> None:
+    tricky = 'Say "hi": it\'s {{ 7*7 }} # not a comment\\n & <b>'
+    values = dict(SCENARIOS[0][1] if name == "python-agent" else SCENARIOS[2][1], description=tricky)
+    files = render_golden_path(load(name), values)
+    assert yaml.safe_load(files["catalog-info.yaml"])["metadata"]["description"] == tricky
+    assert tomllib.loads(files["pyproject.toml"].decode())["project"]["description"] == tricky
+    assert yaml.safe_load(files[ANSWERS_FILENAME])["answers"]["description"] == tricky
+    assert tricky.encode() in files["README.md"]
+    if name == "mcp-server":
+        assert json.loads(files["server.json"])["description"] == tricky
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"name": "json"}, "name"),  # would shadow the standard library
+        ({"name": "class"}, "name"),  # a Python keyword
+        ({"name": "9lives"}, "name"),  # a package name cannot start with a digit
+        ({"autonomy_level": 6}, "autonomy_level"),
+        ({"agent_type": "wizard"}, "agent_type"),
+        ({"tools": ["GitHub"]}, "tools"),
+        ({"model": "gpt 4\nrm -rf"}, "model"),
+    ],
+)
+def test_it_validates_agent_parameters_field_by_field(values: dict[str, Any], field: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        validate_parameters(load("python-agent"), {**SCENARIOS[0][1], **values})
+    assert set(caught.value.errors) == {field}
+
+
+def test_it_keeps_mcp_descriptions_within_the_registry_limit() -> None:
+    with pytest.raises(ParameterError) as caught:
+        validate_parameters(load("mcp-server"), {**SCENARIOS[2][1], "description": "x" * 101})
+    assert set(caught.value.errors) == {"description"}
