@@ -417,8 +417,13 @@ def _update_existing(
     model: type[Agent] | type[Tool], instance: Agent | Tool, data: dict[str, Any], context: _Context
 ) -> str:
     update = services.agent_update if model is Agent else services.tool_update
+    extra = {"strict_calls": False} if model is Agent else {}
     update(
-        actor=context.actor, data=data, check_permission=context.actor is not None, **{model._meta.model_name: instance}
+        actor=context.actor,
+        data=data,
+        check_permission=context.actor is not None,
+        **extra,
+        **{model._meta.model_name: instance},
     )  # type: ignore[operator]
     _mark_source(model, [instance.pk], context)
     return "updated"
@@ -492,7 +497,7 @@ def _prepare_new(
     services._assign(instance, fields, data)
     extras: dict[str, Any] = {}
     if model is Agent:
-        relations = services._agent_relations(data, errors)
+        relations = services._agent_relations(data, errors, strict_calls=False)
         if relations.get("calls_missing"):
             context.report.warnings.append(
                 f"{entity.source} document {entity.index}: calls unknown agent(s) {', '.join(relations['calls_missing'])}"

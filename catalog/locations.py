@@ -90,6 +90,19 @@ def location_delete(*, actor: AbstractBaseUser | None, location: Location) -> No
 def location_request_sync(*, actor: AbstractBaseUser | None, location: Location) -> None:
     from catalog.tasks import sync_location
 
+    if not location.enabled:
+        raise CatalogError({"location": ["this location is disabled."]})
+    owner = location.default_owner
+    allowed = (
+        actor is None
+        or user_is_platform_admin(actor)
+        or location.created_by_id == actor.pk
+        or (owner is not None and owner.memberships.filter(user=actor, role="maintainer").exists())
+    )
+    if not allowed:
+        raise CatalogPermissionError(
+            "Only who registered the location, its team's maintainers or platform admins can sync it."
+        )
     transaction.on_commit(lambda: sync_location.delay(location.pk))
 
 

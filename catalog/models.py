@@ -402,6 +402,7 @@ class CatalogEntry(models.Model):
     owner = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices)
     risk_rank = models.PositiveSmallIntegerField(default=0)
+    risk_explanation = models.CharField(max_length=500, blank=True)
     lifecycle = models.CharField(max_length=20)
     status = models.CharField(max_length=20)
     autonomy_level = models.PositiveSmallIntegerField(null=True)

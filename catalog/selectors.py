@@ -219,7 +219,7 @@ def tool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tool]:
 
 
 def grant_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[ToolGrant]:
-    return ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner").order_by(
+    return ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner", "requested_by").order_by(
         "agent__name", "tool__name"
     )
 
@@ -229,7 +229,7 @@ def model_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[AIModel]:
 
 
 def team_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
-    return Team.objects.order_by("name")
+    return Team.objects.select_related("parent").order_by("name")
 
 
 def location_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Location]:
@@ -276,10 +276,27 @@ def user_teams(*, user: AbstractBaseUser | AnonymousUser, maintainer_only: bool 
 
 
 def entity_history(*, entity: Agent | Tool | Team, limit: int = 50) -> list[Any]:
-    from portal.selectors import audit_events
+    """The entity's own audit events and those of its grants, newest first."""
+    from portal.models import AuditEvent
 
-    object_type = f"catalog.{entity._meta.model_name}"
-    return list(audit_events(object_type=object_type, object_id=str(entity.pk))[:limit])
+    condition = Q(object_type=f"catalog.{entity._meta.model_name}", object_id=str(entity.pk))
+    if isinstance(entity, Agent | Tool):
+        grant_ids = [
+            str(pk)
+            for pk in ToolGrant.objects.filter(**{entity._meta.model_name: entity}).values_list("pk", flat=True)[:500]
+        ]
+        if grant_ids:
+            condition |= Q(object_type="catalog.toolgrant", object_id__in=grant_ids)
+    return list(AuditEvent.objects.filter(condition).order_by("-sequence")[:limit])
+
+
+def owner_choices(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
+    """Teams the user may file agents and tools under: those they maintain; every team for platform admins."""
+    from portal.roles import user_is_platform_admin
+
+    if user_is_platform_admin(user):
+        return team_list(user=user)
+    return user_teams(user=user, maintainer_only=True)
 
 
 def catalog_dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:

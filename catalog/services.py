@@ -29,6 +29,7 @@ from catalog.models import (
     Tool,
     ToolGrant,
 )
+from catalog.signals import entity_changed
 from portal.audit import audit_record, field_changes
 from portal.roles import user_is_platform_admin
 
@@ -82,6 +83,8 @@ NULLABLE_FACTS = {"autonomy_level", "human_in_loop", "data_class", "credential_s
 CAPABILITY_HINTS = ("read_only", "destructive", "idempotent", "open_world")
 DANGEROUS_MARKUP = re.compile(r"<\s*/?\s*(script|iframe|object|embed|style|form)\b|\bon[a-z]+\s*=|javascript:", re.I)
 MAX_DESCRIPTION = 20_000
+# Names the catalog's own URLs use (agents/new/, import/ ...): an entity by that name would be unreachable.
+RESERVED_NAMES = {"new", "import", "edit", "api", "teams", "agents", "tools"}
 
 
 class CatalogError(Exception):
@@ -350,6 +353,7 @@ def agent_entry_values(agent: Agent) -> dict[str, Any]:
         "owner_id": agent.owner_id,
         "risk_tier": agent.risk_tier,
         "risk_rank": risk.Tier(agent.risk_tier).rank,
+        "risk_explanation": str(agent.risk.get("explanation", ""))[:500],
         "lifecycle": agent.lifecycle,
         "status": agent.status,
         "autonomy_level": agent.autonomy_level,
@@ -371,6 +375,7 @@ def tool_entry_values(tool: Tool, capability_names: Iterable[str] | None = None)
         "owner_id": tool.owner_id,
         "risk_tier": tool.risk_tier,
         "risk_rank": risk.Tier(tool.risk_tier).rank,
+        "risk_explanation": str(tool.risk.get("explanation", ""))[:500],
         "lifecycle": tool.lifecycle,
         "status": tool.status,
         "autonomy_level": None,
@@ -394,7 +399,9 @@ def _index_tool(tool: Tool) -> None:
 # --- agents -------------------------------------------------------------------------------------------------
 
 
-def _agent_relations(data: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+def _agent_relations(
+    data: Mapping[str, Any], errors: dict[str, list[str]], *, strict_calls: bool = True
+) -> dict[str, Any]:
     relations: dict[str, Any] = {}
     if "models" in data:
         names = _clean_list_of_strings(data["models"], "models", errors)
@@ -406,13 +413,27 @@ def _agent_relations(data: Mapping[str, Any], errors: dict[str, list[str]]) -> d
     if "calls" in data:
         names = _clean_list_of_strings(data["calls"], "calls", errors)
         relations["calls"] = list(Agent.objects.filter(name__in=[n.lower() for n in names]))
-        relations["calls_missing"] = sorted(set(n.lower() for n in names) - {a.name for a in relations["calls"]})
+        relations["calls_missing"] = sorted({n.lower() for n in names} - {a.name for a in relations["calls"]})
+        if relations["calls_missing"] and strict_calls:
+            errors["calls"] = [f"unknown agent(s): {', '.join(relations['calls_missing'])}."]
     if "tools" in data:
         relations["tools"] = sorted(set(_clean_list_of_strings(data["tools"], "tools", errors)))
     return relations
 
 
+def _validate_links(links: Any, errors: dict[str, list[str]]) -> None:
+    if not isinstance(links, list):
+        errors["links"] = ["must be a list of {url, title}."]
+        return
+    for index, link in enumerate(links):
+        url = str(link.get("url", "")) if isinstance(link, Mapping) else ""
+        if not url.lower().startswith(("https://", "http://")):
+            errors[f"links[{index}].url"] = [f"{url[:60]!r} is not an http(s) URL."]
+
+
 def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data: Mapping[str, Any]) -> None:
+    if "links" in data and data["links"] is not None:
+        _validate_links(data["links"], errors)
     if "description" in data and isinstance(data["description"], str):
         problems = _validate_description(data["description"])
         if problems:
@@ -427,6 +448,9 @@ def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data:
 def _check_name_free(
     model: type[Agent] | type[Tool], name: str, exclude_pk: int | None, errors: dict[str, list[str]]
 ) -> None:
+    if name.lower() in RESERVED_NAMES:
+        errors["name"] = [f"{name!r} is reserved by the portal's URLs; choose another name."]
+        return
     clash = model.objects.filter(name__iexact=name)
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
@@ -443,8 +467,6 @@ def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], che
         raise CatalogPermissionError(f"Only maintainers of team {owner.name!r} or platform admins can add its agents.")
     agent = Agent(name=name, owner=owner) if owner else Agent(name=name)
     _assign(agent, AGENT_FIELDS, data)
-    if data.get("status"):
-        agent.status = data["status"]
     relations = _agent_relations(data, errors)
     _validate_entity(agent, errors, data)
     if name:
@@ -477,7 +499,12 @@ def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], che
 
 @transaction.atomic
 def agent_update(
-    *, actor: AbstractBaseUser | None, agent: Agent, data: Mapping[str, Any], check_permission: bool = True
+    *,
+    actor: AbstractBaseUser | None,
+    agent: Agent,
+    data: Mapping[str, Any],
+    check_permission: bool = True,
+    strict_calls: bool = True,
 ) -> Agent:
     agent = Agent.objects.select_for_update().get(pk=agent.pk)
     if check_permission and actor is not None and not can_edit(actor, agent):
@@ -499,9 +526,7 @@ def agent_update(
                 errors["owner"] = [f"you are not a maintainer of team {owner.name!r}."]
             agent.owner = owner
     _assign(agent, AGENT_FIELDS, data)
-    if data.get("status"):
-        agent.status = data["status"]
-    relations = _agent_relations(data, errors)
+    relations = _agent_relations(data, errors, strict_calls=strict_calls)
     _validate_entity(agent, errors, data)
     if errors:
         raise CatalogError(errors)
@@ -525,10 +550,14 @@ def agent_update(
         for grant in agent.grants.select_related("tool", "agent"):
             grant.agent = agent
             grant_rescore(grant)
+    previous_tier = agent.risk_tier
     agent_rescore(agent)
     _index_agent(agent)
     if changes:
         audit_record(action="catalog.agent.updated", target=agent, changes=changes)
+        entity_changed.send(
+            sender=Agent, instance=agent, changes=changes, previous_tier=previous_tier, tier=agent.risk_tier
+        )
     return agent
 
 
@@ -566,15 +595,24 @@ def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
 
 
 def _write_capabilities(tool: Tool, capabilities: list[dict[str, Any]]) -> bool:
-    """Replace the capability list; returns whether it changed."""
+    """Replace the capability list when anything in it changed; returns whether its hash (names and hints,
+    what the risk and approvals are bound to) changed. Description edits are kept without re-review."""
     new_hash = capabilities_hash(capabilities)
-    if new_hash == tool.capabilities_hash:
+    current = sorted(
+        (
+            {"name": c.name, "description": c.description, **{h: getattr(c, h) for h in CAPABILITY_HINTS}}
+            for c in tool.capabilities.all()
+        ),
+        key=lambda cap: cap["name"],
+    )
+    if new_hash == tool.capabilities_hash and current == sorted(capabilities, key=lambda cap: cap["name"]):
         return False
     tool.capabilities.all().delete()
     Capability.objects.bulk_create(Capability(tool=tool, **cap) for cap in capabilities)
+    hash_changed = new_hash != tool.capabilities_hash
     tool.capabilities_hash = new_hash
     Tool.objects.filter(pk=tool.pk).update(capabilities_hash=new_hash)
-    return True
+    return hash_changed
 
 
 def _clean_secrets(data: Mapping[str, Any], errors: dict[str, list[str]]) -> list[str] | None:
@@ -598,8 +636,6 @@ def tool_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], chec
         raise CatalogPermissionError(f"Only maintainers of team {owner.name!r} or platform admins can add its tools.")
     tool = Tool(name=name, owner=owner) if owner else Tool(name=name)
     _assign(tool, TOOL_FIELDS, data)
-    if data.get("status"):
-        tool.status = data["status"]
     capabilities = _clean_capabilities(data.get("capabilities", []), errors) or []
     secrets = _clean_secrets(data, errors)
     _validate_entity(tool, errors, data)
@@ -653,8 +689,6 @@ def tool_update(
                 errors["owner"] = [f"you are not a maintainer of team {owner.name!r}."]
             tool.owner = owner
     _assign(tool, TOOL_FIELDS, data)
-    if data.get("status"):
-        tool.status = data["status"]
     capabilities = _clean_capabilities(data["capabilities"], errors) if "capabilities" in data else None
     secrets = _clean_secrets(data, errors)
     _validate_entity(tool, errors, data)
@@ -680,10 +714,14 @@ def tool_update(
     changes = field_changes(before, _snapshot(tool, tracked))
     if capabilities_changed:
         changes["capabilities_hash"] = {"before": before_hash, "after": tool.capabilities_hash}
+    previous_tier = tool.risk_tier
     tool_rescore(tool)
     _index_tool(tool)
     if changes:
         audit_record(action="catalog.tool.updated", target=tool, changes=changes)
+        entity_changed.send(
+            sender=Tool, instance=tool, changes=changes, previous_tier=previous_tier, tier=tool.risk_tier
+        )
     return tool
 
 
@@ -746,7 +784,10 @@ def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission:
 
 
 @transaction.atomic
-def model_upsert(*, data: Mapping[str, Any]) -> tuple[AIModel, bool]:
+def model_upsert(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> tuple[AIModel, bool]:
+    """Register or update a model. `actor=None` is the system (imports register models they reference)."""
+    if actor is not None and not user_is_platform_admin(actor):
+        raise CatalogPermissionError("Only platform admins register or change models.")
     name = str(data.get("name") or "").strip().lower()
     model = AIModel.objects.filter(name=name).first()
     created = model is None
@@ -781,7 +822,12 @@ def grant_request(
     capability_names: list[str] | None = None,
     credential_scope: str | None = None,
 ) -> tuple[ToolGrant, bool]:
-    """Ask for an agent to use a tool. Idempotent per agent, tool and environment."""
+    """Ask for an agent to use a tool. Idempotent per agent, tool and environment. Only the agent's owners
+    (maintainers) or platform admins ask on its behalf."""
+    if actor is not None and not can_edit(actor, agent):
+        raise CatalogPermissionError(
+            f"Only maintainers of team {agent.owner.name!r} can request tools for {agent.name}."
+        )
     errors: dict[str, list[str]] = {}
     names = sorted(set(capability_names or []))
     known = set(tool.capabilities.values_list("name", flat=True))

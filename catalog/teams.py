@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog.models import Team, TeamMembership
@@ -20,11 +23,24 @@ def maintainers_group_name(team_name: str) -> str:
 
 
 @transaction.atomic
-def team_create(*, name: str, title: str = "", description: str = "", email: str = "", source_key: str = "") -> Team:
-    team = Team(name=name.lower(), title=title, description=description, email=email, source_key=source_key)
+def team_create(
+    *, name: str, title: str = "", description: str = "", email: str = "", source_key: str = "", actor: Any = None
+) -> Team:
+    """Create a team and its two groups. `actor=None` is the system; people must be platform admins."""
+    from catalog.services import CatalogError, CatalogPermissionError
+    from portal.roles import user_is_platform_admin
+
+    if actor is not None and not user_is_platform_admin(actor):
+        raise CatalogPermissionError("Only platform admins create teams.")
+    team = Team(name=name.strip().lower(), title=title, description=description, email=email, source_key=source_key)
+    if Team.objects.filter(name__iexact=team.name).exists():
+        raise CatalogError({"name": [f"team {team.name!r} already exists."]})
+    try:
+        team.clean_fields(exclude=["members_group", "maintainers_group", "parent"])
+    except ValidationError as exc:
+        raise CatalogError({field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}) from exc
     team.members_group = Group.objects.get_or_create(name=members_group_name(team.name))[0]
     team.maintainers_group = Group.objects.get_or_create(name=maintainers_group_name(team.name))[0]
-    team.full_clean()
     team.save()
     audit_record(action="catalog.team.created", target=team, changes={"name": team.name, "title": title})
     return team

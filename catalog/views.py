@@ -1,8 +1,258 @@
+"""Catalog pages. Each view parses input, calls one selector or service, and renders a page or, for htmx, a partial.
+
+Reading works without JavaScript (links and GET forms); htmx only swaps the catalog results in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig, TooManyFilesSent
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from catalog import selectors, services
+from catalog.forms import AgentForm, CatalogEntityForm, ImportForm, ToolForm
+from catalog.importing import import_inputs
+from catalog.models import Agent, Team, Tool
+from catalog.risk import MAX_SCORE
+
+SORT_CHOICES = (
+    ("", "Best match"),
+    ("name", "Name"),
+    ("-risk", "Highest risk first"),
+    ("risk", "Lowest risk first"),
+    ("-updated", "Recently updated"),
+)
+# Room for the import form's other fields and the multipart framing on top of the accepted upload size, so a
+# request far over the limit is refused before its body is read at all.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _owner_teams(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
+    return selectors.owner_choices(user=user)
+
+
+def _actor(request: HttpRequest) -> AbstractBaseUser:
+    user = request.user
+    assert isinstance(user, AbstractBaseUser), "the view is login_required"
+    return user
+
+
+def _wants_partial(request: HttpRequest) -> bool:
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    htmx = getattr(request, "htmx", None)
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
+
+
+def _active_filters(page: selectors.CatalogPage) -> list[dict[str, str]]:
+    labels = {name: label for name, label, _ in page.facets} or dict(selectors.FACETS)
+    value_labels = {(name, value.value): value.label for name, _, values in page.facets for value in values}
+    active = [
+        {
+            "name": name,
+            "label": labels.get(name, name),
+            "value": value,
+            "value_label": value_labels.get((name, value), value),
+        }
+        for name, values in page.query.filters.items()
+        for value in values
+    ]
+    if page.query.tag:
+        active.append({"name": "tag", "label": "Tag", "value": page.query.tag, "value_label": page.query.tag})
+    return active
 
 
 @login_required
+@require_GET
 def catalog_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "catalog/index.html", {})
+    query = selectors.CatalogQuery.from_params(request.GET)
+    page = selectors.catalog_search(user=request.user, query=query)
+    context: dict[str, Any] = {
+        "page": page,
+        "query": query,
+        "rows": [{"entry": e, "explanation": e.risk_explanation} for e in page.entries],
+        "active_filters": _active_filters(page),
+        "sort_choices": SORT_CHOICES,
+        "sort_param": request.GET.get("sort", ""),
+    }
+    if _wants_partial(request):
+        response = render(request, "catalog/index.html#results", context)
+    else:
+        context["can_add"] = _owner_teams(request.user).exists()
+        response = render(request, "catalog/index.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _load(loader: Any, name: str) -> Any:
+    try:
+        return loader(name=name)
+    except ObjectDoesNotExist as exc:
+        raise Http404(f"Nothing called {name!r} is in the catalog.") from exc
+
+
+def _entity_context(request: HttpRequest, entity: Agent | Tool) -> dict[str, Any]:
+    return {
+        "entity": entity,
+        "can_edit": services.can_edit(request.user, entity),
+        "history": selectors.entity_history(entity=entity),
+        "risk_max_score": MAX_SCORE,
+    }
+
+
+@login_required
+@require_GET
+def agent_page(request: HttpRequest, name: str) -> HttpResponse:
+    agent = _load(selectors.agent_detail, name)
+    return render(request, "catalog/agent_detail.html", _entity_context(request, agent))
+
+
+@login_required
+@require_GET
+def tool_page(request: HttpRequest, name: str) -> HttpResponse:
+    tool = _load(selectors.tool_detail, name)
+    return render(request, "catalog/tool_detail.html", _entity_context(request, tool))
+
+
+@login_required
+@require_GET
+def team_page(request: HttpRequest, name: str) -> HttpResponse:
+    team = _load(selectors.team_detail, name)
+    owned = selectors.team_owned(team=team)
+    context = {
+        "team": team,
+        "agents": owned["agents"],
+        "tools": owned["tools"],
+        "memberships": team.memberships.all(),
+        "can_add": services.can_create_for(request.user, team),
+        # Filled in by the approvals app once it exists; until then the section says there are none.
+        "open_requests": [],
+    }
+    return render(request, "catalog/team_detail.html", context)
+
+
+def _entity_form(request: HttpRequest, *, kind: str, instance: Agent | Tool | None) -> HttpResponse:
+    form_class: type[CatalogEntityForm] = AgentForm if kind == "agent" else ToolForm
+    owner_teams = _owner_teams(request.user)
+    if instance is not None and not services.can_edit(request.user, instance):
+        raise PermissionDenied(f"Only maintainers of team {instance.owner.name} or platform admins can edit it.")
+    if instance is None and not owner_teams.exists():
+        raise PermissionDenied(f"Only maintainers of a team or platform admins can add {kind}s.")
+    initial = {"owner": request.GET.get("owner", "")} if instance is None else None
+    form = form_class(request.POST or None, owner_teams=owner_teams, instance=instance, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            entity = _save(kind, request.user, instance, form.service_data())
+        except services.CatalogPermissionError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except services.CatalogError as exc:
+            form.add_service_errors(exc.errors)
+        else:
+            verb = "added" if instance is None else "saved"
+            messages.success(request, f"{kind.capitalize()} “{entity.name}” {verb}.")
+            return redirect(f"catalog:{kind}", entity.name)
+    return render(request, "catalog/entity_form.html", {"form": form, "kind": kind, "entity": instance})
+
+
+def _save(kind: str, actor: Any, instance: Agent | Tool | None, data: dict[str, Any]) -> Agent | Tool:
+    if kind == "agent":
+        if instance is None:
+            return services.agent_create(actor=actor, data=data)
+        assert isinstance(instance, Agent)
+        return services.agent_update(actor=actor, agent=instance, data=data)
+    if instance is None:
+        return services.tool_create(actor=actor, data=data)
+    assert isinstance(instance, Tool)
+    return services.tool_update(actor=actor, tool=instance, data=data)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agent_create(request: HttpRequest) -> HttpResponse:
+    return _entity_form(request, kind="agent", instance=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agent_edit(request: HttpRequest, name: str) -> HttpResponse:
+    return _entity_form(request, kind="agent", instance=_load(selectors.agent_detail, name))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tool_create(request: HttpRequest) -> HttpResponse:
+    return _entity_form(request, kind="tool", instance=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tool_edit(request: HttpRequest, name: str) -> HttpResponse:
+    return _entity_form(request, kind="tool", instance=_load(selectors.tool_detail, name))
+
+
+def _import_form(request: HttpRequest, data: Any = None, files: Any = None) -> ImportForm:
+    return ImportForm(
+        data, files, owner_teams=_owner_teams(request.user), max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    )
+
+
+def _import_refused(request: HttpRequest, problem: str) -> HttpResponse:
+    context = {"form": _import_form(request), "report": None, "refused": problem}
+    return render(request, "catalog/import.html", context, status=413)
+
+
+@csrf_exempt
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_page(request: HttpRequest) -> HttpResponse:
+    """Reads the upload before the CSRF check, so an oversized one gets a clear answer instead of a bare 400.
+    Refusing changes nothing; everything else goes through the CSRF-protected view below."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    too_big = (
+        f"The upload is larger than {filesizeformat(limit)}, the most accepted at once. Split it into several imports."
+    )
+    if request.method == "POST":
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + MULTIPART_OVERHEAD:
+            return _import_refused(request, too_big)
+        try:
+            request.POST  # noqa: B018 - parse the body here, where its size errors can be answered
+            request.FILES  # noqa: B018
+        except RequestDataTooBig:
+            return _import_refused(request, too_big)
+        except TooManyFilesSent:
+            return _import_refused(
+                request, f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files are accepted at once."
+            )
+    return _import_checked(request)
+
+
+@csrf_protect
+def _import_checked(request: HttpRequest) -> HttpResponse:
+    report = None
+    if request.method == "POST":
+        form = _import_form(request, request.POST, request.FILES)
+        if form.is_valid():
+            owner = form.cleaned_data["default_owner"]
+            report = import_inputs(
+                form.inputs(),
+                actor=_actor(request),
+                default_owner=owner.name if owner is not None else None,
+                dry_run=form.cleaned_data["dry_run"],
+            )
+    else:
+        form = _import_form(request)
+    return render(request, "catalog/import.html", {"form": form, "report": report})

@@ -182,7 +182,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     # A file, not memory, so a real worker process started by a test sees the same database.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+    # Per process, so two test runs on one machine never share (and clobber) a test database.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"].startswith("django.db.backends.postgresql"):
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
@@ -307,6 +308,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Outbound HTTP (SSRF-safe client in portal/net.py) ----------------------------------------------------
 SSRF_ALLOWLIST = env_list("SSRF_ALLOWLIST", [])
 OUTBOUND_HTTP_TIMEOUT = env_int("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
+APPROVALS_REVIEW_WEBHOOK_URL = env_str("APPROVALS_REVIEW_WEBHOOK_URL", "")
 LOCATION_SYNC_MINUTES = env_int("LOCATION_SYNC_MINUTES", 60, minimum=1)
 # Local git paths as locations are for tests and laptops; production reads https:// repositories only.
 LOCATION_ALLOW_LOCAL_GIT = env_bool("LOCATION_ALLOW_LOCAL_GIT", PORTAL_MODE != "production")
@@ -347,6 +349,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "portal.record_heartbeat", "schedule": 60.0},
     "catalog-sync-locations": {"task": "catalog.sync_due_locations", "schedule": 300.0},
+    "approvals-sla": {"task": "approvals.sla_scan", "schedule": 300.0},
+    "approvals-expire-grants": {"task": "approvals.expire_grants", "schedule": 900.0},
+    "approvals-recertify": {"task": "approvals.open_recertifications", "schedule": 3600.0},
+    "approvals-expire-stale": {"task": "approvals.expire_stale_requests", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

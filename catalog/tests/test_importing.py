@@ -100,7 +100,9 @@ def test_mcp_server_json_needs_an_owner_and_keeps_secret_names_only(engineering:
     assert tool.secret_names
     raw = json.loads(content)
     secret_values = _secret_values(raw)
-    stored = json.dumps(list(Tool.objects.values()), default=str) + json.dumps(list(AuditEvent.objects.values()), default=str)
+    stored = json.dumps(list(Tool.objects.values()), default=str) + json.dumps(
+        list(AuditEvent.objects.values()), default=str
+    )
     for value in secret_values:
         assert value not in stored
     assert import_inputs([("server.json", content)], default_owner="engineering").unchanged == 1
@@ -184,7 +186,10 @@ def test_bad_documents_fail_alone_with_document_and_field(engineering: Team) -> 
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n", "alias"),
+        (
+            b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n",
+            "alias",
+        ),
         (b"x: " + b"[" * 500 + b"]" * 500 + b"\n", "nest"),
         (b"\x00\x01\x02\xff\xfe garbage \x00", ""),
         (b"apiVersion: backstage.io/v1alpha1\nkind: Group\n" + b"# pad\n" * (50 * 1024 * 1024 // 6), "limit"),
@@ -243,7 +248,9 @@ def test_catalog_import_command_reports_and_exits_1_on_failure(engineering: Team
 
 def test_catalog_import_discovers_an_agent_card_with_fallback(engineering: Team, settings: Any, capsys: Any) -> None:
     card = (SAMPLES / "a2a" / "agent-card-v0.3.json").read_bytes()
-    with LocalHttpServer({"/.well-known/agent.json": Reply(body=card, headers={"Content-Type": "application/json"})}) as server:
+    with LocalHttpServer(
+        {"/.well-known/agent.json": Reply(body=card, headers={"Content-Type": "application/json"})}
+    ) as server:
         settings.SSRF_ALLOWLIST = ["127.0.0.1"]
         call_command("catalog_import", server.base_url, "--owner", "engineering")
         paths = [request.path for request in server.requests]
@@ -252,7 +259,13 @@ def test_catalog_import_discovers_an_agent_card_with_fallback(engineering: Team,
 
 
 @pytest.mark.parametrize(
-    "url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:1/x.yaml", "file:///etc/passwd", "http://[::ffff:127.0.0.1]/a.json"]
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:1/x.yaml",
+        "file:///etc/passwd",
+        "http://[::ffff:127.0.0.1]/a.json",
+    ],
 )
 def test_import_from_url_refuses_internal_addresses(engineering: Team, url: str) -> None:
     with pytest.raises(CommandError) as excinfo:
@@ -264,7 +277,9 @@ def _git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def test_a_git_location_syncs_and_marks_vanished_entities_orphaned(engineering: Team, tmp_path: Path, settings: Any) -> None:
+def test_a_git_location_syncs_and_marks_vanished_entities_orphaned(
+    engineering: Team, tmp_path: Path, settings: Any
+) -> None:
     from catalog.locations import location_create, location_sync
 
     settings.LOCATION_ALLOW_LOCAL_GIT = True

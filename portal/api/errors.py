@@ -40,6 +40,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    exc = _catalog_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -55,3 +56,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = codes if isinstance(codes, str) else "error"
         response.data = error_body(response.status_code, code, str(detail))
     return response
+
+
+def _catalog_exception(exc: Exception) -> Exception:
+    """Catalog service errors as API errors: bad input 400 naming the fields, not allowed 403, conflict 409."""
+    from catalog.services import CatalogConflict, CatalogError, CatalogPermissionError
+
+    if isinstance(exc, CatalogError):
+        return exceptions.ValidationError(exc.errors)
+    if isinstance(exc, CatalogPermissionError):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, CatalogConflict):
+        return ConflictError(str(exc) or None)
+    return exc

@@ -1,0 +1,285 @@
+"""The automated checks run before people review. Each returns a CheckResult; none writes to the database.
+
+A check that cannot reach its target raises CheckTransientError: the task retries it with backoff and, after the
+last attempt, records an error. Nothing passes silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from approvals.mcp_introspect import McpProtocolError, diff_capabilities, introspect_mcp_server
+from catalog import risk
+from catalog.models import Agent, TeamMembership, Tool, ToolGrant
+from catalog.services import agent_facts, grant_assessment, tool_facts
+from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
+
+
+class CheckTransientError(Exception):
+    """The check could not get an answer (timeout, refused): retry, then report an error."""
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Subject:
+    agent: Agent | None
+    tool: Tool | None
+    grant: ToolGrant | None
+
+    @property
+    def entity(self) -> Agent | Tool:
+        entity = self.tool if self.tool is not None else self.agent
+        assert entity is not None
+        return entity
+
+
+UNPINNED = re.compile(r"^(latest|\*|x|)$|[\^~><=*|]|\.x\b|\s-\s", re.IGNORECASE)
+SECRET_PATTERNS = {
+    "AWS access key": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+    "GitLab token": re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
+    "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b"),
+    "OpenAI-style key": re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{20,}\b"),
+    "private key": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----"),
+    "bearer credential": re.compile(r"\bBearer\s+[A-Za-z0-9_\-\.=]{20,}"),
+    "JWT": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"),
+    "password in URL": re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE),
+}
+
+
+def check_descriptor_complete(subject: Subject) -> CheckResult:
+    entity = subject.entity
+    missing = [label for label, present in _required_facts(subject) if not present]
+    if missing:
+        return CheckResult(False, f"{entity.name}: missing {', '.join(missing)}.", {"missing": missing})
+    return CheckResult(True, "All required facts are declared.")
+
+
+def _required_facts(subject: Subject) -> list[tuple[str, bool]]:
+    entity = subject.entity
+    facts = [("a description", bool(entity.description.strip())), ("a data class", entity.data_class is not None)]
+    if isinstance(entity, Tool):
+        facts += [
+            ("a version", bool(entity.version)),
+            ("its reach", entity.reach is not None),
+            ("its credential scope", entity.credential_scope is not None),
+            ("at least one capability", entity.capabilities.exists()),
+        ]
+        if entity.kind in (Tool.Kind.MCP_SERVER, Tool.Kind.HTTP_API) and entity.transport != Tool.Transport.STDIO:
+            facts.append(("an endpoint URL or package", bool(entity.endpoint_url or entity.packages)))
+    else:
+        facts += [
+            ("an autonomy level", entity.autonomy_level is not None),
+            ("human-in-the-loop", entity.human_in_loop is not None),
+        ]
+    return facts
+
+
+def check_owner(subject: Subject) -> CheckResult:
+    team = subject.entity.owner
+    maintainers = TeamMembership.objects.filter(team=team, role=TeamMembership.Role.MAINTAINER, user__is_active=True)
+    if not maintainers.exists():
+        return CheckResult(False, f"Owner team {team.name} has no active maintainer.", {"team": team.name})
+    return CheckResult(True, f"Owner team {team.name} exists and has {maintainers.count()} maintainer(s).")
+
+
+def check_versions_pinned(subject: Subject) -> CheckResult:
+    versions: list[tuple[str, str]] = []
+    entity = subject.entity
+    if entity.version or isinstance(entity, Tool):
+        versions.append(("version", entity.version))
+    if isinstance(entity, Tool):
+        for index, package in enumerate(entity.packages):
+            versions.append((f"packages[{index}].version", str(package.get("version") or "")))
+    problems = [f"{where} {value!r} is not pinned" for where, value in versions if UNPINNED.search(value or "")]
+    if problems:
+        return CheckResult(
+            False, "Versions must be exact (no 'latest', no ranges): " + "; ".join(problems), {"problems": problems}
+        )
+    if not versions:
+        return CheckResult(True, "No versions declared to pin.")
+    return CheckResult(True, "Versions are pinned: " + ", ".join(f"{w}={v}" for w, v in versions))
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def check_no_secrets(subject: Subject) -> CheckResult:
+    entity = subject.entity
+    fields: dict[str, Any] = {
+        "description": entity.description,
+        "annotations": entity.annotations,
+        "links": entity.links,
+    }
+    if isinstance(entity, Tool):
+        fields |= {
+            "definition": entity.definition,
+            "packages": entity.packages,
+            "remotes": entity.remotes,
+            "endpoint_url": entity.endpoint_url,
+        }
+    else:
+        fields |= {"a2a_endpoint": entity.a2a_endpoint, "skills": entity.skills}
+    findings = []
+    for field_name, value in fields.items():
+        for text in _strings(value):
+            for label, pattern in SECRET_PATTERNS.items():
+                if pattern.search(text):
+                    findings.append(f"{field_name}: looks like a {label}")
+    if findings:
+        unique = sorted(set(findings))
+        return CheckResult(
+            False,
+            "Secret values found in the descriptor; declare secrets by name only: " + "; ".join(unique),
+            {"findings": unique},
+        )
+    return CheckResult(True, "No secret values in the descriptor.")
+
+
+def _endpoint(subject: Subject) -> str | None:
+    entity = subject.entity
+    if isinstance(entity, Tool):
+        if entity.endpoint_url:
+            return entity.endpoint_url
+        for remote in entity.remotes:
+            if remote.get("url"):
+                return str(remote["url"])
+        return None
+    return entity.a2a_endpoint or None
+
+
+def check_endpoint_reachable(subject: Subject, client: SafeHttpClient | None = None) -> CheckResult:
+    url = _endpoint(subject)
+    if url is None:
+        return CheckResult(True, "No network endpoint declared (package or stdio tool); nothing to reach.")
+    client = client or SafeHttpClient()
+    entity = subject.entity
+    try:
+        if (
+            isinstance(entity, Tool)
+            and entity.kind == Tool.Kind.MCP_SERVER
+            and entity.transport in ("", Tool.Transport.STREAMABLE_HTTP)
+        ):
+            response = client.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 0, "method": "ping"},
+                headers={"Accept": "application/json, text/event-stream"},
+                timeout=10,
+                max_bytes=1024 * 1024,
+            )
+        else:
+            response = client.get(url, timeout=10, max_bytes=1024 * 1024)
+    except UnsafeUrlError as exc:
+        return CheckResult(False, f"Endpoint refused by the outbound policy: {exc}", {"url": url})
+    except FetchError as exc:
+        raise CheckTransientError(f"{url} did not answer: {exc}") from exc
+    if response.status >= 500:
+        raise CheckTransientError(f"{url} answered HTTP {response.status}")
+    return CheckResult(True, f"{url} answered HTTP {response.status}.", {"url": url, "status": response.status})
+
+
+def check_mcp_tools(subject: Subject, client: SafeHttpClient | None = None) -> CheckResult:
+    entity = subject.entity
+    if not isinstance(entity, Tool) or entity.kind != Tool.Kind.MCP_SERVER:
+        return CheckResult(True, "Not an MCP server.")
+    url = _endpoint(subject)
+    if url is None or entity.transport not in ("", Tool.Transport.STREAMABLE_HTTP):
+        return CheckResult(True, "No Streamable HTTP endpoint to introspect.")
+    try:
+        result = introspect_mcp_server(url, client=client or SafeHttpClient(), timeout=15)
+    except UnsafeUrlError as exc:
+        return CheckResult(False, f"Endpoint refused by the outbound policy: {exc}", {"url": url})
+    except FetchError as exc:
+        raise CheckTransientError(f"{url} did not answer: {exc}") from exc
+    except McpProtocolError as exc:
+        return CheckResult(False, f"The server does not speak MCP correctly: {exc}", {"url": url})
+    declared = [
+        {
+            "name": c.name,
+            "read_only": c.read_only,
+            "destructive": c.destructive,
+            "idempotent": c.idempotent,
+            "open_world": c.open_world,
+        }
+        for c in entity.capabilities.all()
+    ]
+    differences = diff_capabilities(declared, result.tools)
+    details = {
+        "server": result.server_name,
+        "protocol_version": result.protocol_version,
+        "tools": result.tools,
+        "differences": differences,
+    }
+    if differences:
+        return CheckResult(
+            False,
+            f"{len(differences)} difference(s) between declared and served tools: " + "; ".join(differences[:10]),
+            details,
+        )
+    return CheckResult(True, f"{len(result.tools)} tool(s) served match the declared capabilities.", details)
+
+
+def check_risk(subject: Subject) -> CheckResult:
+    if subject.grant is not None:
+        assessment = grant_assessment(subject.grant)
+    elif subject.tool is not None:
+        assessment = risk.assess_tool(tool_facts(subject.tool))
+    else:
+        assert subject.agent is not None
+        assessment = risk.assess_agent(agent_facts(subject.agent))
+    return CheckResult(True, assessment.explain(), {"assessment": assessment.to_dict()})
+
+
+CHECKS: dict[str, Callable[[Subject], CheckResult]] = {
+    "descriptor_complete": check_descriptor_complete,
+    "owner_has_maintainer": check_owner,
+    "versions_pinned": check_versions_pinned,
+    "no_secrets": check_no_secrets,
+    "endpoint_reachable": check_endpoint_reachable,
+    "mcp_tools": check_mcp_tools,
+    "risk_recomputed": check_risk,
+}
+CHECK_TITLES = {
+    "descriptor_complete": "Descriptor complete",
+    "owner_has_maintainer": "Owner team has a maintainer",
+    "versions_pinned": "Versions pinned",
+    "no_secrets": "No secret values",
+    "endpoint_reachable": "Endpoint answers",
+    "mcp_tools": "MCP tools match",
+    "risk_recomputed": "Risk tier recomputed",
+}
+
+
+def checks_for(kind: str, subject: Subject) -> list[str]:
+    """Grants and recertifications of grants look at the tool and the pairing; onboarding looks at everything."""
+    if subject.grant is not None:
+        return ["owner_has_maintainer", "risk_recomputed"]
+    names = [
+        "descriptor_complete",
+        "owner_has_maintainer",
+        "versions_pinned",
+        "no_secrets",
+        "endpoint_reachable",
+        "risk_recomputed",
+    ]
+    if subject.tool is not None and subject.tool.kind == Tool.Kind.MCP_SERVER:
+        names.insert(5, "mcp_tools")
+    return names

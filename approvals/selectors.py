@@ -1,0 +1,199 @@
+"""Approval reads: the reviewer queue, the requester's requests, a request's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
+from catalog.models import TeamMembership, ToolGrant
+from portal.models import AuditEvent
+from portal.roles import user_is_platform_admin
+
+
+def _user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    return list(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+
+
+def review_queue(
+    *, user: AbstractBaseUser | AnonymousUser, tier: str = "", kind: str = "", team: str = ""
+) -> QuerySet[ApprovalRequest]:
+    """Requests waiting at a stage this user's groups decide (or an attestation by a team they maintain),
+    excluding their own, most urgent first."""
+    from approvals.services import OWNER_ATTESTATION_ROLE
+
+    if not user.is_authenticated:
+        return ApprovalRequest.objects.none()
+    maintained = TeamMembership.objects.filter(user=user, role=TeamMembership.Role.MAINTAINER).values("team_id")
+    condition = Q(current_role__in=_user_roles(user)) | Q(
+        current_role=OWNER_ATTESTATION_ROLE, owning_team__in=maintained
+    )
+    queue = ApprovalRequest.objects.filter(condition, state=ApprovalRequest.State.IN_REVIEW).exclude(requester=user)
+    if tier:
+        queue = queue.filter(tier=tier)
+    if kind:
+        queue = queue.filter(kind=kind)
+    if team:
+        queue = queue.filter(owning_team__name=team)
+    return queue.select_related("owning_team", "requester").prefetch_related("checks").order_by("due_at", "pk")
+
+
+def my_requests(*, user: AbstractBaseUser | AnonymousUser, state: str = "") -> QuerySet[ApprovalRequest]:
+    if not user.is_authenticated:
+        return ApprovalRequest.objects.none()
+    requests = ApprovalRequest.objects.filter(requester=user)
+    if state:
+        requests = requests.filter(state=state)
+    return requests.select_related("owning_team").order_by("-created_at")
+
+
+def request_list(
+    *, user: AbstractBaseUser | AnonymousUser, state: str = "", kind: str = "", tier: str = ""
+) -> QuerySet[ApprovalRequest]:
+    """Every signed-in user may read requests (the catalog is open to read; so is why something was approved)."""
+    requests = ApprovalRequest.objects.all()
+    if state:
+        requests = requests.filter(state=state)
+    if kind:
+        requests = requests.filter(kind=kind)
+    if tier:
+        requests = requests.filter(tier=tier)
+    return requests.select_related("owning_team", "requester").order_by("-created_at")
+
+
+def request_detail(*, request_id: int) -> ApprovalRequest:
+    return ApprovalRequest.objects.select_related(
+        "owning_team", "requester", "agent", "tool", "grant", "grant__agent", "grant__tool", "attested_by"
+    ).get(pk=request_id)
+
+
+def current_checks(request: ApprovalRequest) -> list[CheckRun]:
+    return [check for check in request.checks.all() if check.round == request.round]
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str  # check, decision, notification, event
+    title: str
+    detail: str = ""
+    status: str = ""
+    actor: str = ""
+
+
+def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
+    items: list[TimelineItem] = []
+    for event in AuditEvent.objects.filter(object_type="approvals.approvalrequest", object_id=str(request.pk)).order_by(
+        "sequence"
+    ):
+        if event.action.startswith("approvals.check."):
+            continue
+        items.append(
+            TimelineItem(
+                event.occurred_at,
+                "event",
+                event.action.removeprefix("approvals."),
+                _event_detail(event.changes),
+                actor=event.actor_label,
+            )
+        )
+    for check in request.checks.all().order_by("round", "name"):
+        items.append(
+            TimelineItem(
+                check.finished_at or check.started_at or request.created_at,
+                "check",
+                f"round {check.round}: {check.name}",
+                check.summary,
+                check.status,
+            )
+        )
+    for decision in Decision.objects.filter(request=request).select_related("reviewer").order_by("created_at"):
+        items.append(
+            TimelineItem(
+                decision.created_at,
+                "decision",
+                f"{decision.get_outcome_display()} at {decision.stage_name}",
+                decision.comment,
+                decision.outcome,
+                decision.reviewer.get_username(),
+            )
+        )
+    for notification in Notification.objects.filter(request=request).order_by("created_at"):
+        items.append(
+            TimelineItem(
+                notification.created_at,
+                "notification",
+                f"{notification.event} via {notification.channel}",
+                notification.target if notification.channel == "email" else "chat webhook",
+                notification.status,
+            )
+        )
+    items.sort(key=lambda item: item.at)
+    return items
+
+
+def _event_detail(changes: dict[str, Any]) -> str:
+    parts = []
+    for key, value in changes.items():
+        if isinstance(value, dict) and {"before", "after"} <= set(value):
+            parts.append(f"{key}: {value['before']} → {value['after']}")
+        elif value not in (None, "", [], {}):
+            parts.append(f"{key}: {value}")
+    return "; ".join(parts)[:500]
+
+
+def active_grants_for(*, agent: Any = None, tool: Any = None) -> list[dict[str, Any]]:
+    """Active grants with the approval behind each (for entity pages)."""
+    grants = ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED).select_related("agent", "tool")
+    grants = grants.filter(agent=agent) if agent is not None else grants.filter(tool=tool)
+    rows = []
+    keys = [f"grant:{g.pk}" for g in grants]
+    approvals = {}
+    for request in ApprovalRequest.objects.filter(subject_key__in=keys, state=ApprovalRequest.State.APPROVED).order_by(
+        "decided_at"
+    ):
+        approvals[request.subject_key] = request
+    for grant in grants:
+        rows.append({"grant": grant, "approval": approvals.get(f"grant:{grant.pk}")})
+    return rows
+
+
+def open_requests_for_team(*, team: Any) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(owning_team=team, state__in=OPEN_STATES).order_by("-created_at")
+
+
+def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+    if not user.is_authenticated:
+        return []
+    queue = review_queue(user=user)
+    now = timezone.now()
+    counts = queue.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
+    mine = my_requests(user=user).filter(state__in=OPEN_STATES).count()
+    panels = [
+        {
+            "title": "Awaiting my review",
+            "value": counts["total"],
+            "rows": [{"label": f"{counts['overdue']} overdue"}],
+            "url": reverse("approvals:queue"),
+            "link_label": "Open the queue",
+        },
+        {"title": "My open requests", "value": mine, "url": reverse("approvals:mine"), "link_label": "See my requests"},
+    ]
+    if user_is_platform_admin(user):
+        by_state = dict(ApprovalRequest.objects.values_list("state").annotate(n=Count("pk")).order_by())
+        panels.append(
+            {
+                "title": "All requests",
+                "value": sum(by_state.values()),
+                "rows": [{"label": f"{state}: {n}"} for state, n in sorted(by_state.items())],
+            }
+        )
+    return panels

@@ -1,0 +1,1002 @@
+"""Approval workflows. Every transition is one function here: it locks the request row, re-checks its guard
+after the lock, writes, audits, and enqueues follow-up tasks only after commit. A lost race is an
+ApprovalConflict (409), never a duplicate.
+
+State machine (per round):  checking -> in_review -> approved | rejected | changes_requested
+                            changes_requested -> checking (resubmit, next round)
+                            any open state -> withdrawn (requester) | expired (beat, stale)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from approvals import notifications
+from approvals.checks import CHECK_TITLES, CheckResult, Subject, checks_for
+from approvals.models import OPEN_STATES, ApprovalPolicy, ApprovalRequest, CheckRun, Decision, PolicyStage
+from catalog import risk
+from catalog import services as catalog
+from catalog.models import Agent, TeamMembership, Tool, ToolGrant
+from portal.audit import audit_record
+from portal.context import Actor, acting_as, actor_for_user
+from portal.roles import (
+    BUSINESS_OWNER,
+    DATA_OWNER,
+    PLATFORM_ADMIN,
+    SECURITY_LEAD,
+    SECURITY_REVIEWER,
+    user_has_role,
+    user_is_platform_admin,
+)
+
+logger = logging.getLogger(__name__)
+
+OWNER_ATTESTATION_ROLE = "owner-maintainer"
+MAX_COMMENT = 10_000
+CHECK_LEASE = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 300) + 30)
+ESCALATION_LEADS = {SECURITY_REVIEWER: SECURITY_LEAD, SECURITY_LEAD: PLATFORM_ADMIN, DATA_OWNER: PLATFORM_ADMIN}
+RECERTIFICATION_WINDOW = timedelta(days=14)
+REQUEST_MAX_AGE = timedelta(days=30)
+TIER_RANK = {tier.value: tier.rank for tier in risk.Tier}
+
+DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
+    "low": {
+        "auto_approve": True,
+        "requires_attestation": True,
+        "validity_days": 365,
+        "exclude_owning_team": False,
+        "description": "Automatic after checks plus the owner's attestation; valid 12 months.",
+        "stages": [],
+    },
+    "medium": {
+        "auto_approve": False,
+        "requires_attestation": False,
+        "validity_days": 365,
+        "exclude_owning_team": False,
+        "description": "One security reviewer; valid 12 months.",
+        "stages": [("Security review", SECURITY_REVIEWER, 48)],
+    },
+    "high": {
+        "auto_approve": False,
+        "requires_attestation": False,
+        "validity_days": 180,
+        "exclude_owning_team": True,
+        "description": "A security reviewer and a data owner, two different people; valid 6 months.",
+        "stages": [("Security review", SECURITY_REVIEWER, 48), ("Data owner", DATA_OWNER, 72)],
+    },
+    "critical": {
+        "auto_approve": False,
+        "requires_attestation": False,
+        "validity_days": 90,
+        "exclude_owning_team": True,
+        "description": "Security lead, data owner and an accountable business owner; valid 90 days.",
+        "stages": [
+            ("Security lead", SECURITY_LEAD, 24),
+            ("Data owner", DATA_OWNER, 48),
+            ("Business owner", BUSINESS_OWNER, 48),
+        ],
+    },
+}
+
+
+class ApprovalError(Exception):
+    """Bad input; `errors` maps fields to messages."""
+
+    def __init__(self, errors: dict[str, list[str] | str]) -> None:
+        self.errors = {key: [value] if isinstance(value, str) else value for key, value in errors.items()}
+        super().__init__("; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in self.errors.items()))
+
+
+class ApprovalPermissionError(Exception):
+    pass
+
+
+class ApprovalConflict(Exception):
+    """The request changed meanwhile (another reviewer, a withdrawal, a double submit)."""
+
+
+# --- policies ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def policies_seed_defaults() -> None:
+    """Create the default policy per tier; existing (possibly edited) policies are left alone."""
+    for tier, spec in DEFAULT_POLICIES.items():
+        policy, created = ApprovalPolicy.objects.get_or_create(
+            tier=tier,
+            defaults={
+                key: spec[key]
+                for key in (
+                    "auto_approve",
+                    "requires_attestation",
+                    "validity_days",
+                    "exclude_owning_team",
+                    "description",
+                )
+            },
+        )
+        if created:
+            for order, (name, role, sla) in enumerate(spec["stages"]):
+                PolicyStage.objects.create(policy=policy, order=order, name=name, role=role, sla_hours=sla)
+            audit_record(
+                action="approvals.policy.created",
+                target=policy,
+                changes={"tier": tier, "stages": [s[1] for s in spec["stages"]]},
+            )
+
+
+def policy_snapshot(tier: str) -> dict[str, Any]:
+    policy = ApprovalPolicy.objects.filter(tier=tier).prefetch_related("stages").first()
+    if policy is None:
+        policies_seed_defaults()
+        policy = ApprovalPolicy.objects.prefetch_related("stages").get(tier=tier)
+    return {
+        "tier": tier,
+        "auto_approve": policy.auto_approve,
+        "requires_attestation": policy.requires_attestation,
+        "validity_days": policy.validity_days,
+        "exclude_owning_team": policy.exclude_owning_team,
+        "stages": [{"name": s.name, "role": s.role, "sla_hours": s.sla_hours} for s in policy.stages.order_by("order")],
+    }
+
+
+@transaction.atomic
+def policy_update(
+    *, actor: AbstractBaseUser, policy: ApprovalPolicy, data: dict[str, Any], stages: list[dict[str, Any]] | None = None
+) -> ApprovalPolicy:
+    if not user_is_platform_admin(actor):
+        raise ApprovalPermissionError("Only platform admins edit approval policies.")
+    errors: dict[str, list[str] | str] = {}
+    if "validity_days" in data and not 1 <= int(data["validity_days"]) <= 730:
+        errors["validity_days"] = "must be between 1 and 730 days."
+    for index, stage in enumerate(stages or []):
+        if not stage.get("role") or not stage.get("name"):
+            errors[f"stages[{index}]"] = "needs a name and a role (group)."
+        if not 1 <= int(stage.get("sla_hours") or 0) <= 24 * 30:
+            errors[f"stages[{index}].sla_hours"] = "must be between 1 and 720 hours."
+    if errors:
+        raise ApprovalError(errors)
+    before = policy_snapshot(policy.tier)
+    for key in ("auto_approve", "requires_attestation", "validity_days", "exclude_owning_team", "description"):
+        if key in data:
+            setattr(policy, key, data[key])
+    policy.save()
+    if stages is not None:
+        policy.stages.all().delete()
+        for order, stage in enumerate(stages):
+            PolicyStage.objects.create(
+                policy=policy, order=order, name=stage["name"], role=stage["role"], sla_hours=int(stage["sla_hours"])
+            )
+    audit_record(
+        action="approvals.policy.updated",
+        target=policy,
+        changes={"before": before, "after": policy_snapshot(policy.tier)},
+    )
+    return policy
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+
+def subject_of(request: ApprovalRequest) -> Subject:
+    if request.grant_id:
+        grant = ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner").get(
+            pk=request.grant_id
+        )
+        return Subject(agent=grant.agent, tool=grant.tool, grant=grant)
+    if request.tool_id:
+        return Subject(agent=None, tool=Tool.objects.select_related("owner").get(pk=request.tool_id), grant=None)
+    return Subject(agent=Agent.objects.select_related("owner").get(pk=request.agent_id), tool=None, grant=None)
+
+
+def _subject_key(subject: Subject) -> str:
+    if subject.grant is not None:
+        return f"grant:{subject.grant.pk}"
+    if subject.tool is not None:
+        return f"tool:{subject.tool.pk}"
+    assert subject.agent is not None
+    return f"agent:{subject.agent.pk}"
+
+
+def _owning_team(subject: Subject):  # type: ignore[no-untyped-def]
+    if subject.grant is not None:
+        return subject.grant.agent.owner
+    return subject.entity.owner
+
+
+def _title(kind: str, subject: Subject) -> str:
+    if subject.grant is not None:
+        return f"{subject.grant.agent.name} → {subject.grant.tool.name} ({subject.grant.environment})"
+    return subject.entity.display_name
+
+
+def current_assessment(subject: Subject) -> dict[str, Any]:
+    if subject.grant is not None:
+        return catalog.grant_assessment(subject.grant).to_dict()
+    if subject.tool is not None:
+        return risk.assess_tool(catalog.tool_facts(subject.tool)).to_dict()
+    assert subject.agent is not None
+    return dict(subject.agent.risk) or risk.assess_agent(catalog.agent_facts(subject.agent)).to_dict()
+
+
+def bound_facts(subject: Subject) -> dict[str, Any]:
+    """What an approval is bound to: changing any of these re-scores the subject."""
+    tool = subject.tool
+    facts: dict[str, Any] = {"rubric_version": risk.RUBRIC_VERSION}
+    if tool is not None:
+        facts |= {
+            "tool": tool.name,
+            "tool_version": tool.version,
+            "capabilities_hash": tool.capabilities_hash,
+            "credential_scope": (
+                subject.grant.credential_scope
+                if subject.grant and subject.grant.credential_scope
+                else tool.credential_scope
+            ),
+            "annotations_trusted": tool.annotations_trusted,
+        }
+    if subject.grant is not None:
+        facts |= {"environment": subject.grant.environment, "capability_names": subject.grant.capability_names}
+    if subject.agent is not None:
+        facts |= {
+            "agent": subject.agent.name,
+            "autonomy_level": subject.agent.autonomy_level,
+            "human_in_loop": subject.agent.human_in_loop,
+        }
+    return facts
+
+
+def _user_label(user: Any) -> str:
+    return user.get_username() if user is not None else "system"
+
+
+def _is_maintainer(user: AbstractBaseUser | AnonymousUser, team: Any) -> bool:
+    return (
+        user.is_authenticated
+        and TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
+    )
+
+
+def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
+    return now + timedelta(hours=int(stage.get("sla_hours") or 48))
+
+
+def _locked(request_id: int) -> ApprovalRequest:
+    try:
+        return ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    except ApprovalRequest.DoesNotExist as exc:
+        raise ApprovalConflict(f"Request #{request_id} does not exist.") from exc
+
+
+# --- submit --------------------------------------------------------------------------------------------------
+
+
+def request_submit(
+    *,
+    actor: AbstractBaseUser,
+    kind: str,
+    agent: Agent | None = None,
+    tool: Tool | None = None,
+    grant: ToolGrant | None = None,
+    justification: str = "",
+    attest: bool = False,
+    previous: ApprovalRequest | None = None,
+    check_permission: bool = True,
+) -> ApprovalRequest:
+    if kind not in ApprovalRequest.Kind.values:
+        raise ApprovalError({"kind": f"must be one of {', '.join(ApprovalRequest.Kind.values)}."})
+    if sum(x is not None for x in (agent, tool, grant)) != 1:
+        raise ApprovalError({"subject": "give exactly one of agent, tool or grant."})
+    if len(justification) > MAX_COMMENT:
+        raise ApprovalError({"justification": f"is {len(justification)} characters; at most {MAX_COMMENT}."})
+    subject = Subject(agent=grant.agent if grant else agent, tool=grant.tool if grant else tool, grant=grant)
+    team = _owning_team(subject)
+    if check_permission and not (user_is_platform_admin(actor) or _is_maintainer(actor, team)):
+        raise ApprovalPermissionError(
+            f"Only maintainers of team {team.name} (or platform admins) can submit this request."
+        )
+    try:
+        with transaction.atomic():
+            return _submit_locked(actor, kind, subject, team, justification, attest, previous)
+    except IntegrityError as exc:
+        open_request = ApprovalRequest.objects.filter(
+            subject_key=_subject_key(subject), kind=kind, state__in=OPEN_STATES
+        ).first()
+        raise ApprovalConflict(
+            f"An open {kind.replace('_', ' ')} request for this already exists"
+            + (f" (#{open_request.pk})." if open_request else ".")
+        ) from exc
+
+
+def _submit_locked(
+    actor: Any,
+    kind: str,
+    subject: Subject,
+    team: Any,
+    justification: str,
+    attest: bool,
+    previous: ApprovalRequest | None,
+) -> ApprovalRequest:
+    now = timezone.now()
+    assessment = current_assessment(subject)
+    tier = assessment["tier"]
+    request = ApprovalRequest.objects.create(
+        kind=kind,
+        state=ApprovalRequest.State.CHECKING,
+        agent=subject.agent if subject.grant is None and subject.tool is None else None,
+        tool=subject.tool if subject.grant is None else None,
+        grant=subject.grant,
+        subject_key=_subject_key(subject),
+        title=_title(kind, subject)[:300],
+        requester=actor,
+        owning_team=team,
+        tier=tier,
+        risk=assessment,
+        bound_facts=bound_facts(subject),
+        policy_snapshot=policy_snapshot(tier),
+        justification=justification,
+        attested_by=actor if attest else None,
+        attested_at=now if attest else None,
+        previous=previous,
+        submitted_at=now,
+        round_snapshots=[
+            {"round": 1, "submitted_at": now.isoformat(), "facts": bound_facts(subject), "risk": assessment}
+        ],
+    )
+    _mark_subject_in_review(kind, subject)
+    _create_checks(request)
+    audit_record(
+        action="approvals.request.submitted",
+        target=request,
+        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": attest, "round": 1},
+    )
+    return request
+
+
+def _mark_subject_in_review(kind: str, subject: Subject) -> None:
+    onboarding_agent = kind == ApprovalRequest.Kind.AGENT_ONBOARDING and subject.agent is not None
+    if onboarding_agent and subject.agent.status == Agent.Status.DRAFT:  # type: ignore[union-attr]
+        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ONBOARDING, reason="onboarding requested")  # type: ignore[arg-type]
+    reviewing_tool = kind in (ApprovalRequest.Kind.TOOL_ONBOARDING, ApprovalRequest.Kind.RE_REVIEW)
+    if (
+        reviewing_tool
+        and subject.grant is None
+        and subject.tool is not None
+        and subject.tool.status != Tool.Status.PENDING_REVIEW
+    ):
+        reason = f"{kind.replace('_', ' ')} requested"
+        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.PENDING_REVIEW, reason=reason)
+
+
+def _create_checks(request: ApprovalRequest) -> None:
+    names = checks_for(request.kind, subject_of(request))
+    CheckRun.objects.bulk_create([CheckRun(request=request, round=request.round, name=name) for name in names])
+    ids = list(CheckRun.objects.filter(request=request, round=request.round).values_list("pk", flat=True))
+
+    def enqueue() -> None:
+        from approvals.tasks import run_check
+
+        for check_id in ids:
+            run_check.delay(check_id)
+
+    transaction.on_commit(enqueue)
+
+
+# --- checks ----------------------------------------------------------------------------------------------------
+
+
+def check_claim(check_id: int) -> bool:
+    """Claim a check to run. A re-delivered task after a killed worker finds an expired lease and re-runs;
+    a duplicate delivery while the first run is alive finds a valid lease and does nothing."""
+    now = timezone.now()
+    claimed = (
+        CheckRun.objects.filter(pk=check_id)
+        .filter(Q(status=CheckRun.Status.PENDING) | Q(status=CheckRun.Status.RUNNING, lease_until__lt=now))
+        .update(
+            status=CheckRun.Status.RUNNING, attempts=F("attempts") + 1, lease_until=now + CHECK_LEASE, started_at=now
+        )
+    )
+    return claimed == 1
+
+
+def check_release_for_retry(check_id: int, message: str) -> None:
+    """A transient failure: back to pending so the retried task can claim it."""
+    CheckRun.objects.filter(pk=check_id, status=CheckRun.Status.RUNNING).update(
+        status=CheckRun.Status.PENDING, lease_until=None, summary=message[:500]
+    )
+
+
+def check_record(check_id: int, *, result: CheckResult | None = None, error: str | None = None) -> None:
+    """Record the outcome once (only a running check can finish), then let the request move on."""
+    with transaction.atomic():
+        check = CheckRun.objects.select_for_update().select_related("request").get(pk=check_id)
+        if check.status not in (CheckRun.Status.RUNNING, CheckRun.Status.PENDING):
+            return
+        if result is not None:
+            check.status = CheckRun.Status.PASSED if result.passed else CheckRun.Status.FAILED
+            check.summary = result.summary[:500]
+            check.output = result.details
+        else:
+            check.status = CheckRun.Status.ERROR
+            check.summary = f"Could not complete: {error}"[:500]
+        check.finished_at = timezone.now()
+        check.lease_until = None
+        check.save()
+        with acting_as(_system()):
+            audit_record(
+                action=f"approvals.check.{check.status}",
+                target=check.request,
+                changes={
+                    "check": check.name,
+                    "round": check.round,
+                    "summary": check.summary,
+                    "attempts": check.attempts,
+                },
+            )
+        request_id, round_number = check.request_id, check.round
+    request_checks_evaluate(request_id=request_id, round_number=round_number)
+
+
+def _system() -> Actor:
+    return Actor(kind="system", user_id=None, label="system (approvals)")
+
+
+def request_checks_evaluate(*, request_id: int, round_number: int) -> ApprovalRequest | None:
+    """When every check of the round has finished, move the request on. Idempotent: only the first caller
+    that finds the request still checking in this round does anything."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.state != ApprovalRequest.State.CHECKING or request.round != round_number:
+            return None
+        checks = list(request.checks.filter(round=round_number))
+        if any(c.status in (CheckRun.Status.PENDING, CheckRun.Status.RUNNING) for c in checks):
+            return None
+        with acting_as(_system()):
+            _adopt_recomputed_risk(request, checks)
+            failed = [c for c in checks if c.status in (CheckRun.Status.FAILED, CheckRun.Status.ERROR)]
+            if failed:
+                reasons = [f"{CHECK_TITLES.get(c.name, c.name)}: {c.summary}" for c in failed]
+                _to_changes_requested(request, reasons=reasons, by="automated checks")
+                return request
+            policy = request.policy_snapshot
+            if policy.get("auto_approve") and not policy.get("stages"):
+                if policy.get("requires_attestation") and request.attested_at is None:
+                    _enter_stage(
+                        request, 0, stage={"name": "Owner attestation", "role": OWNER_ATTESTATION_ROLE, "sla_hours": 72}
+                    )
+                else:
+                    _approve(request, approver=None)
+                return request
+            _enter_stage(request, 0)
+            return request
+
+
+def _adopt_recomputed_risk(request: ApprovalRequest, checks: list[CheckRun]) -> None:
+    """The risk check's tier wins: a riskier subject gets the deeper policy before anyone reviews it."""
+    risk_check = next((c for c in checks if c.name == "risk_recomputed" and c.status == CheckRun.Status.PASSED), None)
+    if risk_check is None:
+        return
+    assessment = risk_check.output.get("assessment") or {}
+    tier = assessment.get("tier")
+    if tier and tier != request.tier:
+        before = request.tier
+        request.tier = tier
+        request.risk = assessment
+        request.policy_snapshot = policy_snapshot(tier)
+        request.save(update_fields=["tier", "risk", "policy_snapshot", "updated_at"])
+        audit_record(
+            action="approvals.request.rescored", target=request, changes={"tier": {"before": before, "after": tier}}
+        )
+
+
+def _enter_stage(request: ApprovalRequest, index: int, stage: dict[str, Any] | None = None) -> None:
+    now = timezone.now()
+    stage = stage or request.stages[index]
+    if stage["role"] == OWNER_ATTESTATION_ROLE and not any(s["role"] == OWNER_ATTESTATION_ROLE for s in request.stages):
+        request.policy_snapshot = {**request.policy_snapshot, "stages": [stage]}
+    before = request.state
+    request.state = ApprovalRequest.State.IN_REVIEW
+    request.current_stage = index
+    request.current_role = stage["role"]
+    request.due_at = _stage_due(stage, now)
+    request.reminded_at = None
+    request.escalation_level = 0
+    request.save()
+    audit_record(
+        action="approvals.request.stage_entered",
+        target=request,
+        changes={
+            "state": {"before": before, "after": request.state},
+            "stage": stage["name"],
+            "role": stage["role"],
+            "due_at": request.due_at,
+        },
+    )
+    notifications.notify_stage(request, stage)
+
+
+# --- decisions -----------------------------------------------------------------------------------------------
+
+
+def decision_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest) -> str | None:
+    """Why this user may not decide the request's current stage, or None. Used by the queue and by decide."""
+    if not user.is_authenticated:
+        return "You must be signed in."
+    if request.state != ApprovalRequest.State.IN_REVIEW:
+        return f"This request is {request.get_state_display()}; nothing to decide."
+    stage = request.stage
+    if stage is None:
+        return "This request has no open stage."
+    if user.pk == request.requester_id:
+        return "Nobody approves their own request."
+    if stage["role"] == OWNER_ATTESTATION_ROLE:
+        if not _is_maintainer(user, request.owning_team):
+            return f"Only maintainers of team {request.owning_team.name} can attest."
+        return None
+    if not user_has_role(user, stage["role"]):
+        return f"The '{stage['name']}' stage needs the {stage['role']} role."
+    if request.decisions.filter(round=request.round, reviewer=user).exists():
+        return "You already decided on this request in this round; one person counts once."
+    if (
+        request.policy_snapshot.get("exclude_owning_team")
+        and TeamMembership.objects.filter(team=request.owning_team, user=user).exists()
+    ):
+        return f"At {request.tier} tier nobody from the owning team ({request.owning_team.name}) approves."
+    return None
+
+
+def request_decide(
+    *, actor: AbstractBaseUser, request_id: int, outcome: str, comment: str = "", stage_index: int | None = None
+) -> ApprovalRequest:
+    errors: dict[str, list[str] | str] = {}
+    if outcome not in Decision.Outcome.values:
+        errors["outcome"] = f"must be one of {', '.join(Decision.Outcome.values)}."
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        errors["comment"] = f"is {len(comment)} characters; at most {MAX_COMMENT} are accepted."
+    elif outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not comment:
+        errors["comment"] = "is required when rejecting or requesting changes: tell the requester why."
+    if errors:
+        raise ApprovalError(errors)
+    refusal: str | None = None
+    try:
+        with transaction.atomic():
+            request = _locked(request_id)
+            if request.state != ApprovalRequest.State.IN_REVIEW:
+                raise ApprovalConflict(
+                    f"Request #{request.pk} is {request.get_state_display()}; it was decided or withdrawn meanwhile."
+                )
+            if stage_index is not None and stage_index != request.current_stage:
+                raise ApprovalConflict("That stage was decided meanwhile; reload to see the request's current stage.")
+            refusal = decision_refusal(actor, request)
+            if refusal is not None:
+                raise ApprovalPermissionError(refusal)
+            return _decide_locked(actor, request, outcome, comment)
+    except ApprovalPermissionError:
+        with transaction.atomic():
+            audit_record(
+                action="approvals.decision.refused",
+                object_type="approvals.approvalrequest",
+                object_id=request_id,
+                changes={"outcome": outcome, "reason": refusal},
+            )
+        raise
+    except IntegrityError as exc:
+        raise ApprovalConflict(
+            "This decision was already recorded (double submit or another reviewer); reload."
+        ) from exc
+
+
+def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: str, comment: str) -> ApprovalRequest:
+    stage = request.stage
+    assert stage is not None
+    if stage["role"] == OWNER_ATTESTATION_ROLE:
+        if outcome != Decision.Outcome.APPROVE:
+            raise ApprovalError({"outcome": "the owner attests (approve) or withdraws the request."})
+        request.attested_by = actor
+        request.attested_at = timezone.now()
+        request.save(update_fields=["attested_by", "attested_at"])
+        audit_record(action="approvals.request.attested", target=request, changes={"by": _user_label(actor)})
+        _approve(request, approver=actor)
+        return request
+    with transaction.atomic():
+        Decision.objects.create(
+            request=request,
+            round=request.round,
+            stage_index=request.current_stage,
+            stage_name=stage["name"],
+            reviewer=actor,
+            requester_id=request.requester_id,
+            outcome=outcome,
+            comment=comment,
+        )
+    audit_record(
+        action=f"approvals.decision.{outcome}",
+        target=request,
+        changes={"stage": stage["name"], "round": request.round, "comment": comment[:500]},
+    )
+    if outcome == Decision.Outcome.APPROVE:
+        if request.current_stage + 1 < len(request.stages):
+            _enter_stage(request, request.current_stage + 1)
+        else:
+            _approve(request, approver=actor)
+    elif outcome == Decision.Outcome.REJECT:
+        _reject(request, comment=comment, by=actor)
+    else:
+        _to_changes_requested(request, reasons=[comment], by=_user_label(actor))
+    return request
+
+
+def request_attest(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+    return request_decide(actor=actor, request_id=request_id, outcome=Decision.Outcome.APPROVE)
+
+
+def _finish(request: ApprovalRequest, state: str, **extra: Any) -> str:
+    before = request.state
+    request.state = state
+    request.decided_at = timezone.now()
+    request.due_at = None
+    request.current_role = ""
+    for key, value in extra.items():
+        setattr(request, key, value)
+    request.save()
+    return before
+
+
+def _approve(request: ApprovalRequest, *, approver: AbstractBaseUser | None) -> None:
+    validity = timedelta(days=int(request.policy_snapshot.get("validity_days") or 365))
+    expires_at = timezone.now() + validity
+    before = _finish(request, ApprovalRequest.State.APPROVED, approval_expires_at=expires_at)
+    subject = subject_of(request)
+    reason = f"approval request #{request.pk}"
+    if subject.grant is not None:
+        catalog.grant_set_status(
+            grant=subject.grant, status=ToolGrant.Status.APPROVED, expires_at=expires_at, reason=reason
+        )
+    elif subject.tool is not None:
+        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.APPROVED, reason=reason)
+    elif subject.agent is not None and subject.agent.status in (
+        Agent.Status.DRAFT,
+        Agent.Status.ONBOARDING,
+        Agent.Status.SUSPENDED,
+    ):
+        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ACTIVE, reason=reason)
+    # Superseded approvals of the same subject stop driving recertification.
+    ApprovalRequest.objects.filter(subject_key=request.subject_key, state=ApprovalRequest.State.APPROVED).exclude(
+        pk=request.pk
+    ).update(recertification_opened=True)
+    audit_record(
+        action="approvals.request.approved",
+        target=request,
+        changes={
+            "state": {"before": before, "after": "approved"},
+            "by": _user_label(approver),
+            "expires_at": expires_at,
+            "tier": request.tier,
+        },
+    )
+    notifications.notify_requester(request, "approved")
+
+
+def _reject(request: ApprovalRequest, *, comment: str, by: AbstractBaseUser) -> None:
+    before = _finish(request, ApprovalRequest.State.REJECTED)
+    subject = subject_of(request)
+    reason = f"rejected in approval request #{request.pk}"
+    if subject.grant is not None:
+        catalog.grant_set_status(grant=subject.grant, status=ToolGrant.Status.DENIED, reason=reason)
+    elif subject.tool is not None:
+        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.REJECTED, reason=reason)
+    elif subject.agent is not None and subject.agent.status == Agent.Status.ONBOARDING:
+        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.DRAFT, reason=reason)
+    audit_record(
+        action="approvals.request.rejected",
+        target=request,
+        changes={"state": {"before": before, "after": "rejected"}, "by": _user_label(by), "comment": comment[:500]},
+    )
+    notifications.notify_requester(request, "rejected", comment=comment)
+
+
+def _to_changes_requested(request: ApprovalRequest, *, reasons: list[str], by: str) -> None:
+    before = request.state
+    request.state = ApprovalRequest.State.CHANGES_REQUESTED
+    request.due_at = None
+    request.current_role = ""
+    request.save()
+    audit_record(
+        action="approvals.request.changes_requested",
+        target=request,
+        changes={"state": {"before": before, "after": request.state}, "by": by, "reasons": reasons},
+    )
+    notifications.notify_requester(request, "changes_requested", comment="\n".join(reasons))
+
+
+# --- requester actions -------------------------------------------------------------------------------------
+
+
+def request_withdraw(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.requester_id != actor.pk and not user_is_platform_admin(actor):
+            raise ApprovalPermissionError("Only the requester (or a platform admin) can withdraw a request.")
+        if request.state not in OPEN_STATES:
+            raise ApprovalConflict(
+                f"Request #{request.pk} is {request.get_state_display()}; it can no longer be withdrawn."
+            )
+        before = _finish(request, ApprovalRequest.State.WITHDRAWN)
+        subject = subject_of(request)
+        if subject.grant is not None and subject.grant.status == ToolGrant.Status.REQUESTED:
+            catalog.grant_set_status(
+                grant=subject.grant, status=ToolGrant.Status.DENIED, reason=f"request #{request.pk} withdrawn"
+            )
+        elif subject.grant is None and subject.tool is not None and subject.tool.status == Tool.Status.PENDING_REVIEW:
+            catalog.tool_set_status(
+                tool=subject.tool, status=Tool.Status.DRAFT, reason=f"request #{request.pk} withdrawn"
+            )
+        elif subject.agent is not None and subject.grant is None and subject.agent.status == Agent.Status.ONBOARDING:
+            catalog.agent_set_status(
+                agent=subject.agent, status=Agent.Status.DRAFT, reason=f"request #{request.pk} withdrawn"
+            )
+        audit_record(
+            action="approvals.request.withdrawn",
+            target=request,
+            changes={"state": {"before": before, "after": "withdrawn"}},
+        )
+        return request
+
+
+def request_resubmit(
+    *, actor: AbstractBaseUser, request_id: int, justification: str | None = None, attest: bool = False
+) -> ApprovalRequest:
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.requester_id != actor.pk and not _is_maintainer(actor, request.owning_team):
+            raise ApprovalPermissionError("Only the requester or the owning team's maintainers can resubmit.")
+        if request.state != ApprovalRequest.State.CHANGES_REQUESTED:
+            raise ApprovalConflict(
+                f"Request #{request.pk} is {request.get_state_display()}; only a request with changes requested can be resubmitted."
+            )
+        subject = subject_of(request)
+        assessment = current_assessment(subject)
+        facts = bound_facts(subject)
+        now = timezone.now()
+        request.round += 1
+        request.state = ApprovalRequest.State.CHECKING
+        request.current_stage = 0
+        request.current_role = ""
+        request.tier = assessment["tier"]
+        request.risk = assessment
+        request.bound_facts = facts
+        request.policy_snapshot = policy_snapshot(assessment["tier"])
+        request.submitted_at = now
+        if justification is not None:
+            request.justification = justification[:MAX_COMMENT]
+        if attest:
+            request.attested_by, request.attested_at = actor, now
+        request.round_snapshots = [
+            *request.round_snapshots,
+            {"round": request.round, "submitted_at": now.isoformat(), "facts": facts, "risk": assessment},
+        ]
+        request.save()
+        _create_checks(request)
+        audit_record(
+            action="approvals.request.resubmitted",
+            target=request,
+            changes={"round": request.round, "tier": request.tier},
+        )
+        return request
+
+
+def resubmission_changes(request: ApprovalRequest) -> dict[str, dict[str, Any]]:
+    """What changed between the last two rounds' facts and tier (for the request page)."""
+    snapshots = request.round_snapshots
+    if len(snapshots) < 2:
+        return {}
+    before, after = snapshots[-2], snapshots[-1]
+    changes = {
+        key: {"before": before["facts"].get(key), "after": after["facts"].get(key)}
+        for key in sorted(set(before["facts"]) | set(after["facts"]))
+        if before["facts"].get(key) != after["facts"].get(key)
+    }
+    if before["risk"].get("tier") != after["risk"].get("tier"):
+        changes["tier"] = {"before": before["risk"].get("tier"), "after": after["risk"].get("tier")}
+    return changes
+
+
+# --- reopen on riskier change --------------------------------------------------------------------------------
+
+
+def reopen_if_riskier(*, subject: Subject, changed_by: Any = None) -> ApprovalRequest | None:
+    """A subject whose current tier is above the tier of its last approval gets a re-review request."""
+    key = _subject_key(subject)
+    approved = (
+        ApprovalRequest.objects.filter(subject_key=key, state=ApprovalRequest.State.APPROVED)
+        .order_by("-decided_at")
+        .first()
+    )
+    if approved is None:
+        return None
+    assessment = current_assessment(subject)
+    if TIER_RANK[assessment["tier"]] <= TIER_RANK[approved.tier]:
+        return None
+    if ApprovalRequest.objects.filter(subject_key=key, state__in=OPEN_STATES).exists():
+        return None
+    requester = (
+        changed_by if changed_by is not None and getattr(changed_by, "is_authenticated", False) else approved.requester
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                request = _submit_locked(
+                    requester,
+                    ApprovalRequest.Kind.RE_REVIEW,
+                    subject,
+                    _owning_team(subject),
+                    f"Tier rose from {approved.tier} to {assessment['tier']}.",
+                    False,
+                    approved,
+                )
+        except IntegrityError:
+            return None
+    return request
+
+
+# --- periodic scans (Celery beat) --------------------------------------------------------------------------------
+
+
+def sla_scan(*, now: datetime | None = None) -> dict[str, int]:
+    """Reminders before the stage is due, then escalation to the stage group's leads, then platform admins.
+    Each step claims the row with a conditional UPDATE, so two beats or a re-run never notify twice."""
+    now = now or timezone.now()
+    counts = {"reminded": 0, "escalated": 0}
+    in_review = ApprovalRequest.objects.filter(state=ApprovalRequest.State.IN_REVIEW, due_at__isnull=False)
+    for request in (
+        in_review.filter(reminded_at__isnull=True)
+        .only("pk", "due_at", "policy_snapshot", "current_stage", "state")
+        .iterator()
+    ):
+        stage = request.stage
+        window = timedelta(hours=int(stage.get("sla_hours", 48)) if stage else 48) / 4
+        if request.due_at is None or now < request.due_at - window:
+            continue
+        with transaction.atomic():
+            if (
+                ApprovalRequest.objects.filter(
+                    pk=request.pk, reminded_at__isnull=True, state=ApprovalRequest.State.IN_REVIEW
+                ).update(reminded_at=now)
+                == 1
+            ):
+                fresh = ApprovalRequest.objects.get(pk=request.pk)
+                notifications.notify_stage(fresh, fresh.stage or {}, event="reminder")
+                counts["reminded"] += 1
+    for level in (1, 2):
+        for request in in_review.filter(escalation_level=level - 1, due_at__lt=now).iterator():
+            stage = request.stage or {}
+            overdue_for = now - request.due_at if request.due_at else timedelta(0)
+            if level == 2 and overdue_for < timedelta(hours=int(stage.get("sla_hours", 48))) / 2:
+                continue
+            with transaction.atomic():
+                claimed = ApprovalRequest.objects.filter(
+                    pk=request.pk, escalation_level=level - 1, state=ApprovalRequest.State.IN_REVIEW
+                ).update(escalation_level=level)
+                if claimed == 1:
+                    target_role = (
+                        ESCALATION_LEADS.get(stage.get("role", ""), PLATFORM_ADMIN) if level == 1 else PLATFORM_ADMIN
+                    )
+                    with acting_as(_system()):
+                        audit_record(
+                            action="approvals.request.escalated",
+                            target=request,
+                            changes={"level": level, "to": target_role},
+                        )
+                    notifications.notify_role(request, target_role, event=f"escalation-{level}")
+                    counts["escalated"] += 1
+    return counts
+
+
+def expire_grants(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    expired = 0
+    for grant in (
+        ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED, expires_at__lt=now)
+        .select_related("agent", "tool")
+        .iterator()
+    ):
+        with transaction.atomic(), acting_as(_system()):
+            if (
+                ToolGrant.objects.filter(pk=grant.pk, status=ToolGrant.Status.APPROVED, expires_at__lt=now).update(
+                    status=ToolGrant.Status.EXPIRED
+                )
+                == 1
+            ):
+                grant.status = ToolGrant.Status.EXPIRED
+                catalog.grant_rescore(grant)
+                catalog.agent_rescore(grant.agent)
+                audit_record(action="catalog.grant.expired", target=grant, changes={"expires_at": grant.expires_at})
+                notifications.notify_team(
+                    grant.agent.owner,
+                    event="grant-expired",
+                    subject_line=f"Grant expired: {grant}",
+                    body=f"The grant {grant} expired on {grant.expires_at:%Y-%m-%d}.",
+                    dedupe=f"grant-expired:{grant.pk}:{grant.expires_at:%Y%m%d}",
+                )
+                expired += 1
+    return expired
+
+
+def open_recertifications(*, now: datetime | None = None) -> int:
+    """Approvals nearing their end get a recertification request, once."""
+    now = now or timezone.now()
+    opened = 0
+    due = ApprovalRequest.objects.filter(
+        state=ApprovalRequest.State.APPROVED,
+        recertification_opened=False,
+        approval_expires_at__lt=now + RECERTIFICATION_WINDOW,
+    ).exclude(kind=ApprovalRequest.Kind.AGENT_ONBOARDING)
+    for approved in due.iterator():
+        with transaction.atomic():
+            if (
+                ApprovalRequest.objects.filter(pk=approved.pk, recertification_opened=False).update(
+                    recertification_opened=True
+                )
+                != 1
+            ):
+                continue
+            subject = subject_of(approved)
+            if subject.grant is not None and subject.grant.status != ToolGrant.Status.APPROVED:
+                continue
+            try:
+                with transaction.atomic(), acting_as(_system()):
+                    _submit_locked(
+                        approved.requester,
+                        ApprovalRequest.Kind.RECERTIFICATION,
+                        subject,
+                        _owning_team(subject),
+                        f"Recertification of #{approved.pk}, which ends {approved.approval_expires_at:%Y-%m-%d}.",
+                        False,
+                        approved,
+                    )
+                opened += 1
+            except IntegrityError:
+                continue
+    return opened
+
+
+def expire_stale_requests(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    stale = ApprovalRequest.objects.filter(
+        state__in=[ApprovalRequest.State.IN_REVIEW, ApprovalRequest.State.CHANGES_REQUESTED],
+        submitted_at__lt=now - REQUEST_MAX_AGE,
+    )
+    count = 0
+    for request in stale.iterator():
+        with transaction.atomic(), acting_as(_system()):
+            locked = _locked(request.pk)
+            if locked.state not in (ApprovalRequest.State.IN_REVIEW, ApprovalRequest.State.CHANGES_REQUESTED):
+                continue
+            before = _finish(locked, ApprovalRequest.State.EXPIRED)
+            audit_record(
+                action="approvals.request.expired",
+                target=locked,
+                changes={"state": {"before": before, "after": "expired"}},
+            )
+            notifications.notify_requester(locked, "expired")
+            count += 1
+    return count
+
+
+def users_with_role(role: str) -> Iterable[Any]:
+    return get_user_model().objects.filter(groups__name=role, is_active=True).distinct()
+
+
+def actor_of(user: Any) -> Actor | None:
+    return actor_for_user(user)

@@ -1,0 +1,456 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from approvals import services
+from approvals.models import ApprovalRequest, CheckRun, Decision, Notification
+from catalog import services as catalog
+from catalog.models import Agent, Tool, ToolGrant
+from portal.audit import audit_verify_chain
+from portal.models import AuditEvent
+from portal.testing.servers import LocalHttpServer, McpTestServer, McpToolSpec, Reply
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+
+
+def submit(django_capture_on_commit_callbacks: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
+    with django_capture_on_commit_callbacks(execute=True):
+        request = services.request_submit(actor=actor, **kwargs)
+    request.refresh_from_db()
+    return request
+
+
+def decide(
+    django_capture_on_commit_callbacks: Any,
+    actor: Any,
+    request: ApprovalRequest,
+    outcome: str = "approve",
+    comment: str = "",
+) -> ApprovalRequest:
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_decide(actor=actor, request_id=request.pk, outcome=outcome, comment=comment)
+    request.refresh_from_db()
+    return request
+
+
+def test_medium_tool_goes_through_checks_then_one_security_review(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+
+    assert request.state == "in_review", [(c.name, c.status, c.summary) for c in request.checks.all()]
+    assert request.tier == "medium"
+    assert request.current_role == "security-reviewer"
+    assert {c.name: c.status for c in request.checks.all()} == dict.fromkeys(
+        [
+            "descriptor_complete",
+            "owner_has_maintainer",
+            "versions_pinned",
+            "no_secrets",
+            "endpoint_reachable",
+            "risk_recomputed",
+        ],
+        "passed",
+    )
+    assert request.due_at is not None
+    assert Tool.objects.get(pk=tool.pk).status == "pending_review"
+    assert Notification.objects.filter(request=request, event="stage", recipient=world["reviewer"]).exists()
+
+    request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
+
+    assert request.state == "approved"
+    assert request.approval_expires_at is not None
+    assert (request.approval_expires_at - timezone.now()).days in (364, 365)
+    assert Tool.objects.get(pk=tool.pk).status == "approved"
+    assert any("Approved" in message.subject for message in mail.outbox)
+    assert audit_verify_chain().ok
+
+
+def test_low_tier_is_automatic_after_checks_with_the_owners_attestation(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="low")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool, attest=True)
+    assert request.state == "approved"
+    assert not request.decisions.exists()
+
+
+def test_low_tier_without_attestation_waits_for_an_owner_maintainer(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, make_user: Any
+) -> None:
+    tool = make_tool(tier="low")
+    request = submit(django_capture_on_commit_callbacks, world["admin"], kind="tool_onboarding", tool=tool)
+    assert request.state == "in_review"
+    assert request.current_role == services.OWNER_ATTESTATION_ROLE
+    with pytest.raises(services.ApprovalPermissionError):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=world["owner"], request_id=request.pk)
+    request.refresh_from_db()
+    assert request.state == "approved"
+    assert request.attested_by == world["owner"]
+
+
+def test_a_failed_check_sends_the_request_back_and_a_resubmission_shows_what_changed(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium", version="latest", description="token ghp_" + "a" * 36)
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+
+    assert request.state == "changes_requested"
+    statuses = {c.name: c.status for c in request.checks.all()}
+    assert statuses["versions_pinned"] == statuses["no_secrets"] == "failed"
+    reasons = (
+        AuditEvent.objects.filter(action="approvals.request.changes_requested", object_id=str(request.pk))
+        .get()
+        .changes["reasons"]
+    )
+    assert any("latest" in reason for reason in reasons)
+    assert any("GitHub token" in reason for reason in reasons)
+
+    catalog.tool_update(
+        actor=world["owner"], tool=tool, data={"version": "1.2.4", "description": "Reads the inventory."}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_resubmit(actor=world["owner"], request_id=request.pk)
+    request.refresh_from_db()
+
+    assert (request.round, request.state) == (2, "in_review")
+    assert services.resubmission_changes(request)["tool_version"] == {"before": "latest", "after": "1.2.4"}
+    assert CheckRun.objects.filter(request=request).count() == 12
+
+
+def test_separation_of_duties(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, make_user: Any
+) -> None:
+    tool = make_tool(tier="high")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    assert request.stages[0]["role"] == "security-reviewer"
+    assert request.stages[1]["role"] == "data-owner"
+
+    with pytest.raises(services.ApprovalPermissionError, match="own request"):
+        services.request_decide(actor=world["owner"], request_id=request.pk, outcome="approve")
+    with pytest.raises(services.ApprovalPermissionError, match="security-reviewer role"):
+        services.request_decide(actor=world["data_owner"], request_id=request.pk, outcome="approve")
+    insider = make_user("ines", roles=["security-reviewer", "data-owner"])
+    from catalog.teams import team_set_member
+
+    team_set_member(team=world["team"], user=insider)
+    with pytest.raises(services.ApprovalPermissionError, match="owning team"):
+        services.request_decide(actor=insider, request_id=request.pk, outcome="approve")
+    assert AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count() == 3
+
+    both_roles = make_user("bo", roles=["security-reviewer", "data-owner"])
+    request = decide(django_capture_on_commit_callbacks, both_roles, request)
+    assert (request.state, request.current_stage) == ("in_review", 1)
+    with pytest.raises(services.ApprovalPermissionError, match="one person counts once"):
+        services.request_decide(actor=both_roles, request_id=request.pk, outcome="approve")
+    request = decide(django_capture_on_commit_callbacks, world["data_owner"], request)
+    assert request.state == "approved"
+    assert Tool.objects.get(pk=tool.pk).status == "approved"
+
+
+def test_the_database_refuses_self_approval_and_double_decisions(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Decision.objects.create(
+            request=request,
+            round=1,
+            stage_index=0,
+            stage_name="x",
+            reviewer=world["owner"],
+            requester=world["owner"],
+            outcome="approve",
+        )
+    Decision.objects.create(
+        request=request,
+        round=1,
+        stage_index=0,
+        stage_name="x",
+        reviewer=world["reviewer"],
+        requester=world["owner"],
+        outcome="approve",
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Decision.objects.create(
+            request=request,
+            round=1,
+            stage_index=1,
+            stage_name="y",
+            reviewer=world["reviewer"],
+            requester=world["owner"],
+            outcome="approve",
+        )
+
+
+def test_reject_and_request_changes_need_a_comment_and_long_comments_are_refused(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    for outcome in ("reject", "request_changes"):
+        with pytest.raises(services.ApprovalError) as excinfo:
+            services.request_decide(actor=world["reviewer"], request_id=request.pk, outcome=outcome, comment="  ")
+        assert "comment" in excinfo.value.errors
+    with pytest.raises(services.ApprovalError, match="at most 10000"):
+        services.request_decide(
+            actor=world["reviewer"], request_id=request.pk, outcome="reject", comment="x" * 1_000_000
+        )
+
+    request = decide(
+        django_capture_on_commit_callbacks,
+        world["reviewer"],
+        request,
+        "reject",
+        "Writes to restricted data without a DPA.",
+    )
+    assert request.state == "rejected"
+    assert request.tool.status == "rejected"
+    with pytest.raises(services.ApprovalConflict, match="decided or withdrawn"):
+        services.request_decide(actor=world["reviewer2"], request_id=request.pk, outcome="approve")
+
+
+def test_a_second_open_request_for_the_same_subject_is_a_conflict(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium")
+    submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    with pytest.raises(services.ApprovalConflict, match="already exists"):
+        services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+    with pytest.raises(services.ApprovalPermissionError):
+        services.request_submit(
+            actor=world["member"], kind="tool_onboarding", tool=make_tool("other-api", tier="medium")
+        )
+
+
+def test_withdrawal_wins_over_a_later_decision(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    services.request_withdraw(actor=world["owner"], request_id=request.pk)
+    with pytest.raises(services.ApprovalConflict):
+        services.request_decide(actor=world["reviewer"], request_id=request.pk, outcome="approve")
+    with pytest.raises(services.ApprovalConflict):
+        services.request_withdraw(actor=world["owner"], request_id=request.pk)
+    request.refresh_from_db()
+    assert request.state == "withdrawn"
+    assert request.tool.status == "draft"
+
+
+def test_grant_approval_activates_the_grant_until_its_expiry_then_it_expires_once(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium")
+    agent = catalog.agent_create(
+        actor=world["owner"],
+        data={
+            "name": "stock-bot",
+            "owner": "payments",
+            "autonomy_level": 2,
+            "human_in_loop": "per_action",
+            "data_class": "internal",
+            "description": "Restocks.",
+        },
+    )
+    grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=tool)
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant, attest=True)
+    assert (request.tier, request.state) == ("low", "approved")
+    grant.refresh_from_db()
+    assert grant.status == "approved"
+    assert grant.expires_at == request.approval_expires_at
+    assert Agent.objects.get(pk=agent.pk).risk["driver"]
+
+    with time_machine.travel(grant.expires_at + timedelta(minutes=1)), django_capture_on_commit_callbacks(execute=True):
+        assert services.expire_grants() == 1
+        assert services.expire_grants() == 0
+    grant.refresh_from_db()
+    assert grant.status == ToolGrant.Status.EXPIRED
+    assert Notification.objects.filter(event="grant-expired").count() == 1
+
+
+def test_sla_reminders_and_escalations_are_sent_once(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    due = request.due_at
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 1, "escalated": 0}
+        assert services.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 0, "escalated": 0}
+        assert services.sla_scan(now=due + timedelta(hours=1)) == {"reminded": 0, "escalated": 1}
+        assert services.sla_scan(now=due + timedelta(hours=2)) == {"reminded": 0, "escalated": 0}
+        assert services.sla_scan(now=due + timedelta(hours=30)) == {"reminded": 0, "escalated": 1}
+        assert services.sla_scan(now=due + timedelta(hours=40)) == {"reminded": 0, "escalated": 0}
+    assert Notification.objects.filter(request=request, event="escalation-1", recipient=world["lead"]).count() == 1
+    assert Notification.objects.filter(request=request, event="escalation-2", recipient=world["admin"]).count() == 1
+    reminded = Notification.objects.filter(request=request, event="reminder").values_list(
+        "recipient__username", flat=True
+    )
+    assert sorted(reminded) == ["lena", "ravi", "rita"]
+
+
+def test_recertification_opens_once_before_the_approval_ends(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
+    soon = request.approval_expires_at - timedelta(days=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.open_recertifications(now=soon) == 1
+        assert services.open_recertifications(now=soon) == 0
+    recert = ApprovalRequest.objects.get(kind="recertification")
+    assert recert.previous == request
+    assert recert.state == "in_review"
+
+
+def test_a_riskier_change_reopens_review(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium")
+    request = decide(
+        django_capture_on_commit_callbacks,
+        world["reviewer"],
+        submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool),
+    )
+    assert request.state == "approved"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.tool_update(actor=world["owner"], tool=tool, data={"title": "Inventory API v2"})
+    assert not ApprovalRequest.objects.filter(kind="re_review").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.tool_update(
+            actor=world["owner"],
+            tool=tool,
+            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
+        )
+    reopened = ApprovalRequest.objects.get(kind="re_review")
+    assert reopened.tier == "high"
+    assert reopened.previous == request
+    assert reopened.state == "in_review"
+    assert Tool.objects.get(pk=tool.pk).status == "pending_review"
+
+
+def test_an_mcp_server_is_introspected_and_differences_are_flagged(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    served = [
+        McpToolSpec(name="list_items", read_only=True, open_world=False),
+        McpToolSpec(name="drop_table", destructive=True),
+    ]
+    with McpTestServer(served) as server:
+        tool = catalog.tool_create(
+            actor=world["owner"],
+            data={"name": "items-mcp", "owner": "payments", "kind": "mcp_server", "transport": "streamable_http",
+                  "endpoint_url": server.url, "version": "2.0.0", "description": "Items.", "data_class": "internal",
+                  "reach": "closed", "credential_scope": "none", "capabilities": [{"name": "list_items", "read_only": True, "open_world": False}]},
+        )  # fmt: skip
+        request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    mcp_check = request.checks.get(name="mcp_tools")
+    assert mcp_check.status == "failed"
+    assert "drop_table" in mcp_check.summary
+    assert {t["name"] for t in mcp_check.output["tools"]} == {"list_items", "drop_table"}
+    assert request.checks.get(name="endpoint_reachable").status == "passed"
+    assert request.state == "changes_requested"
+
+
+def test_an_endpoint_at_a_metadata_address_is_refused(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    tool = make_tool(tier="medium", endpoint_url="http://169.254.169.254/latest/")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    check = request.checks.get(name="endpoint_reachable")
+    assert check.status == "failed"
+    assert "outbound policy" in check.summary
+
+
+def test_an_unreachable_endpoint_is_retried_then_shown_as_an_error(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    with LocalHttpServer({"/": Reply(status=503)}) as server:
+        tool = make_tool(tier="medium", endpoint_url=server.url("/"))
+        request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+        hits = len(server.requests)
+    check = request.checks.get(name="endpoint_reachable")
+    assert check.status == "error"
+    assert check.attempts == 4
+    assert hits == 4
+    assert request.state == "changes_requested"
+
+
+def test_a_failing_webhook_never_blocks_a_transition(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    with LocalHttpServer({"POST /hook": Reply(status=500)}) as server:
+        world["team"].chat_webhook_url = server.url("/hook")
+        world["team"].save()
+        request = submit(
+            django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+        )
+        request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
+        posts = server.requests_to("/hook")
+    assert request.state == "approved"
+    webhook = Notification.objects.get(request=request, channel="webhook", event="approved")
+    assert webhook.status == "failed"
+    assert webhook.attempts == 6
+    assert len(posts) == 6
+    assert posts[0].json()["text"].startswith("Approved")
+
+
+def test_a_webhook_pointing_at_metadata_is_never_called(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    world["team"].chat_webhook_url = "http://169.254.169.254/hook"
+    world["team"].save()
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
+    )
+    request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
+    webhook = Notification.objects.get(request=request, channel="webhook", event="approved")
+    assert webhook.status == "failed"
+    assert webhook.attempts == 1
+    assert "metadata" in webhook.last_error
+
+
+def test_agent_onboarding_activates_the_agent(world: dict[str, Any], django_capture_on_commit_callbacks: Any) -> None:
+    agent = catalog.agent_create(
+        actor=world["owner"],
+        data={
+            "name": "helper-bot",
+            "owner": "payments",
+            "autonomy_level": 3,
+            "human_in_loop": "per_action",
+            "data_class": "confidential",
+            "description": "Helps.",
+        },
+    )
+    catalog.agent_update(actor=world["owner"], agent=agent, data={"autonomy_level": 4, "data_class": "restricted"})
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="agent_onboarding", agent=agent)
+    agent.refresh_from_db()
+    assert (request.tier, request.state, agent.status) == ("medium", "in_review", "onboarding")
+    request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
+    assert request.state == "approved"
+    agent.refresh_from_db()
+    assert agent.status == "active"

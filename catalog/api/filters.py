@@ -1,0 +1,129 @@
+"""Query-string filters for the catalog API; each one is described so the OpenAPI schema documents it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db import connection
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
+
+from catalog.models import Agent, DataClass, Lifecycle, RiskTier, Team, Tool, ToolGrant
+
+UNKNOWN = "unknown"
+MAX_SEARCH_LENGTH = 200
+
+
+def _search(queryset: QuerySet[Any], value: str, fields: tuple[str, ...]) -> QuerySet[Any]:
+    """Every word must appear (case-insensitive) in at least one of the fields."""
+    for term in value.strip()[:MAX_SEARCH_LENGTH].split()[:8]:
+        match = Q()
+        for field in fields:
+            match |= Q(**{f"{field}__icontains": term})
+        queryset = queryset.filter(match)
+    return queryset
+
+
+def _with_tag(queryset: QuerySet[Any], tag: str) -> QuerySet[Any]:
+    if connection.vendor == "postgresql":
+        return queryset.filter(tags__contains=[tag])
+    # SQLite has no JSON containment; the stored list is JSON text, so match the quoted element.
+    return queryset.filter(tags__icontains=f'"{tag}"')
+
+
+def _owner_filter() -> django_filters.CharFilter:
+    return django_filters.CharFilter(
+        field_name="owner__name", lookup_expr="iexact", help_text="Name of the owning team, e.g. `platform-ai`."
+    )
+
+
+def _data_class_filter() -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(
+        choices=DataClass.choices,
+        null_label="unknown (counts as restricted)",
+        null_value=UNKNOWN,
+        help_text="Data class the entity handles; `unknown` finds those without one.",
+    )
+
+
+def _risk_tier_filter() -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(choices=RiskTier.choices, help_text="Risk tier from the rubric.")
+
+
+class _TaggedSearchFilterSet(django_filters.FilterSet):
+    search_fields: tuple[str, ...] = ("name", "title", "description")
+
+    q = django_filters.CharFilter(
+        method="filter_q", help_text="Words to find in the name, title or description (all must match)."
+    )
+    tag = django_filters.CharFilter(method="filter_tag", help_text="Only entities carrying this exact tag.")
+
+    def filter_q(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return _search(queryset, value, self.search_fields)
+
+    def filter_tag(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return _with_tag(queryset, value)
+
+
+class AgentFilter(_TaggedSearchFilterSet):
+    owner = _owner_filter()
+    lifecycle = django_filters.ChoiceFilter(choices=Lifecycle.choices, help_text="Lifecycle stage.")
+    status = django_filters.ChoiceFilter(choices=Agent.Status.choices, help_text="Onboarding status of the agent.")
+    agent_type = django_filters.ChoiceFilter(choices=Agent.AgentType.choices, help_text="What the agent does.")
+    # Published as a string: the levels 1-5 plus `unknown` (from the model field alone it would be an integer).
+    autonomy_level = extend_schema_field(
+        {
+            "type": "string",
+            "enum": [*(str(level) for level in Agent.Autonomy.values), UNKNOWN],
+            "description": "Autonomy level 1 (assisted) to 5 (full autonomy); `unknown` finds agents without one.",
+        }
+    )(
+        django_filters.ChoiceFilter(
+            choices=[(str(value), label) for value, label in Agent.Autonomy.choices],
+            null_label="unknown (counts as 5)",
+            null_value=UNKNOWN,
+        )
+    )
+    risk_tier = _risk_tier_filter()
+    data_class = _data_class_filter()
+
+    class Meta:
+        model = Agent
+        fields: list[str] = []
+
+
+class ToolFilter(_TaggedSearchFilterSet):
+    owner = _owner_filter()
+    kind = django_filters.ChoiceFilter(choices=Tool.Kind.choices, help_text="What kind of tool it is.")
+    status = django_filters.ChoiceFilter(choices=Tool.Status.choices, help_text="Review status of the tool.")
+    risk_tier = _risk_tier_filter()
+    data_class = _data_class_filter()
+    transport = django_filters.ChoiceFilter(choices=Tool.Transport.choices, help_text="How agents connect to it.")
+
+    class Meta:
+        model = Tool
+        fields: list[str] = []
+
+
+class GrantFilter(django_filters.FilterSet):
+    agent = django_filters.CharFilter(field_name="agent__name", lookup_expr="iexact", help_text="Agent name.")
+    tool = django_filters.CharFilter(field_name="tool__name", lookup_expr="iexact", help_text="Tool name.")
+    environment = django_filters.CharFilter(help_text="Environment the grant is for, e.g. `production`.")
+    status = django_filters.ChoiceFilter(choices=ToolGrant.Status.choices, help_text="Where the grant stands.")
+    risk_tier = _risk_tier_filter()
+
+    class Meta:
+        model = ToolGrant
+        fields: list[str] = []
+
+
+class TeamFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", help_text="Words to find in the team's name or title.")
+
+    class Meta:
+        model = Team
+        fields: list[str] = []
+
+    def filter_q(self, queryset: QuerySet[Team], name: str, value: str) -> QuerySet[Team]:
+        return _search(queryset, value, ("name", "title"))

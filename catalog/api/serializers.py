@@ -1,0 +1,712 @@
+"""Catalog API shapes. Read serializers render; write serializers only parse and type-check the plain keys of
+`catalog.formats.types` and hand them to `catalog.services`, which owns every rule (names, owners, markup,
+permissions, uniqueness)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from catalog.models import Agent, AIModel, DataClass, Lifecycle, Location, RiskTier, Tool, ToolGrant
+
+NAME_HELP = "DNS label: lowercase letters, digits and '-', at most 63 characters; unique, case-insensitive."
+DATA_CLASS_HELP = (
+    "Highest class of data it handles: public, internal, confidential, restricted; null is unknown and counts as "
+    "restricted."
+)
+
+
+# --- shared pieces ------------------------------------------------------------------------------------------
+
+
+class NamedChoiceField(serializers.ChoiceField):
+    """A choice field published in OpenAPI as the enum component `enum_name`.
+
+    drf-spectacular names enums after the field, so the `status` of agents, tools and grants (and the `kind` of
+    tools and locations) would collide and warn; naming them where they are declared keeps the schema stable.
+    """
+
+    def __init__(self, *, enum_name: str, **kwargs: Any) -> None:
+        self.enum_name = enum_name
+        super().__init__(**kwargs)
+
+
+class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = NamedChoiceField
+
+    def get_name(self) -> str:
+        return str(self.target.enum_name)
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.target.choices)}
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    code = serializers.CharField(help_text="Machine-readable code, e.g. `invalid`, `permission_denied`, `conflict`.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+
+
+# `fields` is the name of a Serializer property, so it cannot be declared as a class attribute.
+ErrorDetailSerializer._declared_fields["fields"] = serializers.DictField(
+    help_text="For `invalid`: each field (or path such as `capabilities[0].name`) and what was wrong with it."
+)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer(help_text="The one error shape of the whole API.")
+
+
+class RiskFactorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="D data, W writes, E external reach, A autonomy, H human in the loop, C credentials."
+    )
+    points = serializers.IntegerField(help_text="Points this factor adds to the score.")
+    label = serializers.CharField(help_text="Why it scored these points.")
+
+
+class RiskSerializer(serializers.Serializer):
+    """The stored assessment, or (for rows never scored) the stored tier with no factors."""
+
+    tier = NamedChoiceField(
+        enum_name="RiskTierEnum", choices=RiskTier.choices, help_text="low, medium, high or critical."
+    )
+    score = serializers.IntegerField(help_text="Sum of the factor points (0-16).")
+    factors = RiskFactorSerializer(many=True, help_text="Each factor of the rubric with its points.")
+    floors = serializers.ListField(
+        child=serializers.CharField(), help_text="Floor rules that raised the tier above what the score gives."
+    )
+    rubric_version = serializers.CharField(help_text="Version of the risk rubric that produced this assessment.")
+    driver = serializers.CharField(help_text="For agents: the tool whose grant sets the tier, if any.")
+    explanation = serializers.CharField(help_text="One sentence explaining the tier.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("source", "*")
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance: Agent | Tool | ToolGrant) -> dict[str, Any]:
+        stored = instance.risk or {}
+        return {
+            "tier": stored.get("tier", instance.risk_tier),
+            "score": stored.get("score", instance.risk_score),
+            "factors": [
+                {"code": f["code"], "points": f["points"], "label": f["label"]} for f in stored.get("factors", [])
+            ],
+            "floors": list(stored.get("floors", [])),
+            "rubric_version": stored.get("rubric_version", ""),
+            "driver": stored.get("driver", ""),
+            "explanation": stored.get("explanation", instance.risk_tier),
+        }
+
+
+class NamesField(serializers.ListField):
+    """A to-many relation rendered as the names of the related rows (uses prefetched rows)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", serializers.CharField())
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, data: Any) -> list[str]:
+        return [row.name for row in data.all()]
+
+
+class LinkSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, help_text="http(s) URL.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Link text.")
+
+
+class SkillSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=200, help_text="Skill id from the agent card.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Skill name.")
+    description = serializers.CharField(required=False, allow_blank=True, help_text="What the skill does.")
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, help_text="Tags of the skill."
+    )
+
+
+class CapabilitySerializer(serializers.Serializer):
+    """An operation of a tool with MCP-style hints; null means the descriptor did not say (counts as worst)."""
+
+    name = serializers.CharField(max_length=200, help_text="Operation name, unique within the tool.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="What the operation does."
+    )
+    read_only = serializers.BooleanField(
+        allow_null=True, required=False, default=None, help_text="Never modifies anything (readOnlyHint)."
+    )
+    destructive = serializers.BooleanField(
+        allow_null=True, required=False, default=None, help_text="May delete or overwrite (destructiveHint)."
+    )
+    idempotent = serializers.BooleanField(
+        allow_null=True, required=False, default=None, help_text="Repeating it has no further effect."
+    )
+    open_world = serializers.BooleanField(
+        allow_null=True, required=False, default=None, help_text="Reaches outside systems or untrusted content."
+    )
+
+
+class CatalogEntityReadSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True, help_text=NAME_HELP)
+    owner = serializers.CharField(source="owner.name", read_only=True, help_text="Name of the owning team.")
+    title = serializers.CharField(read_only=True, help_text="Display name.")
+    description = serializers.CharField(read_only=True, help_text="Markdown; sanitised when shown.")
+    lifecycle = serializers.ChoiceField(choices=Lifecycle.choices, read_only=True, help_text="Lifecycle stage.")
+    version = serializers.CharField(read_only=True, help_text="Version it runs, as the owner labels it.")
+    repository_url = serializers.CharField(read_only=True, help_text="Source repository.")
+    data_class = serializers.ChoiceField(
+        choices=DataClass.choices, allow_null=True, read_only=True, help_text=DATA_CLASS_HELP
+    )
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Free-form tags.")
+    links = LinkSerializer(many=True, read_only=True, help_text="Related links (dashboards, runbooks).")
+    annotations = serializers.DictField(read_only=True, help_text="Annotations from other tools (e.g. Backstage).")
+    risk = RiskSerializer(help_text="Risk assessment: tier, score, factors, floors and rubric version.")
+    orphaned = serializers.BooleanField(
+        read_only=True, help_text="It vanished from the location it was imported from; kept, never auto-deleted."
+    )
+    created_at = serializers.DateTimeField(read_only=True, help_text="When it was added to the catalog.")
+    updated_at = serializers.DateTimeField(read_only=True, help_text="Last change.")
+
+
+# --- agents -------------------------------------------------------------------------------------------------
+
+
+class GrantSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True, help_text="Grant id (see /grants/{id}/).")
+    tool = serializers.CharField(source="tool.name", read_only=True, help_text="Tool the agent may call.")
+    environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
+    capability_names = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Granted capabilities; empty means all of them."
+    )
+    status = NamedChoiceField(
+        enum_name="GrantStatusEnum", choices=ToolGrant.Status.choices, read_only=True, help_text="Grant status."
+    )
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When an approval lapses.")
+    risk_tier = NamedChoiceField(
+        enum_name="RiskTierEnum", choices=RiskTier.choices, read_only=True, help_text="Risk tier of the grant."
+    )
+
+
+class AgentSerializer(CatalogEntityReadSerializer):
+    status = NamedChoiceField(
+        enum_name="AgentStatusEnum",
+        choices=Agent.Status.choices,
+        read_only=True,
+        help_text="Onboarding status; changed by workflows only.",
+    )
+    agent_type = serializers.ChoiceField(choices=Agent.AgentType.choices, read_only=True, help_text="What it does.")
+    autonomy_level = serializers.ChoiceField(
+        choices=Agent.Autonomy.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="1 assisted to 5 full autonomy; null is unknown and counts as 5.",
+    )
+    human_in_loop = serializers.ChoiceField(
+        choices=Agent.HumanInLoop.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="How people review its actions; null is unknown and counts as none.",
+    )
+    runtime = serializers.CharField(read_only=True, help_text="Where it runs: kubernetes, ci, workstation, ...")
+    a2a_endpoint = serializers.CharField(read_only=True, help_text="A2A endpoint URL, if it speaks A2A.")
+    a2a_protocol_version = serializers.CharField(read_only=True, help_text="A2A protocol version.")
+    provider_org = serializers.CharField(read_only=True, help_text="Organisation that provides the agent.")
+    environments = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Environments it runs in."
+    )
+    skills = SkillSerializer(many=True, read_only=True, help_text="Skills from its agent card.")
+    models = NamesField(source="models_used", help_text="Models it uses.")
+    calls = NamesField(help_text="Agents it calls (A2A or otherwise).")
+    tools = serializers.ListField(
+        source="requested_tools",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Tool names its descriptor asks for; grants say what it may actually call.",
+    )
+
+
+class AgentDetailSerializer(AgentSerializer):
+    called_by = NamesField(help_text="Agents that call this one.")
+    grants = GrantSummarySerializer(many=True, read_only=True, help_text="Its tool grants in every environment.")
+
+
+class AgentWriteSerializer(serializers.Serializer):
+    """Plain keys the services take. On PUT, keys left out go back to their defaults (unknown facts become null)."""
+
+    name = serializers.CharField(max_length=200, help_text=f"{NAME_HELP} Cannot change after creation.")
+    owner = serializers.CharField(max_length=200, help_text="Name of the owning team; you must maintain it.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", help_text="Title.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Markdown; HTML such as <script> is refused."
+    )
+    lifecycle = serializers.ChoiceField(
+        choices=Lifecycle.choices, required=False, default=Lifecycle.EXPERIMENTAL, help_text="Lifecycle stage."
+    )
+    agent_type = serializers.ChoiceField(
+        choices=Agent.AgentType.choices, required=False, default=Agent.AgentType.OTHER, help_text="What it does."
+    )
+    autonomy_level = serializers.IntegerField(
+        min_value=1,
+        max_value=5,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="1 assisted, 2 augmented, 3 spec-centric, 4 selective, 5 full autonomy; null is unknown (counts "
+        "as 5).",
+    )
+    human_in_loop = serializers.ChoiceField(
+        choices=Agent.HumanInLoop.choices,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="per_action, sampled or none; null is unknown (counts as none).",
+    )
+    data_class = serializers.ChoiceField(
+        choices=DataClass.choices, allow_null=True, required=False, default=None, help_text=DATA_CLASS_HELP
+    )
+    runtime = serializers.ChoiceField(
+        choices=Agent.Runtime.choices, allow_blank=True, required=False, default="", help_text="Where it runs."
+    )
+    models = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, default=list, help_text="Model names it uses."
+    )
+    calls = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, default=list, help_text="Agent names it calls."
+    )
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=63),
+        required=False,
+        default=list,
+        help_text="Tool names it asks for; request grants to let it call them.",
+    )
+    repository_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Source repository."
+    )
+    a2a_endpoint = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="A2A endpoint URL."
+    )
+    a2a_protocol_version = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, default="", help_text="A2A protocol version."
+    )
+    provider_org = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="Organisation providing it."
+    )
+    version = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="Version it runs."
+    )
+    environments = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, default=list, help_text="Environments it runs in."
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, help_text="Free-form tags."
+    )
+    links = LinkSerializer(many=True, required=False, default=list, help_text="Related links.")
+    annotations = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        default=dict,
+        help_text="Annotations for other tools (string values).",
+    )
+    skills = SkillSerializer(many=True, required=False, default=list, help_text="Skills from its agent card.")
+
+
+# --- tools --------------------------------------------------------------------------------------------------
+
+
+class ToolGrantSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True, help_text="Grant id (see /grants/{id}/).")
+    agent = serializers.CharField(source="agent.name", read_only=True, help_text="Agent that may call the tool.")
+    environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
+    status = NamedChoiceField(
+        enum_name="GrantStatusEnum", choices=ToolGrant.Status.choices, read_only=True, help_text="Grant status."
+    )
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When an approval lapses.")
+    risk_tier = NamedChoiceField(
+        enum_name="RiskTierEnum", choices=RiskTier.choices, read_only=True, help_text="Risk tier of the grant."
+    )
+
+
+class ToolSerializer(CatalogEntityReadSerializer):
+    registry_name = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Name in the MCP registry, e.g. io.github.org/server."
+    )
+    kind = NamedChoiceField(
+        enum_name="ToolKindEnum", choices=Tool.Kind.choices, read_only=True, help_text="What kind of tool it is."
+    )
+    status = NamedChoiceField(
+        enum_name="ToolStatusEnum",
+        choices=Tool.Status.choices,
+        read_only=True,
+        help_text="Review status; changed by approvals only.",
+    )
+    endpoint_url = serializers.CharField(read_only=True, help_text="Where agents reach it.")
+    transport = serializers.CharField(read_only=True, help_text="stdio, streamable_http, sse or http.")
+    auth_scheme = serializers.CharField(read_only=True, help_text="none, api_key, bearer, oauth2, basic or mtls.")
+    credential_scope = serializers.ChoiceField(
+        choices=Tool.CredentialScope.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Breadth of the credentials it holds; null is unknown (counts as admin).",
+    )
+    reach = serializers.ChoiceField(
+        choices=Tool.Reach.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="What it can reach; null is unknown (counts as open_world).",
+    )
+    annotations_trusted = serializers.BooleanField(
+        read_only=True, help_text="Capability hints count for risk only once verified or attested by a reviewer."
+    )
+    capabilities_hash = serializers.CharField(
+        read_only=True, help_text="SHA-256 of the capability list; a change voids an attestation."
+    )
+    capabilities = CapabilitySerializer(many=True, read_only=True, help_text="Operations it offers.")
+    secrets = serializers.ListField(
+        source="secret_names", child=serializers.CharField(), read_only=True, help_text="Secret names; never values."
+    )
+    packages = serializers.ListField(
+        child=serializers.DictField(), read_only=True, help_text="Packages it ships as (MCP registry shape)."
+    )
+    remotes = serializers.ListField(
+        child=serializers.DictField(), read_only=True, help_text="Remote endpoints: {type, url, headers}."
+    )
+    definition = serializers.CharField(read_only=True, help_text="OpenAPI definition for HTTP APIs.")
+
+
+class ToolDetailSerializer(ToolSerializer):
+    grants = ToolGrantSummarySerializer(many=True, read_only=True, help_text="Agents granted this tool.")
+
+
+class ToolWriteSerializer(serializers.Serializer):
+    """Plain keys the services take. On PUT, keys left out go back to their defaults (unknown facts become null)."""
+
+    name = serializers.CharField(max_length=200, help_text=f"{NAME_HELP} Cannot change after creation.")
+    owner = serializers.CharField(max_length=200, help_text="Name of the owning team; you must maintain it.")
+    registry_name = serializers.CharField(
+        max_length=200, allow_null=True, required=False, default=None, help_text="Name in the MCP registry."
+    )
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", help_text="Title.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Markdown; HTML such as <script> is refused."
+    )
+    kind = NamedChoiceField(
+        enum_name="ToolKindEnum",
+        choices=Tool.Kind.choices,
+        required=False,
+        default=Tool.Kind.MCP_SERVER,
+        help_text="What kind of tool.",
+    )
+    version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="", help_text="Version.")
+    lifecycle = serializers.ChoiceField(
+        choices=Lifecycle.choices, required=False, default=Lifecycle.EXPERIMENTAL, help_text="Lifecycle stage."
+    )
+    endpoint_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Where agents reach it."
+    )
+    transport = serializers.ChoiceField(
+        choices=Tool.Transport.choices, allow_blank=True, required=False, default="", help_text="Transport."
+    )
+    auth_scheme = serializers.ChoiceField(
+        choices=Tool.AuthScheme.choices, allow_blank=True, required=False, default="", help_text="Auth scheme."
+    )
+    credential_scope = serializers.ChoiceField(
+        choices=Tool.CredentialScope.choices,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="none, delegated, shared or admin; null is unknown (counts as admin).",
+    )
+    reach = serializers.ChoiceField(
+        choices=Tool.Reach.choices,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="closed, allowlisted or open_world; null is unknown (counts as open_world).",
+    )
+    data_class = serializers.ChoiceField(
+        choices=DataClass.choices, allow_null=True, required=False, default=None, help_text=DATA_CLASS_HELP
+    )
+    repository_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Source repository."
+    )
+    definition = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="OpenAPI definition (http_api tools)."
+    )
+    capabilities = CapabilitySerializer(many=True, required=False, default=list, help_text="Operations it offers.")
+    secrets = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text="Names of the secrets it needs (letters, digits, '_', '-', '.'); never values.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, help_text="Free-form tags."
+    )
+    links = LinkSerializer(many=True, required=False, default=list, help_text="Related links.")
+    annotations = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        default=dict,
+        help_text="Annotations for other tools (string values).",
+    )
+    packages = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list, help_text="Packages (MCP registry shape)."
+    )
+    remotes = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list, help_text="Remote endpoints: {type, url, headers}."
+    )
+
+
+# --- models, teams, grants, locations -----------------------------------------------------------------------
+
+
+class AIModelSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=63, help_text=NAME_HELP)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Display name.")
+    provider = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="e.g. Anthropic.")
+    model_id = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Provider's model id.")
+    hosting = serializers.ChoiceField(
+        choices=AIModel.Hosting.choices, required=False, allow_blank=True, help_text="saas or self_hosted."
+    )
+    residency = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="Where data is processed, e.g. EU."
+    )
+    data_class = serializers.ChoiceField(
+        choices=DataClass.choices, required=False, allow_blank=True, help_text="Highest data class it is cleared for."
+    )
+
+
+class AIModelReplaceSerializer(serializers.Serializer):
+    """PUT replaces every fact (left out means empty); PATCH changes only the keys given."""
+
+    title = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="Display name."
+    )
+    provider = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="e.g. Anthropic."
+    )
+    model_id = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="Provider's model id."
+    )
+    hosting = serializers.ChoiceField(
+        choices=AIModel.Hosting.choices, required=False, allow_blank=True, default="", help_text="saas or self_hosted."
+    )
+    residency = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="Where data is processed, e.g. EU."
+    )
+    data_class = serializers.ChoiceField(
+        choices=DataClass.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Highest data class it is cleared for.",
+    )
+
+
+class TeamMemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username", read_only=True, help_text="Member's username.")
+    role = serializers.ChoiceField(
+        choices=["maintainer", "member"], read_only=True, help_text="Maintainers edit what the team owns."
+    )
+
+
+class TeamSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=63, help_text=NAME_HELP)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Display name.")
+    description = serializers.CharField(required=False, allow_blank=True, help_text="What the team does.")
+    email = serializers.EmailField(required=False, allow_blank=True, help_text="Team contact address.")
+    parent = serializers.CharField(
+        source="parent.name", read_only=True, allow_null=True, help_text="Parent team's name, if any."
+    )
+
+
+class TeamDetailSerializer(TeamSerializer):
+    members = TeamMemberSerializer(
+        source="memberships", many=True, read_only=True, help_text="Members and their roles."
+    )
+
+
+class GrantSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True, help_text="Grant id.")
+    agent = serializers.CharField(source="agent.name", read_only=True, help_text="Agent the grant is for.")
+    tool = serializers.CharField(source="tool.name", read_only=True, help_text="Tool the agent may call.")
+    environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
+    capability_names = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Granted capabilities; empty means all of them."
+    )
+    credential_scope = serializers.ChoiceField(
+        choices=Tool.CredentialScope.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Overrides the tool's credential scope; null keeps the tool's.",
+    )
+    status = NamedChoiceField(
+        enum_name="GrantStatusEnum",
+        choices=ToolGrant.Status.choices,
+        read_only=True,
+        help_text="Where the grant stands; approvals change it.",
+    )
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When an approval lapses.")
+    approved_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When it was approved.")
+    requested_by = serializers.CharField(
+        source="requested_by.username", read_only=True, allow_null=True, help_text="Who asked for it."
+    )
+    risk = RiskSerializer(help_text="Risk of this agent calling this tool (capabilities and scope as granted).")
+    created_at = serializers.DateTimeField(read_only=True, help_text="When it was first requested.")
+    updated_at = serializers.DateTimeField(read_only=True, help_text="Last change.")
+
+
+class GrantRequestSerializer(serializers.Serializer):
+    agent = serializers.SlugRelatedField(
+        slug_field="name", queryset=Agent.objects.all(), help_text="Name of the agent; you must maintain its team."
+    )
+    tool = serializers.SlugRelatedField(slug_field="name", queryset=Tool.objects.all(), help_text="Name of the tool.")
+    environment = serializers.CharField(
+        max_length=63, required=False, default="production", help_text="Environment (DNS label)."
+    )
+    capability_names = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text="Capabilities to grant; empty asks for all of them.",
+    )
+    credential_scope = serializers.ChoiceField(
+        choices=Tool.CredentialScope.choices,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Narrower credentials than the tool's, if the grant uses them.",
+    )
+
+
+class LocationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True, help_text="Location id.")
+    kind = NamedChoiceField(
+        enum_name="LocationKindEnum", choices=Location.Kind.choices, read_only=True, help_text="url, git or upload."
+    )
+    target = serializers.CharField(read_only=True, help_text="Descriptor URL, git repository URL or upload name.")
+    path = serializers.CharField(read_only=True, help_text="File or folder inside a git repository.")
+    default_owner = serializers.CharField(
+        source="default_owner.name",
+        read_only=True,
+        allow_null=True,
+        help_text="Team that owns entities whose descriptor names no owner.",
+    )
+    enabled = serializers.BooleanField(read_only=True, help_text="Whether scheduled syncs run.")
+    last_synced_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="When it last synced.")
+    last_outcome = serializers.ChoiceField(
+        choices=Location.Outcome.choices, read_only=True, help_text="never, ok, partial or failed."
+    )
+    last_report = serializers.DictField(read_only=True, help_text="Summary of the last sync's import report.")
+    created_at = serializers.DateTimeField(read_only=True, help_text="When it was registered.")
+
+
+class LocationCreateSerializer(serializers.Serializer):
+    kind = NamedChoiceField(
+        enum_name="LocationSourceKindEnum",
+        choices=[Location.Kind.URL, Location.Kind.GIT],
+        help_text="url: one descriptor file over https; git: a repository cloned over https.",
+    )
+    target = serializers.CharField(max_length=2000, help_text="Descriptor URL or git repository URL.")
+    path = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="File or folder inside a repository."
+    )
+    default_owner = serializers.CharField(
+        max_length=63,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Team that owns entities whose descriptor names no owner; you must maintain it (or be an admin).",
+    )
+
+
+# --- import -------------------------------------------------------------------------------------------------
+
+
+class ImportJsonSerializer(serializers.Serializer):
+    content = serializers.CharField(
+        trim_whitespace=False, help_text="Descriptor text: Backstage YAML, MCP server.json or A2A agent card."
+    )
+    filename = serializers.CharField(
+        max_length=300,
+        required=False,
+        default="catalog-info.yaml",
+        help_text="Name used in error messages; the format is detected from the content.",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Validate and report without writing anything."
+    )
+    owner = serializers.CharField(
+        max_length=63,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Team for descriptors that name no owner (MCP server.json, A2A cards).",
+    )
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False), help_text="One or more descriptor files."
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Validate and report without writing anything."
+    )
+    owner = serializers.CharField(
+        max_length=63,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Team for descriptors that name no owner (MCP server.json, A2A cards).",
+    )
+
+
+class ImportIssueSerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="File name the problem is in.")
+    index = serializers.IntegerField(allow_null=True, help_text="0-based document index; null for the whole file.")
+    field = serializers.CharField(help_text="Field path, e.g. spec.owner.")
+    message = serializers.CharField(help_text="What was wrong and what is accepted.")
+
+
+class ImportOutcomeSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="agent, tool, team, user or model.")
+    name = serializers.CharField(help_text="Entity name.")
+    source = serializers.CharField(help_text="File it came from.")
+    index = serializers.IntegerField(allow_null=True, help_text="0-based document index.")
+    outcome = serializers.CharField(help_text="created, updated, unchanged or failed.")
+
+
+class ImportReportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(help_text="True when nothing was written.")
+    created = serializers.IntegerField(help_text="Entities created.")
+    updated = serializers.IntegerField(help_text="Entities changed.")
+    unchanged = serializers.IntegerField(help_text="Entities whose facts already matched.")
+    skipped = serializers.IntegerField(help_text="Documents the catalog does not keep (e.g. a Backstage System).")
+    failed = serializers.IntegerField(help_text="Documents or entities that failed; none of them was written.")
+    errors = ImportIssueSerializer(many=True, help_text="Every problem, with file, document and field.")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Values left out, with reasons.")
+    skipped_items = serializers.ListField(child=serializers.DictField(), help_text="What was skipped and why.")
+    entities = ImportOutcomeSerializer(many=True, help_text="The outcome of each entity.")
+
+
+class ImportErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="400.")
+    code = serializers.CharField(help_text="`invalid`.")
+    message = serializers.CharField(help_text="How many documents or entities failed.")
+
+
+class ImportErrorFieldsSerializer(serializers.Serializer):
+    report = ImportReportSerializer(help_text="The import report, the same shape as a successful answer.")
+
+
+ImportErrorDetailSerializer._declared_fields["fields"] = ImportErrorFieldsSerializer(
+    help_text="Carries the import report."
+)
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    error = ImportErrorDetailSerializer(help_text="Failed import; `fields.report` has the full report.")

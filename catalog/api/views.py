@@ -1,0 +1,539 @@
+"""Catalog API: parse input, call one service or selector, render. Rules live in `catalog.services`; its
+exceptions become 400 (CatalogError), 403 (CatalogPermissionError) and 409 (CatalogConflict) in
+`portal.api.errors`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, permissions, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import locations, selectors, services
+from catalog.api import serializers as s
+from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter
+from catalog.exporting import catalog_export_backstage
+from catalog.importing import import_inputs
+from catalog.models import Agent, AIModel, Location, Team, Tool, ToolGrant
+from catalog.teams import team_create
+from portal.api.errors import error_body
+from portal.roles import user_is_platform_admin
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; `fields` names each bad field."),
+    403: OpenApiResponse(s.ErrorSerializer, description="Not allowed (not a maintainer, or token scope)."),
+    404: OpenApiResponse(s.ErrorSerializer, description="No such object."),
+}
+WRITE_ERRORS = {code: ERRORS[code] for code in (400, 403)}
+DETAIL_WRITE_ERRORS = {**WRITE_ERRORS, 404: ERRORS[404]}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+    default_detail = "The request is too large."
+
+
+class PlatformAdminWrites(permissions.BasePermission):
+    """Teams and models are shared vocabulary: everyone reads them, platform admins change them."""
+
+    message = "Only platform admins can change teams and models."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method in permissions.SAFE_METHODS or user_is_platform_admin(request.user)
+
+
+def _not_found(kind: str, key: object) -> exceptions.NotFound:
+    return exceptions.NotFound(f"No {kind} {key!r}.")
+
+
+# --- agents -------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List agents", description="Filter, search (`q`) and page through agents."),
+    retrieve=extend_schema(summary="One agent, with its grants", responses={200: s.AgentDetailSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Add an agent",
+        description="You must maintain the owner team (or be a platform admin). Risk is scored on the way in.",
+        request=s.AgentWriteSerializer,
+        responses={201: s.AgentDetailSerializer, **WRITE_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Replace an agent's facts",
+        description="Keys left out go back to their defaults; unknown risk facts count as their worst value.",
+        request=s.AgentWriteSerializer,
+        responses={200: s.AgentDetailSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of an agent's facts",
+        request=s.AgentWriteSerializer,
+        responses={200: s.AgentDetailSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+    destroy=extend_schema(summary="Delete an agent", responses={204: None, **DETAIL_WRITE_ERRORS}),
+)
+class AgentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.AgentSerializer
+    filterset_class = AgentFilter
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return selectors.agent_list(user=self.request.user)
+
+    def _detail(self, name: str) -> Agent:
+        try:
+            return selectors.agent_detail(name=name)
+        except Agent.DoesNotExist:
+            raise _not_found("agent", name) from None
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(s.AgentDetailSerializer(self._detail(name)).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.AgentWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        agent = services.agent_create(actor=request.user, data=payload.validated_data)
+        return Response(s.AgentDetailSerializer(self._detail(agent.name)).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, name: str, partial: bool = False) -> Response:
+        agent = self._detail(name)
+        payload = s.AgentWriteSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        agent = services.agent_update(actor=request.user, agent=agent, data=payload.validated_data)
+        return Response(s.AgentDetailSerializer(self._detail(agent.name)).data)
+
+    def partial_update(self, request: Request, name: str) -> Response:
+        return self.update(request, name, partial=True)
+
+    def destroy(self, request: Request, name: str) -> Response:
+        services.agent_delete(actor=request.user, agent=self._detail(name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- tools --------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tools", description="Filter, search (`q`) and page through tools."),
+    retrieve=extend_schema(summary="One tool, with its grants", responses={200: s.ToolDetailSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Add a tool",
+        description="You must maintain the owner team (or be a platform admin). Risk is scored on the way in.",
+        request=s.ToolWriteSerializer,
+        responses={201: s.ToolDetailSerializer, **WRITE_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Replace a tool's facts",
+        description="Keys left out go back to their defaults. A changed capability list voids an attestation.",
+        request=s.ToolWriteSerializer,
+        responses={200: s.ToolDetailSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a tool's facts",
+        request=s.ToolWriteSerializer,
+        responses={200: s.ToolDetailSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete a tool",
+        description="Refused with 409 while the tool has requested or approved grants.",
+        responses={
+            204: None,
+            **DETAIL_WRITE_ERRORS,
+            409: OpenApiResponse(s.ErrorSerializer, description="The tool still has open or active grants."),
+        },
+    ),
+)
+class ToolViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ToolSerializer
+    filterset_class = ToolFilter
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Tool]:
+        return selectors.tool_list(user=self.request.user)
+
+    def _detail(self, name: str) -> Tool:
+        try:
+            return selectors.tool_detail(name=name)
+        except Tool.DoesNotExist:
+            raise _not_found("tool", name) from None
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(s.ToolDetailSerializer(self._detail(name)).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.ToolWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tool = services.tool_create(actor=request.user, data=payload.validated_data)
+        return Response(s.ToolDetailSerializer(self._detail(tool.name)).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, name: str, partial: bool = False) -> Response:
+        tool = self._detail(name)
+        payload = s.ToolWriteSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        tool = services.tool_update(actor=request.user, tool=tool, data=payload.validated_data)
+        return Response(s.ToolDetailSerializer(self._detail(tool.name)).data)
+
+    def partial_update(self, request: Request, name: str) -> Response:
+        return self.update(request, name, partial=True)
+
+    def destroy(self, request: Request, name: str) -> Response:
+        services.tool_delete(actor=request.user, tool=self._detail(name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- models -------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List AI models"),
+    retrieve=extend_schema(summary="One AI model", responses={200: s.AIModelSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Register an AI model (platform admins)",
+        description="Creates the model, or updates the keys given when the name exists (201 created, 200 updated).",
+        request=s.AIModelSerializer,
+        responses={201: s.AIModelSerializer, 200: s.AIModelSerializer, **WRITE_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Replace an AI model's facts (platform admins)",
+        request=s.AIModelReplaceSerializer,
+        responses={200: s.AIModelSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of an AI model's facts (platform admins)",
+        request=s.AIModelReplaceSerializer,
+        responses={200: s.AIModelSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+)
+class AIModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.AIModelSerializer
+    permission_classes = [*APIView.permission_classes, PlatformAdminWrites]
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[AIModel]:
+        return selectors.model_list(user=self.request.user)
+
+    def _get(self, name: str) -> AIModel:
+        model = self.get_queryset().filter(name=name.lower()).first()
+        if model is None:
+            raise _not_found("model", name)
+        return model
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(s.AIModelSerializer(self._get(name)).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.AIModelSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        model, created = services.model_upsert(data=payload.validated_data, actor=request.user)
+        return Response(
+            s.AIModelSerializer(model).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    def update(self, request: Request, name: str, partial: bool = False) -> Response:
+        model = self._get(name)
+        payload = s.AIModelReplaceSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        model, _ = services.model_upsert(data={**payload.validated_data, "name": model.name}, actor=request.user)
+        return Response(s.AIModelSerializer(model).data)
+
+    def partial_update(self, request: Request, name: str) -> Response:
+        return self.update(request, name, partial=True)
+
+
+# --- teams --------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List teams"),
+    retrieve=extend_schema(summary="One team, with its members", responses={200: s.TeamDetailSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Create a team (platform admins)",
+        request=s.TeamSerializer,
+        responses={201: s.TeamDetailSerializer, **WRITE_ERRORS},
+    ),
+)
+class TeamViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.TeamSerializer
+    filterset_class = TeamFilter
+    permission_classes = [*APIView.permission_classes, PlatformAdminWrites]
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Team]:
+        return selectors.team_list(user=self.request.user).select_related("parent")
+
+    def _detail(self, name: str) -> Team:
+        try:
+            return selectors.team_detail(name=name)
+        except Team.DoesNotExist:
+            raise _not_found("team", name) from None
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(s.TeamDetailSerializer(self._detail(name)).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.TeamSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        team = team_create(actor=request.user, **payload.validated_data)
+        return Response(s.TeamDetailSerializer(self._detail(team.name)).data, status=status.HTTP_201_CREATED)
+
+
+# --- grants -------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tool grants"),
+    retrieve=extend_schema(summary="One tool grant", responses={200: s.GrantSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Request a tool grant for an agent",
+        description=(
+            "Asks for the agent to use the tool in one environment; approvals decide. Idempotent: an open or "
+            "approved grant for the same agent, tool and environment is returned as is (200)."
+        ),
+        request=s.GrantRequestSerializer,
+        responses={201: s.GrantSerializer, 200: s.GrantSerializer, **WRITE_ERRORS},
+    ),
+)
+class GrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.GrantSerializer
+    filterset_class = GrantFilter
+
+    def get_queryset(self) -> QuerySet[ToolGrant]:
+        return selectors.grant_list(user=self.request.user).select_related("requested_by")
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        grant = self.get_queryset().filter(pk=pk).first() if pk.isdigit() else None
+        if grant is None:
+            raise _not_found("grant", pk)
+        return Response(s.GrantSerializer(grant).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.GrantRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        agent = payload.validated_data["agent"]
+        # grant_request itself does not check who asks; only the agent's maintainers may.
+        if not services.can_edit(request.user, agent):
+            raise services.CatalogPermissionError(
+                f"Only maintainers of team {agent.owner.name!r} or platform admins can request grants for it."
+            )
+        grant, created = services.grant_request(actor=request.user, **payload.validated_data)
+        grant = self.get_queryset().get(pk=grant.pk)
+        return Response(
+            s.GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+# --- locations ----------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List locations"),
+    retrieve=extend_schema(summary="One location", responses={200: s.LocationSerializer, **ERRORS}),
+    create=extend_schema(
+        summary="Register a location",
+        description="Validates the target (https, no private addresses) and queues the first sync.",
+        request=s.LocationCreateSerializer,
+        responses={201: s.LocationSerializer, **WRITE_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Remove a location",
+        description="Entities it imported stay in the catalog.",
+        responses={204: None, **DETAIL_WRITE_ERRORS},
+    ),
+    sync=extend_schema(
+        summary="Sync a location now",
+        request=None,
+        responses={202: s.LocationSerializer, **DETAIL_WRITE_ERRORS},
+    ),
+)
+class LocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.LocationSerializer
+
+    def get_queryset(self) -> QuerySet[Location]:
+        return selectors.location_list(user=self.request.user)
+
+    def _get(self, pk: str) -> Location:
+        location = self.get_queryset().filter(pk=pk).first() if pk.isdigit() else None
+        if location is None:
+            raise _not_found("location", pk)
+        return location
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(s.LocationSerializer(self._get(pk)).data)
+
+    def create(self, request: Request) -> Response:
+        payload = s.LocationCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        location = locations.location_create(actor=request.user, **payload.validated_data)
+        return Response(s.LocationSerializer(self._get(str(location.pk))).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        locations.location_delete(actor=request.user, location=self._get(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def sync(self, request: Request, pk: str) -> Response:
+        location = self._get(pk)
+        locations.location_request_sync(actor=request.user, location=location)
+        return Response(s.LocationSerializer(location).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- import and export --------------------------------------------------------------------------------------
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The upload is {size:,} bytes; at most {limit:,} bytes ({limit / 1024 / 1024:g} MB) are accepted. "
+        "Split the catalog into several files or requests."
+    )
+
+
+def _content_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+class ImportView(APIView):
+    """Import descriptors: Backstage catalog-info.yaml, MCP registry server.json, A2A agent cards."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        summary="Import descriptors",
+        description=(
+            "Send files as `multipart/form-data` (`files`, repeated) or JSON `{content, filename}`. The format is "
+            "detected from the content. Every document is validated first; each is written in its own transaction, "
+            "so a bad document never leaves part of itself behind. Re-importing unchanged descriptors writes "
+            "nothing (`unchanged`). 200 with the report when nothing failed; 400 with the report in "
+            "`error.fields.report` when any document or entity failed (the others were still imported unless "
+            "`dry_run`); 413 when the request is larger than the upload limit (10 MB by default)."
+        ),
+        request={"application/json": s.ImportJsonSerializer, "multipart/form-data": s.ImportUploadSerializer},
+        parameters=[
+            OpenApiParameter(
+                "dry_run", OpenApiTypes.BOOL, description="Validate and report without writing (also in the body)."
+            ),
+            OpenApiParameter(
+                "owner", OpenApiTypes.STR, description="Team for descriptors that name no owner (also in the body)."
+            ),
+        ],
+        responses={
+            200: s.ImportReportSerializer,
+            400: OpenApiResponse(s.ImportErrorSerializer, description="Some documents failed; see the report."),
+            403: ERRORS[403],
+            413: OpenApiResponse(s.ErrorSerializer, description="The upload is larger than the limit."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if _content_length(request) > limit:
+            raise _too_large(_content_length(request), limit)
+        if request.content_type.startswith("multipart/"):
+            inputs = self._uploaded_files(request, limit)
+        else:
+            inputs = self._json_content(request, limit)
+        options = s.ImportJsonSerializer(data=self._options(request), partial=True)
+        options.is_valid(raise_exception=True)
+        report = import_inputs(
+            inputs,
+            actor=request.user,
+            default_owner=options.validated_data.get("owner") or None,
+            dry_run=options.validated_data.get("dry_run", False),
+        )
+        if report.ok:
+            return Response(report.as_dict())
+        message = f"{report.failed} document(s) or entities failed; see fields.report.errors. " + (
+            "Nothing was written (dry run)." if report.dry_run else "Those without errors were imported."
+        )
+        return Response(
+            error_body(status.HTTP_400_BAD_REQUEST, "invalid", message, {"report": report.as_dict()}),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+
+    @staticmethod
+    def _options(request: Request) -> dict[str, Any]:
+        """dry_run and owner from the body, else from the query string."""
+        body = request.data if hasattr(request.data, "get") else {}
+        options: dict[str, Any] = {}
+        for key in ("dry_run", "owner"):
+            if key in body:
+                options[key] = body.get(key)
+            elif key in request.query_params:
+                options[key] = request.query_params[key]
+        return options
+
+    @staticmethod
+    def _uploaded_files(request: Request, limit: int) -> list[tuple[str, bytes]]:
+        files = request.FILES.getlist("files")
+        if not files:
+            raise exceptions.ValidationError({"files": ["Attach one or more descriptor files as `files`."]})
+        total = sum(upload.size or 0 for upload in files)
+        if total > limit:
+            raise _too_large(total, limit)
+        return [(upload.name or "upload", upload.read()) for upload in files]
+
+    @staticmethod
+    def _json_content(request: Request, limit: int) -> list[tuple[str, bytes]]:
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError(
+                {"content": ["Send a JSON object {content, filename} or upload files as multipart/form-data."]}
+            )
+        payload = s.ImportJsonSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        content = payload.validated_data["content"].encode()
+        if len(content) > limit:
+            raise _too_large(len(content), limit)
+        return [(payload.validated_data["filename"], content)]
+
+
+class YamlRenderer(renderers.BaseRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if isinstance(data, str):
+            return data.encode()
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+class TextYamlRenderer(YamlRenderer):
+    media_type = "text/yaml"
+
+
+class BackstageExportView(APIView):
+    # JSON first, so errors keep the JSON shape for clients that accept anything.
+    renderer_classes = [renderers.JSONRenderer, YamlRenderer, TextYamlRenderer]
+
+    @extend_schema(
+        summary="Export the catalog as Backstage YAML",
+        description=(
+            "Every team, user, model, tool and agent as a multi-document catalog-info.yaml that stock Backstage "
+            "ingests and this API imports back unchanged."
+        ),
+        responses={
+            (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="catalog-info.yaml"),
+            403: ERRORS[403],
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        renderer = request.accepted_renderer
+        media_type = renderer.media_type if isinstance(renderer, YamlRenderer) else YamlRenderer.media_type
+        response = HttpResponse(catalog_export_backstage(), content_type=f"{media_type}; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
+        return response

@@ -1,0 +1,128 @@
+"""Presentation helpers for catalog templates: Markdown, risk factor names, query-string links, audit changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import template
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils.safestring import SafeString
+
+from catalog.markdown import markdown_to_text, render_markdown
+from catalog.models import Capability, CatalogEntry
+
+register = template.Library()
+
+# The factor codes of catalog.risk, in words (docs/risk-tiers.md uses the same names).
+FACTOR_NAMES = {
+    "D": "Data class",
+    "W": "Write capability",
+    "E": "Reach",
+    "A": "Autonomy level",
+    "H": "Human in the loop",
+    "C": "Credential scope",
+}
+HINT_LABELS = {
+    "read_only": "read-only",
+    "destructive": "destructive",
+    "idempotent": "idempotent",
+    "open_world": "open-world",
+}
+
+
+@register.filter(is_safe=True)
+def markdown(text: str | None) -> SafeString:
+    return render_markdown(text or "")
+
+
+@register.filter
+def markdown_text(text: str | None) -> str:
+    return markdown_to_text(text or "")
+
+
+@register.filter
+def factor_name(code: str) -> str:
+    return FACTOR_NAMES.get(code, code)
+
+
+@register.filter
+def entry_url(entry: CatalogEntry) -> str:
+    return reverse(f"catalog:{entry.kind}", args=[entry.name])
+
+
+@register.filter
+def capability_hints(capability: Capability) -> list[dict[str, Any]]:
+    """Each hint the descriptor stated, as {label, value}; unstated hints are left out (they count as worst)."""
+    hints = []
+    for field, label in HINT_LABELS.items():
+        value = getattr(capability, field)
+        if value is not None:
+            hints.append({"field": field, "label": label, "value": value})
+    return hints
+
+
+@register.filter
+def change_lines(changes: Any) -> list[dict[str, Any]]:
+    """An audit event's changes as rows: {field, before, after} for before/after pairs, {field, value} otherwise."""
+    if not isinstance(changes, Mapping):
+        return [{"field": "", "value": changes}] if changes else []
+    rows: list[dict[str, Any]] = []
+    for field, change in changes.items():
+        if isinstance(change, Mapping) and set(change) == {"before", "after"}:
+            rows.append({"field": field, "before": change["before"], "after": change["after"], "diff": True})
+        else:
+            rows.append({"field": field, "value": change, "diff": False})
+    return rows
+
+
+def _query(params: QueryDict) -> QueryDict:
+    query = params.copy()
+    query.pop("page", None)
+    for key in list(query):
+        kept = [value for value in query.getlist(key) if value != ""]
+        if kept:
+            query.setlist(key, kept)
+        else:
+            del query[key]
+    return query
+
+
+def _encode(path: str, query: QueryDict) -> str:
+    encoded = query.urlencode()
+    return f"{path}?{encoded}" if encoded else path
+
+
+@register.simple_tag(takes_context=True)
+def query_toggle(context: template.Context, name: str, value: Any) -> str:
+    """The current query with `value` added to or removed from the values of `name`, back on the first page."""
+    query = _query(context["request"].GET)
+    value = str(value)
+    values = query.getlist(name)
+    query.setlist(name, [v for v in values if v != value] if value in values else [*values, value])
+    return _encode(context["request"].path, query)
+
+
+@register.simple_tag(takes_context=True)
+def query_set(context: template.Context, name: str, value: Any = "") -> str:
+    """The current query with `name` set to `value` (removed when empty); any change but the page resets paging."""
+    query = _query(context["request"].GET)
+    if value in ("", None):
+        query.pop(name, None)
+    else:
+        query[name] = str(value)
+    return _encode(context["request"].path, query)
+
+
+@register.filter
+def words(value: Any) -> str:
+    """A stored choice value for reading: pending_review -> pending review."""
+    return "" if value is None else str(value).replace("_", " ")
+
+
+@register.filter
+def safe_url(url: Any) -> str:
+    """Only http(s) and mailto links reach an href, whatever got into the database."""
+    text = str(url or "").strip()
+    return text if text.lower().startswith(("https://", "http://", "mailto:")) else ""
