@@ -94,6 +94,7 @@ def celery_worker_process(transactional_db: None, tmp_path: Any) -> Any:
             "processed_folder": str(folders["processed"]),
             "control_folder": str(folders["control"]),
             "store_processed": False,
+            "polling_interval": 0.1,
         }
     else:
         options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)

@@ -43,7 +43,12 @@ logger = logging.getLogger(__name__)
 
 OWNER_ATTESTATION_ROLE = "owner-maintainer"
 MAX_COMMENT = 10_000
-CHECK_LEASE = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 300) + 30)
+
+
+def _check_lease() -> timedelta:
+    return timedelta(seconds=settings.APPROVALS_CHECK_LEASE_SECONDS)
+
+
 ESCALATION_LEADS = {SECURITY_REVIEWER: SECURITY_LEAD, SECURITY_LEAD: PLATFORM_ADMIN, DATA_OWNER: PLATFORM_ADMIN}
 RECERTIFICATION_WINDOW = timedelta(days=14)
 REQUEST_MAX_AGE = timedelta(days=30)
@@ -292,7 +297,9 @@ def request_submit(
     attest: bool = False,
     previous: ApprovalRequest | None = None,
     check_permission: bool = True,
+    draft: bool = False,
 ) -> ApprovalRequest:
+    """Open a request and start its checks, or keep it as a draft (`draft=True`) to submit later."""
     if kind not in ApprovalRequest.Kind.values:
         raise ApprovalError({"kind": f"must be one of {', '.join(ApprovalRequest.Kind.values)}."})
     if sum(x is not None for x in (agent, tool, grant)) != 1:
@@ -307,7 +314,7 @@ def request_submit(
         )
     try:
         with transaction.atomic():
-            return _submit_locked(actor, kind, subject, team, justification, attest, previous)
+            return _submit_locked(actor, kind, subject, team, justification, attest, previous, draft=draft)
     except IntegrityError as exc:
         open_request = ApprovalRequest.objects.filter(
             subject_key=_subject_key(subject), kind=kind, state__in=OPEN_STATES
@@ -326,13 +333,15 @@ def _submit_locked(
     justification: str,
     attest: bool,
     previous: ApprovalRequest | None,
+    *,
+    draft: bool = False,
 ) -> ApprovalRequest:
     now = timezone.now()
     assessment = current_assessment(subject)
     tier = assessment["tier"]
     request = ApprovalRequest.objects.create(
         kind=kind,
-        state=ApprovalRequest.State.CHECKING,
+        state=ApprovalRequest.State.DRAFT if draft else ApprovalRequest.State.CHECKING,
         agent=subject.agent if subject.grant is None and subject.tool is None else None,
         tool=subject.tool if subject.grant is None else None,
         grant=subject.grant,
@@ -353,6 +362,15 @@ def _submit_locked(
             {"round": 1, "submitted_at": now.isoformat(), "facts": bound_facts(subject), "risk": assessment}
         ],
     )
+    if draft:
+        request.submitted_at = None
+        request.save(update_fields=["submitted_at"])
+        audit_record(
+            action="approvals.request.drafted",
+            target=request,
+            changes={"kind": kind, "subject": request.subject_key, "tier": tier},
+        )
+        return request
     _mark_subject_in_review(kind, subject)
     _create_checks(request)
     audit_record(
@@ -395,6 +413,30 @@ def _create_checks(request: ApprovalRequest) -> None:
 # --- checks ----------------------------------------------------------------------------------------------------
 
 
+def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bool = False) -> ApprovalRequest:
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.requester_id != actor.pk and not _is_maintainer(actor, request.owning_team):
+            raise ApprovalPermissionError("Only the requester or the owning team's maintainers can submit this draft.")
+        if request.state != ApprovalRequest.State.DRAFT:
+            raise ApprovalConflict(f"Request #{request.pk} is {request.get_state_display()}, not a draft.")
+        subject = subject_of(request)
+        now = timezone.now()
+        request.state = ApprovalRequest.State.CHECKING
+        request.submitted_at = now
+        if attest:
+            request.attested_by, request.attested_at = actor, now
+        request.save()
+        _mark_subject_in_review(request.kind, subject)
+        _create_checks(request)
+        audit_record(
+            action="approvals.request.submitted",
+            target=request,
+            changes={"state": {"before": "draft", "after": "checking"}},
+        )
+        return request
+
+
 def check_claim(check_id: int) -> bool:
     """Claim a check to run. A re-delivered task after a killed worker finds an expired lease and re-runs;
     a duplicate delivery while the first run is alive finds a valid lease and does nothing."""
@@ -403,7 +445,7 @@ def check_claim(check_id: int) -> bool:
         CheckRun.objects.filter(pk=check_id)
         .filter(Q(status=CheckRun.Status.PENDING) | Q(status=CheckRun.Status.RUNNING, lease_until__lt=now))
         .update(
-            status=CheckRun.Status.RUNNING, attempts=F("attempts") + 1, lease_until=now + CHECK_LEASE, started_at=now
+            status=CheckRun.Status.RUNNING, attempts=F("attempts") + 1, lease_until=now + _check_lease(), started_at=now
         )
     )
     return claimed == 1
@@ -901,6 +943,24 @@ def sla_scan(*, now: datetime | None = None) -> dict[str, int]:
                     notifications.notify_role(request, target_role, event=f"escalation-{level}")
                     counts["escalated"] += 1
     return counts
+
+
+def requeue_stale_checks(*, now: datetime | None = None) -> list[int]:
+    """Checks whose worker died (lease expired while running) or whose message was lost (pending for longer
+    than a lease) are sent again. The claim in check_claim makes a duplicate delivery harmless."""
+    now = now or timezone.now()
+    lease = _check_lease()
+    stale = CheckRun.objects.filter(request__state=ApprovalRequest.State.CHECKING).filter(
+        Q(status=CheckRun.Status.RUNNING, lease_until__lt=now)
+        | Q(status=CheckRun.Status.PENDING, request__submitted_at__lt=now - lease)
+    )
+    ids = list(stale.values_list("pk", flat=True)[:1000])
+    if ids:
+        from approvals.tasks import run_check
+
+        for check_id in ids:
+            run_check.delay(check_id)
+    return ids
 
 
 def expire_grants(*, now: datetime | None = None) -> int:

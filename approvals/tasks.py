@@ -43,6 +43,11 @@ def sla_scan() -> dict[str, int]:
     return services.sla_scan()
 
 
+@shared_task(name="approvals.requeue_stale_checks")
+def requeue_stale_checks() -> int:
+    return len(services.requeue_stale_checks())
+
+
 @shared_task(name="approvals.expire_grants")
 def expire_grants() -> int:
     return services.expire_grants()

@@ -7,6 +7,18 @@ class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = "Catalog"
 
+    def seed_demo(self, stdout: Any) -> None:
+        """Import the demo catalog (idempotent: re-importing the same file changes nothing)."""
+        from pathlib import Path
+
+        from catalog.importing import import_inputs
+
+        path = Path(__file__).parent / "demo" / "catalog-info.yaml"
+        report = import_inputs([(path.name, path.read_bytes())])
+        stdout.write(f"catalog demo: created {report.created}, unchanged {report.unchanged}, failed {report.failed}")
+        for issue in report.errors:
+            stdout.write(f"  {issue}")
+
     def dashboard_panels(self, user: Any) -> list[dict[str, Any]]:
         from catalog.selectors import catalog_dashboard_panels
 

@@ -330,6 +330,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_celery_dir / "processed"),
         "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
+        "polling_interval": 0.1,
     }
 else:
     # Unacknowledged messages are redelivered after this; it must exceed the longest task.
@@ -350,11 +351,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "portal.record_heartbeat", "schedule": 60.0},
     "catalog-sync-locations": {"task": "catalog.sync_due_locations", "schedule": 300.0},
     "approvals-sla": {"task": "approvals.sla_scan", "schedule": 300.0},
+    "approvals-requeue-checks": {"task": "approvals.requeue_stale_checks", "schedule": 60.0},
     "approvals-expire-grants": {"task": "approvals.expire_grants", "schedule": 900.0},
     "approvals-recertify": {"task": "approvals.open_recertifications", "schedule": 3600.0},
     "approvals-expire-stale": {"task": "approvals.expire_stale_requests", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# A running check whose worker vanished is run again after this lease (longer than any check may take).
+APPROVALS_CHECK_LEASE_SECONDS = env_int("APPROVALS_CHECK_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 30, minimum=2)
 
 # --- REST API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -35,8 +35,6 @@ def use_broker(app: Any, broker_url: str, transport_options: dict[str, Any]) -> 
     """Point this process's Celery app at another broker (drops cached connections and producers)."""
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = transport_options
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -56,7 +54,8 @@ class WorkerProcess:
             DATABASE_URL=database_url_for_current_connection(),
             CELERY_BROKER_URL=self.broker_url,
             PORTAL_VAR_DIR=str(self.var_dir),
-            SSRF_ALLOWLIST=",".join(settings.SSRF_ALLOWLIST),
+            # Test servers listen on loopback; workers started by tests may reach them.
+            SSRF_ALLOWLIST=",".join(sorted({*settings.SSRF_ALLOWLIST, "127.0.0.1"})),
             PYTHONUNBUFFERED="1",
         )
         return env
