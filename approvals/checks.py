@@ -75,7 +75,8 @@ def _required_facts(subject: Subject) -> list[tuple[str, bool]]:
             ("at least one capability", entity.capabilities.exists()),
         ]
         if entity.kind in (Tool.Kind.MCP_SERVER, Tool.Kind.HTTP_API) and entity.transport != Tool.Transport.STDIO:
-            facts.append(("an endpoint URL or package", bool(entity.endpoint_url or entity.packages)))
+            located = entity.endpoint_url or entity.packages or entity.remotes or entity.definition.strip()
+            facts.append(("an endpoint URL, a package, remotes or an API definition", bool(located)))
     else:
         facts += [
             ("an autonomy level", entity.autonomy_level is not None),

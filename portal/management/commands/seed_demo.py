@@ -61,8 +61,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.IS_PRODUCTION and not options["allow_production"]:
             raise CommandError("seed_demo creates users with a published password; refused in production mode.")
-        with acting_as(SYSTEM_ACTOR), transaction.atomic():
-            self._seed_people()
+        with acting_as(SYSTEM_ACTOR):
+            with transaction.atomic():
+                self._seed_people()
+            # Each plugin's writes are transactions of their own, so follow-up work queued on commit runs.
             for config in apps.get_app_configs():
                 hook = getattr(config, "seed_demo", None)
                 if hook is not None:
