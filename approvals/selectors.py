@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
 from catalog.models import TeamMembership, ToolGrant
 from portal.models import AuditEvent
@@ -37,6 +38,12 @@ def review_queue(
         current_role=OWNER_ATTESTATION_ROLE, owning_team__in=maintained
     )
     queue = ApprovalRequest.objects.filter(condition, state=ApprovalRequest.State.IN_REVIEW).exclude(requester=user)
+    # Agree with decision_refusal: one person counts once, and at high tiers not from the owning team.
+    already = Decision.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), reviewer=user)
+    my_teams = TeamMembership.objects.filter(user=user).values("team_id")
+    queue = queue.exclude(Exists(already)).exclude(
+        Q(policy_snapshot__exclude_owning_team=True, owning_team__in=my_teams) & ~Q(current_role=OWNER_ATTESTATION_ROLE)
+    )
     if tier:
         queue = queue.filter(tier=tier)
     if kind:
@@ -110,7 +117,7 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
             TimelineItem(
                 check.finished_at or check.started_at or request.created_at,
                 "check",
-                f"round {check.round}: {check.name}",
+                f"round {check.round}: {CHECK_TITLES.get(check.name, check.name)}",
                 check.summary,
                 check.status,
             )
@@ -152,7 +159,11 @@ def _event_detail(changes: dict[str, Any]) -> str:
 
 def active_grants_for(*, agent: Any = None, tool: Any = None) -> list[dict[str, Any]]:
     """Active grants with the approval behind each (for entity pages)."""
-    grants = ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED).select_related("agent", "tool")
+    now = timezone.now()
+    grants = ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    grants = grants.select_related("agent", "tool")
     grants = grants.filter(agent=agent) if agent is not None else grants.filter(tool=tool)
     rows = []
     keys = [f"grant:{g.pk}" for g in grants]

@@ -161,14 +161,29 @@ def policy_update(
 ) -> ApprovalPolicy:
     if not user_is_platform_admin(actor):
         raise ApprovalPermissionError("Only platform admins edit approval policies.")
+    from django.contrib.auth.models import Group
+
     errors: dict[str, list[str] | str] = {}
-    if "validity_days" in data and not 1 <= int(data["validity_days"]) <= 730:
-        errors["validity_days"] = "must be between 1 and 730 days."
+    if "validity_days" in data:
+        try:
+            if not 1 <= int(data["validity_days"]) <= 730:
+                errors["validity_days"] = "must be between 1 and 730 days."
+        except (TypeError, ValueError):
+            errors["validity_days"] = "must be a whole number of days."
+    known_roles = set(Group.objects.values_list("name", flat=True)) | {OWNER_ATTESTATION_ROLE}
     for index, stage in enumerate(stages or []):
-        if not stage.get("role") or not stage.get("name"):
-            errors[f"stages[{index}]"] = "needs a name and a role (group)."
-        if not 1 <= int(stage.get("sla_hours") or 0) <= 24 * 30:
-            errors[f"stages[{index}].sla_hours"] = "must be between 1 and 720 hours."
+        name, role = str(stage.get("name") or ""), str(stage.get("role") or "")
+        if not name or not role or len(name) > 100 or len(role) > 80:
+            errors[f"stages[{index}]"] = "needs a name (at most 100 characters) and a role (a group, at most 80)."
+        elif role not in known_roles:
+            errors[f"stages[{index}].role"] = f"{role!r} is not a group; nobody could decide this stage."
+        try:
+            if not 1 <= int(stage.get("sla_hours") or 0) <= 24 * 30:
+                errors[f"stages[{index}].sla_hours"] = "must be between 1 and 720 hours."
+        except (TypeError, ValueError):
+            errors[f"stages[{index}].sla_hours"] = "must be a whole number of hours."
+    if data.get("auto_approve") and stages:
+        errors["auto_approve"] = "an automatic policy has no human stages; remove the stages or turn it off."
     if errors:
         raise ApprovalError(errors)
     before = policy_snapshot(policy.tier)
@@ -306,6 +321,19 @@ def request_submit(
         raise ApprovalError({"subject": "give exactly one of agent, tool or grant."})
     if len(justification) > MAX_COMMENT:
         raise ApprovalError({"justification": f"is {len(justification)} characters; at most {MAX_COMMENT}."})
+    expected = {
+        ApprovalRequest.Kind.AGENT_ONBOARDING: agent is not None,
+        ApprovalRequest.Kind.TOOL_ONBOARDING: tool is not None,
+        ApprovalRequest.Kind.TOOL_GRANT: grant is not None,
+    }
+    if kind in expected and not expected[kind]:
+        subject_name = {"agent_onboarding": "agent", "tool_onboarding": "tool", "tool_grant": "grant"}[kind]
+        raise ApprovalError({"subject": f"a {kind.replace('_', ' ')} request is about a {subject_name}."})
+    if check_permission and kind in (ApprovalRequest.Kind.RECERTIFICATION, ApprovalRequest.Kind.RE_REVIEW):
+        raise ApprovalError({"kind": "recertification and re-review requests are opened by the portal itself."})
+    if kind == ApprovalRequest.Kind.TOOL_GRANT and grant is not None and grant.is_active:
+        expiry = f" until {grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""
+        raise ApprovalConflict(f"This grant is already approved{expiry}; recertification renews it.")
     subject = Subject(agent=grant.agent if grant else agent, tool=grant.tool if grant else tool, grant=grant)
     team = _owning_team(subject)
     if check_permission and not (user_is_platform_admin(actor) or _is_maintainer(actor, team)):
@@ -579,12 +607,13 @@ def decision_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRe
     stage = request.stage
     if stage is None:
         return "This request has no open stage."
-    if user.pk == request.requester_id:
-        return "Nobody approves their own request."
     if stage["role"] == OWNER_ATTESTATION_ROLE:
+        # Attesting is the owner vouching for their descriptor (often the requester), not an approval.
         if not _is_maintainer(user, request.owning_team):
             return f"Only maintainers of team {request.owning_team.name} can attest."
         return None
+    if user.pk == request.requester_id:
+        return "Nobody approves their own request."
     if not user_has_role(user, stage["role"]):
         return f"The '{stage['name']}' stage needs the {stage['role']} role."
     if request.decisions.filter(round=request.round, reviewer=user).exists():
@@ -821,7 +850,9 @@ def request_resubmit(
         request.policy_snapshot = policy_snapshot(assessment["tier"])
         request.submitted_at = now
         if justification is not None:
-            request.justification = justification[:MAX_COMMENT]
+            if len(justification) > MAX_COMMENT:
+                raise ApprovalError({"justification": f"is {len(justification)} characters; at most {MAX_COMMENT}."})
+            request.justification = justification
         if attest:
             request.attested_by, request.attested_at = actor, now
         request.round_snapshots = [

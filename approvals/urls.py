@@ -7,5 +7,11 @@ app_name = "approvals"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("mine/", views.mine, name="mine"),
+    path("preferences/", views.preferences_page, name="preferences"),
+    path("submit/", views.submit, name="submit"),
+    path("grants/", views.request_grant, name="grant"),
     path("requests/<int:pk>/", views.request_page, name="request"),
+    path("requests/<int:pk>/decide/", views.decide, name="decide"),
+    path("requests/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("requests/<int:pk>/resubmit/", views.resubmit, name="resubmit"),
 ]

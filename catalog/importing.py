@@ -23,6 +23,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
+from catalog.bulk import insert_instances
 from catalog.formats import ParsedEntity, ParseResult, parse_document_bytes
 from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, TeamMembership, Tool
 from catalog.teams import team_create, team_set_member
@@ -390,10 +391,10 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
     for instance in queryset:
         existing[instance.name] = instance
     new_entities = []
+    if model is Agent:
+        _register_missing_models(entities, context)
     for entity in entities:
         data = _service_data(entity, context)
-        if model is Agent:
-            _register_missing_models(entity, data, context)
         instance = existing.get(entity.name.lower())
         if instance is None:
             new_entities.append((entity, data))
@@ -466,11 +467,17 @@ def _create_new(
         context.report.add_outcome(item[0], "created")
 
 
-def _register_missing_models(entity: ParsedEntity, data: Mapping[str, Any], context: _Context) -> None:
+def _register_missing_models(entities: list[ParsedEntity], context: _Context) -> None:
     """Descriptors name the models they use; an unknown one is registered by name rather than failing the agent."""
-    names = {str(name).lower() for name in data.get("models") or [] if str(name).strip()}
-    missing = sorted(names - set(AIModel.objects.filter(name__in=names).values_list("name", flat=True)))
-    for name in missing:
+    wanted: dict[str, ParsedEntity] = {}
+    for entity in entities:
+        for name in entity.data.get("models") or []:
+            if str(name).strip():
+                wanted.setdefault(str(name).lower(), entity)
+    known = set(AIModel.objects.filter(name__in=list(wanted)).values_list("name", flat=True))
+    for name, entity in sorted(wanted.items()):
+        if name in known:
+            continue
         try:
             services.model_upsert(data={"name": name})
         except services.CatalogError:
@@ -547,15 +554,11 @@ def _bulk_write(
     for instance in instances:
         instance.created_at = now
         instance.updated_at = now
-    model.objects.bulk_create(instances, batch_size=1000)
-    if any(instance.pk is None for instance in instances):
-        by_name = dict(model.objects.filter(name__in=[i.name for i in instances]).values_list("name", "pk"))
-        for instance in instances:
-            instance.pk = by_name[instance.name]
+    insert_instances(model, instances)
     if model is Tool:
-        Capability.objects.bulk_create(
+        insert_instances(
+            Capability,
             [Capability(tool=tool, **cap) for (_, _, tool, extras) in prepared for cap in extras["capabilities"]],
-            batch_size=2000,
         )
         capability_names = {
             tool.pk: [cap["name"] for cap in extras["capabilities"]] for (_, _, tool, extras) in prepared
@@ -576,7 +579,7 @@ def _bulk_write(
         )
         entries = [CatalogEntry(kind="agent", entity_id=a.pk, **services.agent_entry_values(a)) for a in instances]
         _link_calls(prepared)
-    CatalogEntry.objects.bulk_create(entries, batch_size=1000)
+    insert_instances(CatalogEntry, entries)
     _bulk_owner_permissions(instances, model)
     audit_record_many(
         [
@@ -624,7 +627,9 @@ def _bulk_owner_permissions(instances: list[Any], model: type[Agent] | type[Tool
     group_ids = {
         team.pk: team.maintainers_group_id for team in Team.objects.filter(pk__in={i.owner_id for i in instances})
     }
-    GroupObjectPermission.objects.bulk_create(
+    # New objects: no permission rows exist for them yet, so plain inserts cannot conflict.
+    insert_instances(
+        GroupObjectPermission,
         [
             GroupObjectPermission(
                 content_type=content_type,
@@ -635,8 +640,6 @@ def _bulk_owner_permissions(instances: list[Any], model: type[Agent] | type[Tool
             for instance in instances
             for permission in permissions
         ],
-        batch_size=2000,
-        ignore_conflicts=True,
     )
 
 

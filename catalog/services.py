@@ -439,7 +439,10 @@ def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data:
         if problems:
             errors["description"] = problems
     try:
-        instance.full_clean(exclude=["owner", "risk", "source_location"], validate_unique=False)
+        # Uniqueness is checked by the callers (in one query per batch); constraint validation would query per field.
+        instance.full_clean(
+            exclude=["owner", "risk", "source_location"], validate_unique=False, validate_constraints=False
+        )
     except ValidationError as exc:
         for field, msgs in _model_errors(exc).items():
             errors.setdefault(field, []).extend(msgs)

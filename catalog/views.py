@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -101,12 +102,25 @@ def _load(loader: Any, name: str) -> Any:
         raise Http404(f"Nothing called {name!r} is in the catalog.") from exc
 
 
+def _extra_panels(hook: str, subject: Agent | Tool | Team, user: AbstractBaseUser | AnonymousUser) -> list[Any]:
+    """Panels other apps contribute to a page through an optional AppConfig method, e.g.
+    `entity_panels(entity, user)` or `team_panels(team, user)`, each returning dicts with a `template` to include
+    (given the dict as `panel`). The catalog stays unaware of the apps built on it."""
+    panels: list[Any] = []
+    for config in apps.get_app_configs():
+        contribute = getattr(config, hook, None)
+        if contribute is not None:
+            panels.extend(contribute(subject, user))
+    return panels
+
+
 def _entity_context(request: HttpRequest, entity: Agent | Tool) -> dict[str, Any]:
     return {
         "entity": entity,
         "can_edit": services.can_edit(request.user, entity),
         "history": selectors.entity_history(entity=entity),
         "risk_max_score": MAX_SCORE,
+        "extra_panels": _extra_panels("entity_panels", entity, request.user),
     }
 
 
@@ -135,8 +149,7 @@ def team_page(request: HttpRequest, name: str) -> HttpResponse:
         "tools": owned["tools"],
         "memberships": team.memberships.all(),
         "can_add": services.can_create_for(request.user, team),
-        # Filled in by the approvals app once it exists; until then the section says there are none.
-        "open_requests": [],
+        "extra_panels": _extra_panels("team_panels", team, request.user),
     }
     return render(request, "catalog/team_detail.html", context)
 

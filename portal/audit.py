@@ -169,7 +169,9 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
             prev_hash = event.hash
             rows.append(event)
         if rows:
-            AuditEvent.objects.bulk_create(rows, batch_size=1000)
+            from catalog.bulk import insert_instances
+
+            insert_instances(AuditEvent, rows)
             AuditChainHead.objects.filter(id=1).update(last_sequence=sequence, last_hash=prev_hash)
     return rows
 

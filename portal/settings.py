@@ -308,6 +308,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Outbound HTTP (SSRF-safe client in portal/net.py) ----------------------------------------------------
 SSRF_ALLOWLIST = env_list("SSRF_ALLOWLIST", [])
 OUTBOUND_HTTP_TIMEOUT = env_int("OUTBOUND_HTTP_TIMEOUT", 10, minimum=1)
+# /v0.1/servers (approved MCP servers for coding assistants): public by default, or token-only.
+MCP_REGISTRY_PUBLIC = env_bool("MCP_REGISTRY_PUBLIC", True)
+MCP_REGISTRY_NAMESPACE = env_str("MCP_REGISTRY_NAMESPACE", "")
 APPROVALS_REVIEW_WEBHOOK_URL = env_str("APPROVALS_REVIEW_WEBHOOK_URL", "")
 LOCATION_SYNC_MINUTES = env_int("LOCATION_SYNC_MINUTES", 60, minimum=1)
 # Local git paths as locations are for tests and laptops; production reads https:// repositories only.

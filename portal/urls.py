@@ -27,6 +27,7 @@ urlpatterns = [
     path("reviews/", include("approvals.urls", namespace="approvals")),
     path("create/", include("scaffolder.urls", namespace="scaffolder")),
     path("api/v1/", include(api_patterns)),
+    path("v0.1/", include("approvals.registry_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

@@ -41,6 +41,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     exc = _catalog_exception(exc)
+    exc = _approvals_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -67,5 +68,19 @@ def _catalog_exception(exc: Exception) -> Exception:
     if isinstance(exc, CatalogPermissionError):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, CatalogConflict):
+        return ConflictError(str(exc) or None)
+    return exc
+
+
+def _approvals_exception(exc: Exception) -> Exception:
+    """Approval service errors as API errors: bad input 400 naming the fields, not allowed 403, a lost race or a
+    request that moved on 409."""
+    from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissionError
+
+    if isinstance(exc, ApprovalError):
+        return exceptions.ValidationError(exc.errors)
+    if isinstance(exc, ApprovalPermissionError):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, ApprovalConflict):
         return ConflictError(str(exc) or None)
     return exc

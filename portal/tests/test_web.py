@@ -69,6 +69,7 @@ def test_openapi_schema_is_served(client: Any, make_user: Any) -> None:
     assert b"/api/v1/tokens/" in response.content
 
 
+@pytest.mark.django_db(transaction=True)
 def test_seed_demo_is_idempotent() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command

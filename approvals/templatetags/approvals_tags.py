@@ -1,0 +1,77 @@
+"""Presentation helpers for approval templates: check titles, bound-fact names, links to a request's subject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import reverse
+
+from approvals.checks import CHECK_TITLES
+from approvals.models import ApprovalRequest
+from approvals.notifications import EVENT_TITLES
+
+register = template.Library()
+
+FACT_NAMES = {
+    "rubric_version": "Risk rubric",
+    "tool": "Tool",
+    "tool_version": "Tool version",
+    "capabilities_hash": "Capabilities (hash)",
+    "credential_scope": "Credential scope",
+    "annotations_trusted": "Capability hints attested",
+    "environment": "Environment",
+    "capability_names": "Capabilities granted",
+    "agent": "Agent",
+    "autonomy_level": "Autonomy level",
+    "human_in_loop": "Human in the loop",
+    "tier": "Risk tier",
+}
+
+
+@register.filter
+def check_title(name: str) -> str:
+    return CHECK_TITLES.get(name, name.replace("_", " ").capitalize())
+
+
+@register.filter
+def fact_name(key: str) -> str:
+    return FACT_NAMES.get(key, key.replace("_", " ").capitalize())
+
+
+@register.filter
+def fact_value(value: Any) -> str:
+    if value is None or value == "":
+        return "\u2013"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "all"
+    return str(value)
+
+
+@register.filter
+def event_title(event: str) -> str:
+    return EVENT_TITLES.get(event, event.replace("_", " ").replace("-", " "))
+
+
+@register.filter
+def contributing(factors: Any) -> list[dict[str, Any]]:
+    """The risk factors that add points, highest first (the order the rubric explains them in)."""
+    rows = [factor for factor in factors or [] if isinstance(factor, dict) and factor.get("points")]
+    return sorted(rows, key=lambda factor: -int(factor.get("points") or 0))
+
+
+@register.simple_tag
+def subject_links(request: ApprovalRequest) -> list[dict[str, str]]:
+    """Catalog links for what the request is about: the agent and the tool of a grant, else the one entity."""
+    links = []
+    if request.grant_id is not None and request.grant is not None:
+        grant = request.grant
+        links.append({"label": grant.agent.name, "url": reverse("catalog:agent", args=[grant.agent.name])})
+        links.append({"label": grant.tool.name, "url": reverse("catalog:tool", args=[grant.tool.name])})
+    elif request.tool_id is not None and request.tool is not None:
+        links.append({"label": request.tool.name, "url": reverse("catalog:tool", args=[request.tool.name])})
+    elif request.agent_id is not None and request.agent is not None:
+        links.append({"label": request.agent.name, "url": reverse("catalog:agent", args=[request.agent.name])})
+    return links

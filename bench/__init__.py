@@ -1,0 +1,1 @@
+"""One-command benchmarks (`make bench`). They print figures; they are not pass/fail tests."""
