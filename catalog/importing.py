@@ -26,6 +26,7 @@ from catalog import risk, services
 from catalog.bulk import insert_instances
 from catalog.formats import ParsedEntity, ParseResult, parse_document_bytes
 from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, TeamMembership, Tool
+from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
 from portal.audit import audit_record_many
 from portal.roles import user_is_platform_admin
@@ -580,6 +581,7 @@ def _bulk_write(
         entries = [CatalogEntry(kind="agent", entity_id=a.pk, **services.agent_entry_values(a)) for a in instances]
         _link_calls(prepared)
     insert_instances(CatalogEntry, entries)
+    invalidate_catalog_counts()
     _bulk_owner_permissions(instances, model)
     audit_record_many(
         [

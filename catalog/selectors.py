@@ -13,14 +13,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.core.paginator import Paginator
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, F, FloatField, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 
 from catalog.models import Agent, AIModel, CatalogEntry, Location, Team, TeamMembership, Tool, ToolGrant
 from catalog.risk import Tier
+from catalog.search_cache import TTL_SECONDS, UNFILTERED_FACETS_KEY
 
 FACETS: tuple[tuple[str, str], ...] = (
     ("kind", "Kind"),
@@ -115,15 +116,16 @@ def _apply_search(entries: QuerySet[CatalogEntry], q: str) -> QuerySet[CatalogEn
     if not q:
         return entries
     if connection.vendor == "postgresql":
-        vector = SearchVector("search_text", config="simple")
-        query = SearchQuery(q, config="simple", search_type="websearch")
-        # Full text for words, trigram word similarity on names and tags for typos ("githbu" finds github).
+        # search_vector is a stored generated tsvector (migration 0003), so neither matching nor ranking
+        # re-parses descriptions; trigram word similarity on names and tags catches typos ("githbu").
         typo_match = Q()
         for term in _search_terms(q):
             if len(term) >= 3:
                 typo_match |= Q(search_names__trigram_word_similar=term)
-        entries = entries.annotate(search=vector).filter(Q(search=query) | typo_match)
-        return entries.annotate(rank=SearchRank(vector, query))
+        full_text = RawSQL("search_vector @@ websearch_to_tsquery('simple', %s)", [q], output_field=BooleanField())
+        entries = entries.annotate(text_match=full_text).filter(Q(text_match=True) | typo_match)
+        rank = RawSQL("ts_rank(search_vector, websearch_to_tsquery('simple', %s))", [q], output_field=FloatField())
+        return entries.annotate(rank=rank)
     for term in _search_terms(q):
         entries = entries.filter(search_text__contains=term)
     return entries
@@ -146,26 +148,58 @@ def _apply_filters(entries: QuerySet[CatalogEntry], query: CatalogQuery) -> Quer
     return entries
 
 
-def _facet_counts(entries: QuerySet[CatalogEntry], query: CatalogQuery) -> list[tuple[str, str, list[FacetValue]]]:
-    base = entries.order_by()
-    if "rank" in base.query.annotations:
-        base = base.values("pk")  # keep the filter, drop the rank
-        base = CatalogEntry.objects.filter(pk__in=base)
+def _raw_facet_counts(base: QuerySet[CatalogEntry]) -> tuple[dict[str, list[tuple[Any, int]]], int]:
+    """{facet: [(value, count), ...]} and the total, over the filtered rows.
+
+    On PostgreSQL one GROUPING SETS query scans the matches once for every facet and the total; elsewhere one
+    GROUP BY per facet plus a count."""
+    columns = [FACET_FIELDS.get(name, name) for name, _ in FACETS]
+    if connection.vendor != "postgresql":
+        counts = {
+            name: [(row[column], row["n"]) for row in base.values(column).annotate(n=Count("pk")).order_by("-n")]
+            for (name, _), column in zip(FACETS, columns, strict=True)
+        }
+        return counts, base.count()
+    inner_sql, params = base.order_by().values(*columns).query.sql_with_params()
+    aliases = [f"c{i}" for i in range(len(columns))]
+    sets = ", ".join(f"({alias})" for alias in aliases)
+    # Only our own aliases and Django's compiled (parameterised) query are interpolated here.
+    sql = (
+        f"SELECT GROUPING({', '.join(aliases)}) AS g, {', '.join(aliases)}, COUNT(*) FROM "  # noqa: S608
+        f"({inner_sql}) AS matches ({', '.join(aliases)}) GROUP BY GROUPING SETS ({sets}, ())"
+    )
+    counts: dict[str, list[tuple[Any, int]]] = {name: [] for name, _ in FACETS}
+    total = 0
+    width = len(aliases)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            grouping, values, n = row[0], row[1 : 1 + width], row[-1]
+            if grouping == (1 << width) - 1:
+                total = n
+                continue
+            # GROUPING sets a 1 bit for every column not grouped; the grouped one is the 0 bit.
+            index = next(i for i in range(width) if not grouping & (1 << (width - 1 - i)))
+            counts[FACETS[index][0]].append((values[index], n))
+    for name in counts:
+        counts[name].sort(key=lambda item: -item[1])
+    return counts, total
+
+
+def _facet_counts(
+    raw: dict[str, list[tuple[Any, int]]], query: CatalogQuery
+) -> list[tuple[str, str, list[FacetValue]]]:
     results: list[tuple[str, str, list[FacetValue]]] = []
     for name, label in FACETS:
-        column = FACET_FIELDS.get(name, name)
-        rows = base.values(column).annotate(n=Count("pk")).order_by("-n")
+        rows = raw.get(name, [])
         if name == "owner":
             rows = rows[:OWNER_FACET_LIMIT]
         chosen = set(query.filters.get(name, []))
-        values = []
-        for row in rows:
-            raw = row[column]
-            if raw in (None, ""):
-                continue
-            values.append(
-                FacetValue(value=str(raw), label=_facet_label(name, raw), count=row["n"], selected=str(raw) in chosen)
-            )
+        values = [
+            FacetValue(value=str(value), label=_facet_label(name, value), count=n, selected=str(value) in chosen)
+            for value, n in rows
+            if value not in (None, "")
+        ]
         if name == "risk_tier":
             values.sort(key=lambda v: TIER_ORDER.get(v.value, 9))
         elif name in {"autonomy_level", "lifecycle", "status", "data_class", "kind", "tool_kind"}:
@@ -185,25 +219,43 @@ def _facet_label(name: str, raw: Any) -> str:
 def catalog_search(
     *, user: AbstractBaseUser | AnonymousUser, query: CatalogQuery, with_facets: bool = True
 ) -> CatalogPage:
-    entries = _apply_filters(_apply_search(CatalogEntry.objects.all(), query.q), query)
+    """Two queries on PostgreSQL whatever the catalog's size: facet counts with the total, then one page."""
+    matches = _apply_filters(_apply_search(CatalogEntry.objects.all(), query.q), query)
+    unranked = matches.order_by()
+    if "rank" in unranked.query.annotations:
+        unranked.query.annotations.pop("rank")
+    if with_facets and not query.q and not query.filters and not query.tag:
+        # The unfiltered catalog's counts scan every row: share them for a minute between visitors.
+        cached = cache.get(UNFILTERED_FACETS_KEY)
+        if cached is None:
+            cached = _raw_facet_counts(unranked)
+            cache.set(UNFILTERED_FACETS_KEY, cached, TTL_SECONDS)
+        raw, total = cached
+    elif with_facets:
+        raw, total = _raw_facet_counts(unranked)
+    else:
+        raw, total = {}, unranked.count()
     ordering = SORTS[query.sort]
     if ordering is None:
-        entries = (
-            entries.order_by(F("rank").desc(nulls_last=True), "name")
+        ordered = (
+            matches.order_by(F("rank").desc(nulls_last=True), "name")
             if connection.vendor == "postgresql"
-            else entries.order_by("name")
+            else matches.order_by("name")
         )
     else:
-        entries = entries.order_by(*ordering)
-    paginator = Paginator(entries.select_related("owner"), query.page_size)
-    page = paginator.get_page(query.page)
+        ordered = matches.order_by(*ordering)
+    num_pages = max(1, -(-total // query.page_size))
+    page_number = min(query.page, num_pages)
+    offset = (page_number - 1) * query.page_size
+    # The long search columns are only for matching; never ship them to the page.
+    page = ordered.select_related("owner").defer("search_text", "search_names")[offset : offset + query.page_size]
     return CatalogPage(
         query=query,
-        entries=list(page.object_list),
-        total=paginator.count,
-        facets=_facet_counts(entries, query) if with_facets else [],
-        page_number=page.number,
-        num_pages=paginator.num_pages,
+        entries=list(page),
+        total=total,
+        facets=_facet_counts(raw, query) if with_facets else [],
+        page_number=page_number,
+        num_pages=num_pages,
     )
 
 

@@ -29,6 +29,7 @@ from catalog.models import (
     Tool,
     ToolGrant,
 )
+from catalog.search_cache import invalidate_catalog_counts
 from catalog.signals import entity_changed
 from portal.audit import audit_record, field_changes
 from portal.roles import user_is_platform_admin
@@ -389,10 +390,12 @@ def tool_entry_values(tool: Tool, capability_names: Iterable[str] | None = None)
 
 
 def _index_agent(agent: Agent) -> None:
+    invalidate_catalog_counts()
     CatalogEntry.objects.update_or_create(kind="agent", entity_id=agent.pk, defaults=agent_entry_values(agent))
 
 
 def _index_tool(tool: Tool) -> None:
+    invalidate_catalog_counts()
     CatalogEntry.objects.update_or_create(kind="tool", entity_id=tool.pk, defaults=tool_entry_values(tool))
 
 
@@ -570,6 +573,7 @@ def agent_delete(*, actor: AbstractBaseUser | None, agent: Agent, check_permissi
         raise CatalogPermissionError(f"Only maintainers of team {agent.owner.name!r} or platform admins can delete it.")
     pk, name = agent.pk, agent.name
     CatalogEntry.objects.filter(kind="agent", entity_id=pk).delete()
+    invalidate_catalog_counts()
     agent.delete()
     audit_record(action="catalog.agent.deleted", object_type="catalog.agent", object_id=pk, object_repr=name)
 
@@ -778,6 +782,7 @@ def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission:
         raise CatalogConflict("The tool still has open or active grants; revoke them first.")
     pk, name = tool.pk, tool.name
     CatalogEntry.objects.filter(kind="tool", entity_id=pk).delete()
+    invalidate_catalog_counts()
     tool.grants.all().delete()
     tool.delete()
     audit_record(action="catalog.tool.deleted", object_type="catalog.tool", object_id=pk, object_repr=name)

@@ -23,6 +23,7 @@ from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
 from catalog.models import Agent, Capability, CatalogEntry, Team, Tool
+from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import maintainers_group_name, members_group_name
 from portal.audit import audit_record
 
@@ -95,6 +96,7 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE catalog_catalogentry; ANALYZE catalog_tool; ANALYZE catalog_agent;")
+        invalidate_catalog_counts()
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"seeded {len(teams)} teams, {len(tools)} tools, {len(agents)} agents in {elapsed:.1f} s ({connection.vendor})"
