@@ -28,8 +28,10 @@ class Tier(StrEnum):
     @property
     def rank(self) -> int:
         """0 for low up to 3 for critical; use this, not string order, to compare tiers."""
-        return list(Tier).index(self)
+        return _TIER_RANKS[self]
 
+
+_TIER_RANKS: Final[dict[Tier, int]] = {tier: index for index, tier in enumerate(Tier)}
 
 DATA_CLASSES: Final = ("public", "internal", "confidential", "restricted")
 REACH: Final = ("closed", "allowlisted", "open_world")

@@ -7,10 +7,11 @@ same rubric as every other write; the audit trail gets one event for the whole s
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -128,63 +129,68 @@ class Command(BaseCommand):
         capability_rows: list[dict[str, Any]] = []
         ids = _allocate_ids(Tool, count)
         now = timezone.now()
-        for i in range(count):
-            system = rng.choice(SYSTEMS)
-            name = f"{prefix}-{system}-{rng.choice(['mcp', 'api', 'cli'])}-{i}"
-            caps: dict[str, dict[str, Any]] = {}
-            for verb in rng.sample(VERBS, rng.randint(2, 4)):
-                read_only = verb in {"list", "get", "search", "query", "export"}
-                cap_name = f"{verb}_{rng.choice(OBJECTS)}"
-                caps[cap_name] = {
-                    "name": cap_name,
-                    "description": _sentence(rng, 6),
-                    "read_only": read_only,
-                    "destructive": None if read_only else verb in {"delete", "deploy", "send", "close"},
-                    "idempotent": read_only,
-                    "open_world": rng.random() < 0.3,
-                }
-            tool = SimpleNamespace(
-                id=ids[i],
-                pk=ids[i],
-                name=name,
-                title=f"{system.title()} {name.split('-')[-2].upper()} {i}",
-                description=_sentence(rng, 18) + "\n\n" + _sentence(rng, 12),
-                owner_id=rng.choice(teams).pk,
-                kind=rng.choice(TOOL_KINDS),
-                version=f"{rng.randint(0, 5)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
-                data_class=rng.choice([*risk.DATA_CLASSES, None]),
-                reach=rng.choice([*risk.REACH, None]),
-                credential_scope=rng.choice([*risk.CREDENTIAL_SCOPES, None]),
-                transport=rng.choice(TRANSPORTS),
-                annotations_trusted=rng.random() < 0.4,
-                status=rng.choice(TOOL_STATUSES),
-                lifecycle=rng.choice(["experimental", "production", "production", "deprecated"]),
-                tags=rng.sample(TAGS, rng.randint(1, 4)),
-                registry_name=None,
-                capabilities_hash=services.capabilities_hash(caps.values()),
-                risk_tier="",
-                risk_score=0,
-                risk={},
-            )
-            facts = risk.ToolFacts(
-                data_class=tool.data_class,
-                reach=tool.reach,
-                credential_scope=tool.credential_scope,
-                annotations_trusted=tool.annotations_trusted,
-                capabilities=tuple(
-                    risk.CapabilityFacts(**{k: cap[k] for k in ("name", *services.CAPABILITY_HINTS)})
-                    for cap in caps.values()
-                ),
-            )
-            services._store_assessment(tool, risk.assess_tool(facts))  # type: ignore[arg-type]
-            tool.capability_names = list(caps)
-            capability_rows.extend({"tool_id": tool.id, **cap} for cap in caps.values())
-            tools.append(tool)
         entity_defaults = {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
                            "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
         tool_defaults = {"endpoint_url": "", "auth_scheme": "", "secret_names": [], "packages": [], "remotes": [],
                          "definition": ""}  # fmt: skip
-        _write_rows(Tool, [{**entity_defaults, **tool_defaults, **_fields(t, Tool)} for t in tools])
+
+        def tool_rows() -> Iterator[dict[str, Any]]:
+            # Rows are generated while PostgreSQL ingests the previous ones (two cores, two workers).
+            for i in range(count):
+                system = rng.choice(SYSTEMS)
+                name = f"{prefix}-{system}-{rng.choice(['mcp', 'api', 'cli'])}-{i}"
+                caps: dict[str, dict[str, Any]] = {}
+                for verb in rng.sample(VERBS, rng.randint(2, 4)):
+                    read_only = verb in {"list", "get", "search", "query", "export"}
+                    cap_name = f"{verb}_{rng.choice(OBJECTS)}"
+                    caps[cap_name] = {
+                        "name": cap_name,
+                        "description": _sentence(rng, 6),
+                        "read_only": read_only,
+                        "destructive": None if read_only else verb in {"delete", "deploy", "send", "close"},
+                        "idempotent": read_only,
+                        "open_world": rng.random() < 0.3,
+                    }
+                tool = SimpleNamespace(
+                    id=ids[i],
+                    pk=ids[i],
+                    name=name,
+                    title=f"{system.title()} {name.split('-')[-2].upper()} {i}",
+                    description=_sentence(rng, 18) + "\n\n" + _sentence(rng, 12),
+                    owner_id=rng.choice(teams).pk,
+                    kind=rng.choice(TOOL_KINDS),
+                    version=f"{rng.randint(0, 5)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
+                    data_class=rng.choice([*risk.DATA_CLASSES, None]),
+                    reach=rng.choice([*risk.REACH, None]),
+                    credential_scope=rng.choice([*risk.CREDENTIAL_SCOPES, None]),
+                    transport=rng.choice(TRANSPORTS),
+                    annotations_trusted=rng.random() < 0.4,
+                    status=rng.choice(TOOL_STATUSES),
+                    lifecycle=rng.choice(["experimental", "production", "production", "deprecated"]),
+                    tags=rng.sample(TAGS, rng.randint(1, 4)),
+                    registry_name=None,
+                    capabilities_hash=services.capabilities_hash(caps.values()),
+                    risk_tier="",
+                    risk_score=0,
+                    risk={},
+                )
+                facts = risk.ToolFacts(
+                    data_class=tool.data_class,
+                    reach=tool.reach,
+                    credential_scope=tool.credential_scope,
+                    annotations_trusted=tool.annotations_trusted,
+                    capabilities=tuple(
+                        risk.CapabilityFacts(**{k: cap[k] for k in ("name", *services.CAPABILITY_HINTS)})
+                        for cap in caps.values()
+                    ),
+                )
+                services._store_assessment(tool, risk.assess_tool(facts))  # type: ignore[arg-type]
+                tool.capability_names = list(caps)
+                capability_rows.extend({"tool_id": tool.id, **cap} for cap in caps.values())
+                tools.append(tool)
+                yield {**entity_defaults, **tool_defaults, **_fields(tool, Tool)}
+
+        _write_rows(Tool, tool_rows())
         _write_rows(Capability, capability_rows)
         _write_rows(
             CatalogEntry,
@@ -278,7 +284,10 @@ def _search_indexes_rebuilt_after() -> Iterator[None]:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # GIN builds are several times faster with room to sort in memory; LOCAL ends with the transaction.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        started = time.perf_counter()
         cursor.execute(_search_sql.CREATE_INDEXES)
+        if os.environ.get("SEED_SCALE_VERBOSE"):
+            print(f"  search indexes rebuilt in {time.perf_counter() - started:.2f} s")
 
 
 def _fields(source: SimpleNamespace, model: type[Any]) -> dict[str, Any]:
@@ -299,28 +308,35 @@ def _allocate_ids(model: type[Any], count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _write_rows(model: type[Any], rows: list[dict[str, Any]]) -> None:
+def _write_rows(model: type[Any], rows: Iterable[dict[str, Any]]) -> None:
     started = time.perf_counter()
-    _copy_rows(model, rows)
+    count = _copy_rows(model, rows)
     if os.environ.get("SEED_SCALE_VERBOSE"):
-        print(f"  {model._meta.db_table}: {len(rows)} rows in {time.perf_counter() - started:.2f} s")
+        print(f"  {model._meta.db_table}: {count} rows in {time.perf_counter() - started:.2f} s")
 
 
-def _copy_rows(model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """COPY on PostgreSQL (ten times faster than INSERT for 100,000s of rows); bulk_create elsewhere."""
-    if not rows:
-        return
+def _copy_rows(model: type[Any], rows: Iterable[dict[str, Any]]) -> int:
+    """COPY on PostgreSQL (ten times faster than INSERT for 100,000s of rows); bulk_create elsewhere.
+    Rows may be a generator, consumed while the server ingests."""
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return 0
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
-        return
+        instances = [model(**row) for row in itertools.chain([first], iterator)]
+        model.objects.bulk_create(instances, batch_size=2000)
+        return len(instances)
     from psycopg.types.json import Jsonb
 
-    fields = [f for f in model._meta.concrete_fields if f.attname in rows[0]]
+    fields = [f for f in model._meta.concrete_fields if f.attname in first]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor behind Django's wrapper
+        count = 0
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
+            for row in itertools.chain([first], iterator):
                 copy.write_row([Jsonb(row[f.attname]) if f.attname in json_fields else row[f.attname] for f in fields])
+                count += 1
+    return count
