@@ -101,7 +101,7 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
     for event in AuditEvent.objects.filter(object_type="approvals.approvalrequest", object_id=str(request.pk)).order_by(
         "sequence"
     ):
-        if event.action.startswith("approvals.check."):
+        if event.action.startswith("approvals.check.") or event.action == "approvals.request.checks_completed":
             continue
         items.append(
             TimelineItem(

@@ -502,17 +502,8 @@ def check_record(check_id: int, *, result: CheckResult | None = None, error: str
         check.finished_at = timezone.now()
         check.lease_until = None
         check.save()
-        with acting_as(_system()):
-            audit_record(
-                action=f"approvals.check.{check.status}",
-                target=check.request,
-                changes={
-                    "check": check.name,
-                    "round": check.round,
-                    "summary": check.summary,
-                    "attempts": check.attempts,
-                },
-            )
+        # Each outcome is audited once, with the others, when the round's checks complete
+        # (request_checks_evaluate): one append instead of seven contending for the chain's head.
         request_id, round_number = check.request_id, check.round
     request_checks_evaluate(request_id=request_id, round_number=round_number)
 
@@ -524,6 +515,9 @@ def _system() -> Actor:
 def request_checks_evaluate(*, request_id: int, round_number: int) -> ApprovalRequest | None:
     """When every check of the round has finished, move the request on. Idempotent: only the first caller
     that finds the request still checking in this round does anything."""
+    unfinished = CheckRun.objects.filter(request_id=request_id, round=round_number, status__in=["pending", "running"])
+    if unfinished.exists():  # cheap, unlocked: most calls stop here
+        return None
     with transaction.atomic():
         request = _locked(request_id)
         if request.state != ApprovalRequest.State.CHECKING or request.round != round_number:
@@ -532,6 +526,16 @@ def request_checks_evaluate(*, request_id: int, round_number: int) -> ApprovalRe
         if any(c.status in (CheckRun.Status.PENDING, CheckRun.Status.RUNNING) for c in checks):
             return None
         with acting_as(_system()):
+            audit_record(
+                action="approvals.request.checks_completed",
+                target=request,
+                changes={
+                    "round": round_number,
+                    "checks": {
+                        c.name: {"status": c.status, "summary": c.summary, "attempts": c.attempts} for c in checks
+                    },
+                },
+            )
             _adopt_recomputed_risk(request, checks)
             failed = [c for c in checks if c.status in (CheckRun.Status.FAILED, CheckRun.Status.ERROR)]
             if failed:

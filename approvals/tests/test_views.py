@@ -344,7 +344,7 @@ def test_it_shows_a_request_with_its_stages_facts_and_timeline(
     assert 'data-testid="stage"' in html and "Security review" in html and "Current" in html
     assert "Tool version" in html and "1.2.3" in html
     assert html.count('data-testid="timeline-item"') >= 8
-    assert "request.submitted" in html and "request.stage_entered" in html and "round 1: no_secrets" in html
+    assert "request.submitted" in html and "request.stage_entered" in html and "round 1: No secret values" in html
     assert "stage via email" in html, "notifications are on the timeline"
     assert 'data-testid="refusal"' in html and "needs the security-reviewer role" in html
     assert f'action="{decide_url(in_review)}"' not in html
