@@ -364,6 +364,18 @@ CELERY_TIMEZONE = TIME_ZONE
 # A running check whose worker vanished is run again after this lease (longer than any check may take).
 APPROVALS_CHECK_LEASE_SECONDS = env_int("APPROVALS_CHECK_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 30, minimum=2)
 
+# --- Scaffolder publishers (a publisher is off while its target is empty) ---------------------------------
+SCAFFOLDER_GIT_REMOTE_BASE = env_str("SCAFFOLDER_GIT_REMOTE_BASE", "")
+SCAFFOLDER_GITHUB_TOKEN = env_str("SCAFFOLDER_GITHUB_TOKEN", "")
+SCAFFOLDER_GITHUB_API_URL = env_str("SCAFFOLDER_GITHUB_API_URL", "https://api.github.com")
+SCAFFOLDER_GITHUB_ORG = env_str("SCAFFOLDER_GITHUB_ORG", "")
+SCAFFOLDER_GITLAB_TOKEN = env_str("SCAFFOLDER_GITLAB_TOKEN", "")
+SCAFFOLDER_GITLAB_API_URL = env_str("SCAFFOLDER_GITLAB_API_URL", "https://gitlab.com/api/v4")
+SCAFFOLDER_GITLAB_NAMESPACE_ID = env_str("SCAFFOLDER_GITLAB_NAMESPACE_ID", "")
+SCAFFOLDER_ALLOW_LOCAL_GIT = env_bool("SCAFFOLDER_ALLOW_LOCAL_GIT", PORTAL_MODE != "production")
+SCAFFOLDER_WORK_DIR = Path(env_str("SCAFFOLDER_WORK_DIR", str(VAR_DIR / "scaffolder")))
+SCAFFOLDER_GOLDEN_PATHS_DIR = Path(env_str("SCAFFOLDER_GOLDEN_PATHS_DIR", str(BASE_DIR / "golden_paths")))
+
 # --- REST API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
