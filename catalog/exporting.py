@@ -8,48 +8,11 @@ from django.db.models import Prefetch
 
 from catalog.formats import export_backstage
 from catalog.models import Agent, AIModel, Capability, Team, TeamMembership, Tool
+from catalog.services import AGENT_FIELDS, TOOL_FIELDS
 
-AGENT_EXPORT_FIELDS = (
-    "title",
-    "description",
-    "lifecycle",
-    "agent_type",
-    "autonomy_level",
-    "human_in_loop",
-    "data_class",
-    "runtime",
-    "repository_url",
-    "a2a_endpoint",
-    "a2a_protocol_version",
-    "provider_org",
-    "version",
-    "environments",
-    "tags",
-    "links",
-    "annotations",
-    "skills",
-)
-TOOL_EXPORT_FIELDS = (
-    "registry_name",
-    "title",
-    "description",
-    "kind",
-    "version",
-    "lifecycle",
-    "endpoint_url",
-    "transport",
-    "auth_scheme",
-    "credential_scope",
-    "reach",
-    "data_class",
-    "repository_url",
-    "definition",
-    "tags",
-    "links",
-    "annotations",
-    "packages",
-    "remotes",
-)
+# The export writes exactly the fields the services accept, so a round trip is lossless.
+AGENT_EXPORT_FIELDS = AGENT_FIELDS
+TOOL_EXPORT_FIELDS = TOOL_FIELDS
 HINTS = ("read_only", "destructive", "idempotent", "open_world")
 
 
