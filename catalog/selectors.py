@@ -112,20 +112,30 @@ def _search_terms(q: str) -> list[str]:
     return [term for term in re.split(r"\s+", q.lower()) if term][:8]
 
 
+TYPO_FALLBACK_BELOW = 5
+RANK_AT_MOST = 2000
+
+
+def _full_text(q: str) -> RawSQL:
+    return RawSQL("search_vector @@ websearch_to_tsquery('simple', %s)", [q], output_field=BooleanField())
+
+
 def _apply_search(entries: QuerySet[CatalogEntry], q: str) -> QuerySet[CatalogEntry]:
     if not q:
         return entries
     if connection.vendor == "postgresql":
-        # search_vector is a stored generated tsvector (migration 0003), so neither matching nor ranking
-        # re-parses descriptions; trigram word similarity on names and tags catches typos ("githbu").
-        typo_match = Q()
-        for term in _search_terms(q):
-            if len(term) >= 3:
-                typo_match |= Q(search_names__trigram_word_similar=term)
-        full_text = RawSQL("search_vector @@ websearch_to_tsquery('simple', %s)", [q], output_field=BooleanField())
-        entries = entries.annotate(text_match=full_text).filter(Q(text_match=True) | typo_match)
+        # search_vector is a stored generated tsvector (migration 0002): matching and ranking never re-parse
+        # descriptions. Typo matching (trigram word similarity on names, tags and capability names) only
+        # steps in when the words themselves find (almost) nothing, so common words stay cheap.
+        matches = entries.annotate(text_match=_full_text(q)).filter(text_match=True)
+        if matches.order_by()[:TYPO_FALLBACK_BELOW].count() < TYPO_FALLBACK_BELOW:
+            typo_match = Q()
+            for term in _search_terms(q):
+                if len(term) >= 3:
+                    typo_match |= Q(search_names__trigram_word_similar=term)
+            matches = entries.annotate(text_match=_full_text(q)).filter(Q(text_match=True) | typo_match)
         rank = RawSQL("ts_rank(search_vector, websearch_to_tsquery('simple', %s))", [q], output_field=FloatField())
-        return entries.annotate(rank=rank)
+        return matches.annotate(rank=rank)
     for term in _search_terms(q):
         entries = entries.filter(search_text__contains=term)
     return entries
@@ -236,6 +246,9 @@ def catalog_search(
     else:
         raw, total = {}, unranked.count()
     ordering = SORTS[query.sort]
+    if ordering is None and total > RANK_AT_MOST:
+        # Ranking thousands of equally plausible matches costs more than it tells; name order instead.
+        ordering = SORTS["name"]
     if ordering is None:
         ordered = (
             matches.order_by(F("rank").desc(nulls_last=True), "name")
