@@ -252,6 +252,7 @@ class Agent(CatalogEntity):
             ),
         ]
         permissions = [("attest_agent", "Can attest facts of an agent")]
+        indexes = [models.Index(fields=["name"], name="agent_name_idx")]
 
 
 class Tool(CatalogEntity):
@@ -318,6 +319,7 @@ class Tool(CatalogEntity):
             models.UniqueConstraint(fields=["registry_name"], name="tool_registry_name_unique"),
         ]
         permissions = [("attest_tool", "Can attest the capability hints of a tool")]
+        indexes = [models.Index(fields=["name"], name="tool_name_idx")]
 
 
 class Capability(models.Model):
