@@ -578,7 +578,7 @@ def agent_delete(*, actor: AbstractBaseUser | None, agent: Agent, check_permissi
     audit_record(action="catalog.agent.deleted", object_type="catalog.agent", object_id=pk, object_repr=name)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
     """Lifecycle status changes driven by workflows (onboarding, activation, suspension)."""
     if status not in Agent.Status.values:
@@ -732,7 +732,7 @@ def tool_update(
     return tool
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
     """A reviewer (through approvals) vouches for the capability hints, so the rubric may trust them."""
     tool = Tool.objects.select_for_update().get(pk=tool.pk)
@@ -753,7 +753,7 @@ def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
     return tool
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_set_status(*, tool: Tool, status: str, reason: str = "") -> Tool:
     if status not in Tool.Status.values:
         raise CatalogError({"status": [f"must be one of {', '.join(Tool.Status.values)}."]})
@@ -881,7 +881,7 @@ def grant_request(
     return grant, True
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, reason: str = "") -> ToolGrant:
     """Workflow-driven grant transitions (approved, denied, revoked, expired); re-scores the agent."""
     if status not in ToolGrant.Status.values:

@@ -111,7 +111,8 @@ def audit_record(
         object_id = object_id or target.pk
         object_repr = object_repr or str(target)
     actor = actor or current_actor()
-    with transaction.atomic():
+    # No savepoint: a failure here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         head = _locked_head()
         event = AuditEvent(
             sequence=head.last_sequence + 1,
@@ -141,7 +142,8 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
     actor = actor or current_actor()
     request_id = request_id_var.get() if request_id_var.get() != "-" else ""
     client_ip = client_ip_var.get()
-    with transaction.atomic():
+    # No savepoint: a failure here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         head = _locked_head()
         sequence, prev_hash = head.last_sequence, head.last_hash
         rows = []
