@@ -14,9 +14,14 @@ from django.db import connection, models
 
 
 def allocate_ids(model: type[models.Model], count: int) -> list[int]:
+    """Take ids from the table's sequence up front (PostgreSQL); elsewhere the next free ones, for
+    single-writer uses such as seed_scale on SQLite."""
     if count == 0:
         return []
     table = model._meta.db_table
+    if connection.vendor != "postgresql":
+        start = (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        return list(range(start, start + count))
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
         return [row[0] for row in cursor.fetchall()]

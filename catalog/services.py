@@ -581,11 +581,7 @@ def agent_delete(*, actor: AbstractBaseUser | None, agent: Agent, check_permissi
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
     """Lifecycle status changes driven by workflows (onboarding, activation, suspension)."""
-    if status not in Agent.Status.values:
-        raise CatalogError({"status": [f"must be one of {', '.join(Agent.Status.values)}."]})
-    agent = Agent.objects.select_for_update().get(pk=agent.pk)
-    if agent.status == status:
-        return agent
+    return _set_status(agent, status, reason, _index_agent)
     before = agent.status
     agent.status = status
     agent.save(update_fields=["status", "updated_at"])
@@ -755,21 +751,29 @@ def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_set_status(*, tool: Tool, status: str, reason: str = "") -> Tool:
-    if status not in Tool.Status.values:
-        raise CatalogError({"status": [f"must be one of {', '.join(Tool.Status.values)}."]})
-    tool = Tool.objects.select_for_update().get(pk=tool.pk)
-    if tool.status == status:
-        return tool
-    before = tool.status
-    tool.status = status
-    tool.save(update_fields=["status", "updated_at"])
-    _index_tool(tool)
+    """Review status changes driven by workflows (pending review, approved, rejected)."""
+    return _set_status(tool, status, reason, _index_tool)
+
+
+def _set_status(entity: Any, status: str, reason: str, index: Any) -> Any:
+    """Lock, change the status if it differs, re-index and audit; a repeated call changes nothing."""
+    model = type(entity)
+    allowed = model.Status.values
+    if status not in allowed:
+        raise CatalogError({"status": [f"must be one of {', '.join(allowed)}."]})
+    entity = model.objects.select_for_update().get(pk=entity.pk)
+    if entity.status == status:
+        return entity
+    before = entity.status
+    entity.status = status
+    entity.save(update_fields=["status", "updated_at"])
+    index(entity)
     audit_record(
-        action="catalog.tool.status_changed",
-        target=tool,
+        action=f"catalog.{model._meta.model_name}.status_changed",
+        target=entity,
         changes={"status": {"before": before, "after": status}, "reason": reason},
     )
-    return tool
+    return entity
 
 
 @transaction.atomic

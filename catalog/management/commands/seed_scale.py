@@ -23,6 +23,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
+from catalog.bulk import allocate_ids
 from catalog.models import Agent, Capability, CatalogEntry, Team, Tool
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import maintainers_group_name, members_group_name
@@ -127,7 +128,7 @@ class Command(BaseCommand):
     def _tools(self, rng: random.Random, count: int, teams: list[Team], prefix: str) -> list[SimpleNamespace]:
         tools: list[SimpleNamespace] = []
         capability_rows: list[dict[str, Any]] = []
-        ids = _allocate_ids(Tool, count)
+        ids = allocate_ids(Tool, count)
         now = timezone.now()
         entity_defaults = {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
                            "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
@@ -208,7 +209,7 @@ class Command(BaseCommand):
 
     def _agents(self, rng: random.Random, count: int, teams: list[Team], prefix: str) -> list[SimpleNamespace]:
         agents: list[SimpleNamespace] = []
-        ids = _allocate_ids(Agent, count)
+        ids = allocate_ids(Agent, count)
         now = timezone.now()
         for i in range(count):
             domain = rng.choice(DOMAINS)
@@ -293,19 +294,6 @@ def _search_indexes_rebuilt_after() -> Iterator[None]:
 def _fields(source: SimpleNamespace, model: type[Any]) -> dict[str, Any]:
     names = {f.attname for f in model._meta.concrete_fields}
     return {key: value for key, value in vars(source).items() if key in names}
-
-
-def _allocate_ids(model: type[Any], count: int) -> list[int]:
-    """Take ids from the table's sequence up front, so rows can be written with COPY and referenced at once."""
-    table = model._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
-            )
-            return [row[0] for row in cursor.fetchall()]
-    start = (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    return list(range(start, start + count))
 
 
 def _write_rows(model: type[Any], rows: Iterable[dict[str, Any]]) -> None:
