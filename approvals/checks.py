@@ -87,10 +87,12 @@ def _required_facts(subject: Subject) -> list[tuple[str, bool]]:
 
 def check_owner(subject: Subject) -> CheckResult:
     team = subject.entity.owner
-    maintainers = TeamMembership.objects.filter(team=team, role=TeamMembership.Role.MAINTAINER, user__is_active=True)
-    if not maintainers.exists():
+    maintainers = TeamMembership.objects.filter(
+        team=team, role=TeamMembership.Role.MAINTAINER, user__is_active=True
+    ).count()
+    if not maintainers:
         return CheckResult(False, f"Owner team {team.name} has no active maintainer.", {"team": team.name})
-    return CheckResult(True, f"Owner team {team.name} exists and has {maintainers.count()} maintainer(s).")
+    return CheckResult(True, f"Owner team {team.name} exists and has {maintainers} maintainer(s).")
 
 
 def check_versions_pinned(subject: Subject) -> CheckResult:

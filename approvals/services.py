@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals import notifications
-from approvals.checks import CHECK_TITLES, CheckResult, Subject, checks_for
+from approvals.checks import CHECK_TITLES, CHECKS, CheckResult, CheckTransientError, Subject, checks_for
 from approvals.models import OPEN_STATES, ApprovalPolicy, ApprovalRequest, CheckRun, Decision, PolicyStage
 from catalog import risk
 from catalog import services as catalog
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
-from portal.audit import audit_record
+from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
+from portal.db import insert_without_ids
 from portal.roles import (
     BUSINESS_OWNER,
     DATA_OWNER,
@@ -43,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 OWNER_ATTESTATION_ROLE = "owner-maintainer"
 MAX_COMMENT = 10_000
+
+
+# A check that cannot get an answer is tried this often (with backoff) before it shows as an error.
+CHECK_MAX_ATTEMPTS = 4
 
 
 def _check_lease() -> timedelta:
@@ -141,17 +147,36 @@ def policies_seed_defaults() -> None:
 
 
 def policy_snapshot(tier: str) -> dict[str, Any]:
-    policy = ApprovalPolicy.objects.filter(tier=tier).prefetch_related("stages").first()
-    if policy is None:
+    """The tier's policy as the request keeps it (later edits do not change open requests). One query: a row
+    per stage, or one row with empty stage columns."""
+    rows = list(
+        ApprovalPolicy.objects.filter(tier=tier)
+        .order_by("stages__order")
+        .values(
+            "auto_approve",
+            "requires_attestation",
+            "validity_days",
+            "exclude_owning_team",
+            "stages__name",
+            "stages__role",
+            "stages__sla_hours",
+        )
+    )
+    if not rows:
         policies_seed_defaults()
-        policy = ApprovalPolicy.objects.prefetch_related("stages").get(tier=tier)
+        return policy_snapshot(tier)
+    first = rows[0]
     return {
         "tier": tier,
-        "auto_approve": policy.auto_approve,
-        "requires_attestation": policy.requires_attestation,
-        "validity_days": policy.validity_days,
-        "exclude_owning_team": policy.exclude_owning_team,
-        "stages": [{"name": s.name, "role": s.role, "sla_hours": s.sla_hours} for s in policy.stages.order_by("order")],
+        "auto_approve": first["auto_approve"],
+        "requires_attestation": first["requires_attestation"],
+        "validity_days": first["validity_days"],
+        "exclude_owning_team": first["exclude_owning_team"],
+        "stages": [
+            {"name": row["stages__name"], "role": row["stages__role"], "sla_hours": row["stages__sla_hours"]}
+            for row in rows
+            if row["stages__role"] is not None
+        ],
     }
 
 
@@ -208,14 +233,20 @@ def policy_update(
 # --- helpers -------------------------------------------------------------------------------------------------
 
 
-def subject_of(request: ApprovalRequest) -> Subject:
+def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False) -> Subject:
+    """The request's agent, tool or grant. `with_capabilities` loads the tool's capabilities in the same go
+    (the checks and the risk read them several times)."""
     if request.grant_id:
-        grant = ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner").get(
-            pk=request.grant_id
-        )
+        grants = ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner")
+        if with_capabilities:
+            grants = grants.prefetch_related("tool__capabilities")
+        grant = grants.get(pk=request.grant_id)
         return Subject(agent=grant.agent, tool=grant.tool, grant=grant)
     if request.tool_id:
-        return Subject(agent=None, tool=Tool.objects.select_related("owner").get(pk=request.tool_id), grant=None)
+        tools = Tool.objects.select_related("owner")
+        if with_capabilities:
+            tools = tools.prefetch_related("capabilities")
+        return Subject(agent=None, tool=tools.get(pk=request.tool_id), grant=None)
     return Subject(agent=Agent.objects.select_related("owner").get(pk=request.agent_id), tool=None, grant=None)
 
 
@@ -293,7 +324,11 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
 
 def _locked(request_id: int) -> ApprovalRequest:
     try:
-        return ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        return (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("requester", "owning_team")
+            .get(pk=request_id)
+        )
     except ApprovalRequest.DoesNotExist as exc:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from exc
 
@@ -341,7 +376,7 @@ def request_submit(
             f"Only maintainers of team {team.name} (or platform admins) can submit this request."
         )
     try:
-        with transaction.atomic():
+        with transaction.atomic(), audit_deferred():
             return _submit_locked(actor, kind, subject, team, justification, attest, previous, draft=draft)
     except IntegrityError as exc:
         open_request = ApprovalRequest.objects.filter(
@@ -367,6 +402,7 @@ def _submit_locked(
     now = timezone.now()
     assessment = current_assessment(subject)
     tier = assessment["tier"]
+    facts = bound_facts(subject)
     request = ApprovalRequest.objects.create(
         kind=kind,
         state=ApprovalRequest.State.DRAFT if draft else ApprovalRequest.State.CHECKING,
@@ -379,16 +415,14 @@ def _submit_locked(
         owning_team=team,
         tier=tier,
         risk=assessment,
-        bound_facts=bound_facts(subject),
+        bound_facts=facts,
         policy_snapshot=policy_snapshot(tier),
         justification=justification,
         attested_by=actor if attest else None,
         attested_at=now if attest else None,
         previous=previous,
         submitted_at=now,
-        round_snapshots=[
-            {"round": 1, "submitted_at": now.isoformat(), "facts": bound_facts(subject), "risk": assessment}
-        ],
+        round_snapshots=[{"round": 1, "submitted_at": now.isoformat(), "facts": facts, "risk": assessment}],
     )
     if draft:
         request.submitted_at = None
@@ -400,7 +434,7 @@ def _submit_locked(
         )
         return request
     _mark_subject_in_review(kind, subject)
-    _create_checks(request)
+    _create_checks(request, subject)
     audit_record(
         action="approvals.request.submitted",
         target=request,
@@ -424,16 +458,15 @@ def _mark_subject_in_review(kind: str, subject: Subject) -> None:
         catalog.tool_set_status(tool=subject.tool, status=Tool.Status.PENDING_REVIEW, reason=reason)
 
 
-def _create_checks(request: ApprovalRequest) -> None:
-    names = checks_for(request.kind, subject_of(request))
-    CheckRun.objects.bulk_create([CheckRun(request=request, round=request.round, name=name) for name in names])
-    ids = list(CheckRun.objects.filter(request=request, round=request.round).values_list("pk", flat=True))
+def _create_checks(request: ApprovalRequest, subject: Subject) -> None:
+    names = checks_for(request.kind, subject)
+    insert_without_ids(CheckRun, [CheckRun(request=request, round=request.round, name=name) for name in names])
+    request_id, round_number = request.pk, request.round
 
     def enqueue() -> None:
-        from approvals.tasks import run_check
+        from approvals.tasks import run_checks
 
-        for check_id in ids:
-            run_check.delay(check_id)
+        run_checks.delay(request_id, round_number)
 
     transaction.on_commit(enqueue)
 
@@ -456,7 +489,7 @@ def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bo
             request.attested_by, request.attested_at = actor, now
         request.save()
         _mark_subject_in_review(request.kind, subject)
-        _create_checks(request)
+        _create_checks(request, subject)
         audit_record(
             action="approvals.request.submitted",
             target=request,
@@ -465,47 +498,121 @@ def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bo
         return request
 
 
-def check_claim(check_id: int) -> bool:
-    """Claim a check to run. A re-delivered task after a killed worker finds an expired lease and re-runs;
-    a duplicate delivery while the first run is alive finds a valid lease and does nothing."""
+@dataclass(frozen=True)
+class ClaimedCheck:
+    id: int
+    name: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ChecksOutcome:
+    """What one run of a round's checks did; `retry_in` is set when a check should be tried again later."""
+
+    claimed: int
+    retry_in: int | None = None
+
+
+def _claim_checks(request_id: int, round_number: int) -> list[ClaimedCheck]:
+    """Claim the round's checks that nobody runs: pending ones, and running ones whose lease expired (their
+    worker died). One UPDATE ... RETURNING, so two deliveries never claim the same check; a duplicate delivery
+    during a live run finds nothing to claim."""
     now = timezone.now()
-    claimed = (
-        CheckRun.objects.filter(pk=check_id)
-        .filter(Q(status=CheckRun.Status.PENDING) | Q(status=CheckRun.Status.RUNNING, lease_until__lt=now))
-        .update(
-            status=CheckRun.Status.RUNNING, attempts=F("attempts") + 1, lease_until=now + _check_lease(), started_at=now
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(CheckRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, lease_until = %s, started_at = %s "  # noqa: S608 (names are ours)
+            "WHERE request_id = %s AND round = %s AND (status = %s OR (status = %s AND lease_until < %s)) "
+            "RETURNING id, name, attempts",
+            [
+                CheckRun.Status.RUNNING,
+                adapt(now + _check_lease()),
+                adapt(now),
+                request_id,
+                round_number,
+                CheckRun.Status.PENDING,
+                CheckRun.Status.RUNNING,
+                adapt(now),
+            ],
         )
-    )
-    return claimed == 1
+        return [ClaimedCheck(id=row[0], name=row[1], attempts=row[2]) for row in cursor.fetchall()]
 
 
-def check_release_for_retry(check_id: int, message: str) -> None:
-    """A transient failure: back to pending so the retried task can claim it."""
-    CheckRun.objects.filter(pk=check_id, status=CheckRun.Status.RUNNING).update(
-        status=CheckRun.Status.PENDING, lease_until=None, summary=message[:500]
-    )
+def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
+    """Run the round's unclaimed checks, record each one's outcome, and move the request on when all are done.
+
+    A check that cannot get an answer (CheckTransientError) goes back to pending and is tried again after a
+    backoff, up to CHECK_MAX_ATTEMPTS; then it is recorded as an error. It never passes silently."""
+    claimed = _claim_checks(request_id, round_number)
+    if not claimed:
+        return ChecksOutcome(claimed=0)
+    request = ApprovalRequest.objects.only("pk", "agent_id", "tool_id", "grant_id").get(pk=request_id)
+    subject = subject_of(request, with_capabilities=True)
+    outcomes: dict[int, CheckResult | CheckTransientError] = {}
+    for check in claimed:
+        try:
+            outcomes[check.id] = CHECKS[check.name](subject)
+        except CheckTransientError as exc:
+            outcomes[check.id] = exc
+    retry = [c for c in claimed if isinstance(outcomes[c.id], CheckTransientError) and c.attempts < CHECK_MAX_ATTEMPTS]
+    _checks_record(request_id, round_number, claimed, outcomes, subject)
+    if retry:
+        return ChecksOutcome(claimed=len(claimed), retry_in=min(2 ** max(c.attempts for c in retry), 60))
+    return ChecksOutcome(claimed=len(claimed))
 
 
-def check_record(check_id: int, *, result: CheckResult | None = None, error: str | None = None) -> None:
-    """Record the outcome once (only a running check can finish), then let the request move on."""
-    with transaction.atomic():
-        check = CheckRun.objects.select_for_update().select_related("request").get(pk=check_id)
-        if check.status not in (CheckRun.Status.RUNNING, CheckRun.Status.PENDING):
-            return
-        if result is not None:
-            check.status = CheckRun.Status.PASSED if result.passed else CheckRun.Status.FAILED
-            check.summary = result.summary[:500]
-            check.output = result.details
-        else:
-            check.status = CheckRun.Status.ERROR
-            check.summary = f"Could not complete: {error}"[:500]
-        check.finished_at = timezone.now()
-        check.lease_until = None
-        check.save()
-        # Each outcome is audited once, with the others, when the round's checks complete
-        # (request_checks_evaluate): one append instead of seven contending for the chain's head.
-        request_id, round_number = check.request_id, check.round
-    request_checks_evaluate(request_id=request_id, round_number=round_number)
+def _checks_record(
+    request_id: int,
+    round_number: int,
+    claimed: list[ClaimedCheck],
+    outcomes: dict[int, CheckResult | CheckTransientError],
+    subject: Subject,
+) -> None:
+    """Record the outcomes in one transaction with the evaluation. Only our own claims are written: a check
+    whose lease expired and was claimed again (more attempts now) belongs to the newer run."""
+    now = timezone.now()
+    ours = {c.id: c.attempts for c in claimed}
+    with transaction.atomic(), audit_deferred():
+        request = _locked(request_id)
+        checks = list(CheckRun.objects.filter(request_id=request_id, round=round_number))
+        recorded = []
+        for check in checks:
+            outcome = outcomes.get(check.pk)
+            if outcome is None or check.status != CheckRun.Status.RUNNING or check.attempts != ours[check.pk]:
+                continue
+            if isinstance(outcome, CheckResult):
+                check.status = CheckRun.Status.PASSED if outcome.passed else CheckRun.Status.FAILED
+                check.summary, check.output, check.finished_at = outcome.summary[:500], outcome.details, now
+            elif check.attempts < CHECK_MAX_ATTEMPTS:
+                check.status, check.summary = CheckRun.Status.PENDING, str(outcome)[:500]
+            else:
+                check.status, check.finished_at = CheckRun.Status.ERROR, now
+                check.summary = f"Could not complete after {check.attempts} attempts: {outcome}"[:500]
+            check.lease_until = None
+            recorded.append(check)
+        _write_check_outcomes(recorded)
+        _evaluate_locked(request, checks, round_number, subject)
+
+
+_OUTCOME_FIELDS = ("status", "summary", "output", "finished_at", "lease_until")
+
+
+def _write_check_outcomes(checks: list[CheckRun]) -> None:
+    """One UPDATE per check, sent together (executemany; pipelined on PostgreSQL). bulk_update's CASE
+    expressions cost more Python than the rest of the round's recording."""
+    if not checks:
+        return
+    fields = [CheckRun._meta.get_field(name) for name in _OUTCOME_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(CheckRun._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608 (names are ours)
+    rows = [
+        [field.get_db_prep_save(getattr(check, field.attname), connection) for field in fields] + [check.pk]
+        for check in checks
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _system() -> Actor:
@@ -515,44 +622,45 @@ def _system() -> Actor:
 def request_checks_evaluate(*, request_id: int, round_number: int) -> ApprovalRequest | None:
     """When every check of the round has finished, move the request on. Idempotent: only the first caller
     that finds the request still checking in this round does anything."""
-    unfinished = CheckRun.objects.filter(request_id=request_id, round=round_number, status__in=["pending", "running"])
-    if unfinished.exists():  # cheap, unlocked: most calls stop here
-        return None
-    with transaction.atomic():
+    with transaction.atomic(), audit_deferred():
         request = _locked(request_id)
-        if request.state != ApprovalRequest.State.CHECKING or request.round != round_number:
-            return None
         checks = list(request.checks.filter(round=round_number))
-        if any(c.status in (CheckRun.Status.PENDING, CheckRun.Status.RUNNING) for c in checks):
-            return None
-        with acting_as(_system()):
-            audit_record(
-                action="approvals.request.checks_completed",
-                target=request,
-                changes={
-                    "round": round_number,
-                    "checks": {
-                        c.name: {"status": c.status, "summary": c.summary, "attempts": c.attempts} for c in checks
-                    },
-                },
-            )
-            _adopt_recomputed_risk(request, checks)
-            failed = [c for c in checks if c.status in (CheckRun.Status.FAILED, CheckRun.Status.ERROR)]
-            if failed:
-                reasons = [f"{CHECK_TITLES.get(c.name, c.name)}: {c.summary}" for c in failed]
-                _to_changes_requested(request, reasons=reasons, by="automated checks")
-                return request
-            policy = request.policy_snapshot
-            if policy.get("auto_approve") and not policy.get("stages"):
-                if policy.get("requires_attestation") and request.attested_at is None:
-                    _enter_stage(
-                        request, 0, stage={"name": "Owner attestation", "role": OWNER_ATTESTATION_ROLE, "sla_hours": 72}
-                    )
-                else:
-                    _approve(request, approver=None)
-                return request
-            _enter_stage(request, 0)
+        return _evaluate_locked(request, checks, round_number, None)
+
+
+def _evaluate_locked(
+    request: ApprovalRequest, checks: list[CheckRun], round_number: int, subject: Subject | None
+) -> ApprovalRequest | None:
+    if request.state != ApprovalRequest.State.CHECKING or request.round != round_number:
+        return None
+    if any(c.status in (CheckRun.Status.PENDING, CheckRun.Status.RUNNING) for c in checks):
+        return None
+    with acting_as(_system()):
+        audit_record(
+            action="approvals.request.checks_completed",
+            target=request,
+            changes={
+                "round": round_number,
+                "checks": {c.name: {"status": c.status, "summary": c.summary, "attempts": c.attempts} for c in checks},
+            },
+        )
+        _adopt_recomputed_risk(request, checks)
+        failed = [c for c in checks if c.status in (CheckRun.Status.FAILED, CheckRun.Status.ERROR)]
+        if failed:
+            reasons = [f"{CHECK_TITLES.get(c.name, c.name)}: {c.summary}" for c in failed]
+            _to_changes_requested(request, reasons=reasons, by="automated checks")
             return request
+        policy = request.policy_snapshot
+        if policy.get("auto_approve") and not policy.get("stages"):
+            if policy.get("requires_attestation") and request.attested_at is None:
+                _enter_stage(
+                    request, 0, stage={"name": "Owner attestation", "role": OWNER_ATTESTATION_ROLE, "sla_hours": 72}
+                )
+            else:
+                _approve(request, approver=None, subject=subject)
+            return request
+        _enter_stage(request, 0)
+        return request
 
 
 def _adopt_recomputed_risk(request: ApprovalRequest, checks: list[CheckRun]) -> None:
@@ -645,7 +753,7 @@ def request_decide(
         raise ApprovalError(errors)
     refusal: str | None = None
     try:
-        with transaction.atomic():
+        with transaction.atomic(), audit_deferred():
             request = _locked(request_id)
             if request.state != ApprovalRequest.State.IN_REVIEW:
                 raise ApprovalConflict(
@@ -724,15 +832,26 @@ def _finish(request: ApprovalRequest, state: str, **extra: Any) -> str:
     request.current_role = ""
     for key, value in extra.items():
         setattr(request, key, value)
-    request.save()
+    # Only what finishing changes: the JSON snapshots stay as they are (and are not re-sent).
+    request.save(update_fields=["state", "decided_at", "due_at", "current_role", "updated_at", *extra])
     return before
 
 
-def _approve(request: ApprovalRequest, *, approver: AbstractBaseUser | None) -> None:
+def _status_subject(request: ApprovalRequest) -> Subject:
+    """The subject for a status change only: grant_set_status and tool_set_status lock and reload by id, so
+    those are references without a query; an agent's current status decides whether it changes, so it loads."""
+    if request.grant_id:
+        return Subject(agent=None, tool=None, grant=ToolGrant(pk=request.grant_id))
+    if request.tool_id:
+        return Subject(agent=None, tool=Tool(pk=request.tool_id), grant=None)
+    return subject_of(request)
+
+
+def _approve(request: ApprovalRequest, *, approver: AbstractBaseUser | None, subject: Subject | None = None) -> None:
     validity = timedelta(days=int(request.policy_snapshot.get("validity_days") or 365))
     expires_at = timezone.now() + validity
     before = _finish(request, ApprovalRequest.State.APPROVED, approval_expires_at=expires_at)
-    subject = subject_of(request)
+    subject = subject or _status_subject(request)
     reason = f"approval request #{request.pk}"
     if subject.grant is not None:
         catalog.grant_set_status(
@@ -765,7 +884,7 @@ def _approve(request: ApprovalRequest, *, approver: AbstractBaseUser | None) -> 
 
 def _reject(request: ApprovalRequest, *, comment: str, by: AbstractBaseUser) -> None:
     before = _finish(request, ApprovalRequest.State.REJECTED)
-    subject = subject_of(request)
+    subject = _status_subject(request)
     reason = f"rejected in approval request #{request.pk}"
     if subject.grant is not None:
         catalog.grant_set_status(grant=subject.grant, status=ToolGrant.Status.DENIED, reason=reason)
@@ -864,7 +983,7 @@ def request_resubmit(
             {"round": request.round, "submitted_at": now.isoformat(), "facts": facts, "risk": assessment},
         ]
         request.save()
-        _create_checks(request)
+        _create_checks(request, subject)
         audit_record(
             action="approvals.request.resubmitted",
             target=request,
@@ -981,21 +1100,22 @@ def sla_scan(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def requeue_stale_checks(*, now: datetime | None = None) -> list[int]:
-    """Checks whose worker died (lease expired while running) or whose message was lost (pending for longer
-    than a lease) are sent again. The claim in check_claim makes a duplicate delivery harmless."""
+    """Rounds with a check whose worker died (lease expired while running) or whose message was lost (pending
+    for longer than a lease) are sent again; returns the request ids. The claim in checks_run makes a
+    duplicate delivery harmless."""
     now = now or timezone.now()
     lease = _check_lease()
     stale = CheckRun.objects.filter(request__state=ApprovalRequest.State.CHECKING).filter(
         Q(status=CheckRun.Status.RUNNING, lease_until__lt=now)
         | Q(status=CheckRun.Status.PENDING, request__submitted_at__lt=now - lease)
     )
-    ids = list(stale.values_list("pk", flat=True)[:1000])
-    if ids:
-        from approvals.tasks import run_check
+    rounds = list(stale.values_list("request_id", "round").distinct().order_by("request_id")[:1000])
+    if rounds:
+        from approvals.tasks import run_checks
 
-        for check_id in ids:
-            run_check.delay(check_id)
-    return ids
+        for request_id, round_number in rounds:
+            run_checks.delay(request_id, round_number)
+    return [request_id for request_id, _ in rounds]
 
 
 def expire_grants(*, now: datetime | None = None) -> int:

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from approvals import checks as check_functions
 from approvals import notifications, services
-from approvals.models import CheckRun
-
-CHECK_MAX_RETRIES = 3
 
 
-@shared_task(bind=True, name="approvals.run_check", max_retries=CHECK_MAX_RETRIES, acks_late=True)
-def run_check(self, check_id: int) -> str:  # type: ignore[no-untyped-def]
-    if not services.check_claim(check_id):
-        return "not claimed"
-    check = CheckRun.objects.select_related("request").get(pk=check_id)
-    function = check_functions.CHECKS[check.name]
-    try:
-        result = function(services.subject_of(check.request))
-    except check_functions.CheckTransientError as exc:
-        if self.request.retries >= CHECK_MAX_RETRIES:
-            services.check_record(check_id, error=str(exc))
-            return "error"
-        services.check_release_for_retry(check_id, str(exc))
-        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 60)) from exc
-    services.check_record(check_id, result=result)
-    return "passed" if result.passed else "failed"
+class ChecksPending(Exception):
+    """Some checks could not get an answer yet; the task is retried after a backoff."""
+
+
+# The services count attempts per check (CHECK_MAX_ATTEMPTS); this only bounds a task that keeps coming back.
+@shared_task(bind=True, name="approvals.run_checks", max_retries=services.CHECK_MAX_ATTEMPTS * 2, acks_late=True)
+def run_checks(self, request_id: int, round_number: int) -> str:  # type: ignore[no-untyped-def]
+    outcome = services.checks_run(request_id=request_id, round_number=round_number)
+    if outcome.retry_in is not None:
+        raise self.retry(exc=ChecksPending(f"request #{request_id} round {round_number}"), countdown=outcome.retry_in)
+    return f"ran {outcome.claimed}" if outcome.claimed else "not claimed"
 
 
 @shared_task(bind=True, name="approvals.send_notification", max_retries=notifications.MAX_ATTEMPTS - 1, acks_late=True)

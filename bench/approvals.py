@@ -11,16 +11,19 @@ BENCH_WORKFLOWS, BENCH_OPEN_REQUESTS, BENCH_WORKER_CONCURRENCY adjust it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from bench.services import percentile, postgres, redis, setup_django
+from bench.services import cpu_seconds, percentile, postgres, redis, setup_django
 
 WORKFLOWS = int(os.environ.get("BENCH_WORKFLOWS", "1000"))
 OPEN_REQUESTS = int(os.environ.get("BENCH_OPEN_REQUESTS", "10000"))
@@ -55,16 +58,14 @@ def _throughput(database_url: str, broker_url: str) -> None:
     from catalog import services as catalog
     from catalog.bulk import insert_instances
     from catalog.models import Tool
-    from portal.testing.servers import McpTestServer, McpToolSpec
 
     owner = _owner()
-    served = [McpToolSpec(name="read_status", read_only=True, open_world=False, idempotent=True)]
-    with McpTestServer(served) as server:
+    with _mcp_server_process() as server_url:
         tools = []
         template = catalog.tool_create(
             actor=None,
             data={"name": "bench-mcp-0", "owner": "bench", "kind": "mcp_server", "transport": "streamable_http",
-                  "endpoint_url": server.url, "version": "1.0.0", "description": "Status, read-only.", "data_class": "public",
+                  "endpoint_url": server_url, "version": "1.0.0", "description": "Status, read-only.", "data_class": "public",
                   "reach": "closed", "credential_scope": "none",
                   "capabilities": [{"name": "read_status", "read_only": True, "open_world": False, "idempotent": True}]},
         )  # fmt: skip
@@ -75,12 +76,20 @@ def _throughput(database_url: str, broker_url: str) -> None:
             clone.pk, clone.id, clone.name = None, None, f"bench-mcp-{i}"
             tools.append(clone)
         insert_instances(Tool, tools[1:])
-        from catalog.models import Capability
+        from catalog.models import Capability, CatalogEntry
 
         insert_instances(
             Capability,
             [
                 Capability(tool=t, name="read_status", read_only=True, open_world=False, idempotent=True)
+                for t in tools[1:]
+            ],
+        )
+        # As every catalogued tool has, a search row each.
+        insert_instances(
+            CatalogEntry,
+            [
+                CatalogEntry(kind="tool", entity_id=t.pk, **catalog.tool_entry_values(t, ["read_status"]))
                 for t in tools[1:]
             ],
         )
@@ -90,6 +99,14 @@ def _throughput(database_url: str, broker_url: str) -> None:
         )
 
         worker = _start_worker(database_url, broker_url, Path(tempfile.gettempdir()) / "bench-approvals-worker.log")
+        groups = {
+            "submitter": "self",
+            "worker": "celery -A portal worker",
+            "PostgreSQL": f"-p {urlsplit(database_url).port} ",
+            "Redis": f":{urlsplit(broker_url).port}",
+            "MCP server": "bench.mcp_server",
+        }
+        cpu_before = cpu_seconds(groups)
         try:
             started = time.perf_counter()
             for tool in tools:
@@ -106,6 +123,7 @@ def _throughput(database_url: str, broker_url: str) -> None:
                     break
                 time.sleep(0.5)
             elapsed = time.perf_counter() - started
+            cpu_used = {group: spent - cpu_before[group] for group, spent in cpu_seconds(groups).items()}
         finally:
             worker.terminate()
             worker.wait(timeout=60)
@@ -122,6 +140,31 @@ def _throughput(database_url: str, broker_url: str) -> None:
         f"(floor 30/s: {verdict}); submit->approved p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s",
         flush=True,
     )
+    per_workflow = {group: spent * 1000 / max(len(approved), 1) for group, spent in cpu_used.items()}
+    total = sum(per_workflow.values())
+    print(
+        f"CPU per workflow {total:.0f} ms ("
+        + ", ".join(f"{group} {spent:.0f}" for group, spent in per_workflow.items())
+        + f"): at most {os.cpu_count() or 1} cores / {total:.0f} ms = {(os.cpu_count() or 1) * 1000 / total:.0f} workflows/s "
+        "if this machine did nothing else",
+        flush=True,
+    )
+
+
+@contextlib.contextmanager
+def _mcp_server_process() -> Iterator[str]:
+    """The MCP server the checks call runs in its own process, as a real one would (not in the submitter's
+    threads, where it would compete with the submit loop for the GIL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.mcp_server"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=10)
 
 
 def _owner() -> Any:

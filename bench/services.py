@@ -125,3 +125,52 @@ def setup_django(database_url: str, broker_url: str = "memory://") -> None:
     import django
 
     django.setup()
+
+
+def _process_table() -> dict[int, tuple[int, float, str]]:
+    """pid -> (parent pid, CPU seconds including reaped children, command line) for every live process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        parent = int(fields[1])
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        table[int(entry.name)] = (parent, (utime + stime + cutime + cstime) / ticks, cmdline)
+    return table
+
+
+def cpu_seconds(groups: dict[str, str]) -> dict[str, float]:
+    """CPU seconds used so far by process trees, each group's roots found by a substring of their command line
+    ("self" is this process, without the other groups' trees below it). The difference between two calls is
+    what a benchmark phase cost, whatever else the machine was doing: steadier than wall time on a shared
+    2-core machine."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+
+    def is_root(pid: int, marker: str) -> bool:
+        parent = table[pid][0]
+        return marker in table[pid][2] and not (parent in table and marker in table[parent][2])
+
+    roots = {
+        group: [os.getpid()] if marker == "self" else [pid for pid in table if is_root(pid, marker)]
+        for group, marker in groups.items()
+    }
+    claimed = {pid for group, pids in roots.items() if groups[group] != "self" for pid in pids}
+    result: dict[str, float] = {}
+    for group, pids in roots.items():
+        total, stack = 0.0, list(pids)
+        while stack:
+            pid = stack.pop()
+            total += table[pid][1]
+            stack.extend(child for child in children.get(pid, []) if child not in claimed)
+        result[group] = total
+    return result

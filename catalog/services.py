@@ -767,7 +767,12 @@ def _set_status(entity: Any, status: str, reason: str, index: Any) -> Any:
     before = entity.status
     entity.status = status
     entity.save(update_fields=["status", "updated_at"])
-    index(entity)
+    # Only the status moved (risk does not depend on it): update the search row in place; no row yet, full index.
+    entry = CatalogEntry.objects.filter(kind=model._meta.model_name, entity_id=entity.pk)
+    if entry.update(status=status, updated_at=entity.updated_at):
+        invalidate_catalog_counts()
+    else:
+        index(entity)
     audit_record(
         action=f"catalog.{model._meta.model_name}.status_changed",
         target=entity,

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from portal.context import Actor, client_ip_var, current_actor, request_id_var
+from portal.db import insert_without_ids
 from portal.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
+# Batches this small go in one INSERT; bigger ones (imports) stream through COPY.
+_COPY_FROM = 50
+_deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("audit_deferred", default=None)
 
 
 def _json_safe(value: Any) -> Any:
@@ -104,42 +110,56 @@ def audit_record(
     object_repr: str = "",
     changes: Mapping[str, Any] | None = None,
     actor: Actor | None = None,
-) -> AuditEvent:
-    """Append one event. Call it inside the transaction that makes the change, so both land or neither does."""
+) -> AuditEvent | None:
+    """Append one event. Call it inside the transaction that makes the change, so both land or neither does.
+    Inside `audit_deferred()` the event is held and appended with the block's others (the return is then None)."""
     if target is not None:
         object_type = object_type or object_type_of(target)
         object_id = object_id or target.pk
         object_repr = object_repr or str(target)
-    actor = actor or current_actor()
-    # No savepoint: a failure here fails the caller's transaction anyway.
-    with transaction.atomic(savepoint=False):
-        head = _locked_head()
-        event = AuditEvent(
-            sequence=head.last_sequence + 1,
-            occurred_at=timezone.now(),
-            actor_kind=actor.kind,
-            actor_user_id=actor.user_id,
-            actor_label=actor.label[:200],
-            actor_token_id=actor.token_id,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            object_repr=object_repr[:300],
-            changes=_json_safe(dict(changes or {})),
-            request_id=request_id_var.get() if request_id_var.get() != "-" else "",
-            client_ip=client_ip_var.get(),
-            prev_hash=head.last_hash,
-        )
-        event.hash = _digest_of(event)
-        event.save()
-        AuditChainHead.objects.filter(id=1).update(last_sequence=event.sequence, last_hash=event.hash)
-    return event
+    spec = {
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr,
+        "changes": changes,
+        "actor": actor or current_actor(),
+    }
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append(spec)
+        return None
+    return audit_record_many([spec])[0]
+
+
+@contextlib.contextmanager
+def audit_deferred() -> Iterator[None]:
+    """Hold the block's audit appends and write them together at its end, still inside the caller's transaction.
+
+    The chain head is then locked once, just before the commit, instead of from the first append until the
+    commit: concurrent workflows queue on it for less time, and N events cost three queries instead of 3N.
+    Use it around a block that commits or rolls back as a whole (it must not swallow errors of inner
+    savepoints, or their rolled-back changes would still be audited). Nested uses join the outer one."""
+    if _deferred.get() is not None:
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_deferred() needs a transaction: the events must land with the changes.")
+    token = _deferred.set([])
+    try:
+        yield
+        pending = _deferred.get() or []
+    finally:
+        _deferred.reset(token)
+    if pending:
+        audit_record_many(pending)
 
 
 def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = None) -> list[AuditEvent]:
-    """Append many events under one lock (bulk imports). Each dict: action, target (or object_type and
-    object_id), changes."""
-    actor = actor or current_actor()
+    """Append many events under one lock. Each dict: action, target (or object_type and object_id), changes;
+    optionally its own actor (deferred events keep who recorded them). Times are taken under the lock, so they
+    never run backwards along the chain. Events of a small batch come back without their ids."""
+    default_actor = actor or current_actor()
     request_id = request_id_var.get() if request_id_var.get() != "-" else ""
     client_ip = client_ip_var.get()
     # No savepoint: a failure here fails the caller's transaction anyway.
@@ -150,14 +170,15 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
         now = timezone.now()
         for spec in events:
             target = spec.get("target")
+            who = spec.get("actor") or default_actor
             sequence += 1
             event = AuditEvent(
                 sequence=sequence,
                 occurred_at=now,
-                actor_kind=actor.kind,
-                actor_user_id=actor.user_id,
-                actor_label=actor.label[:200],
-                actor_token_id=actor.token_id,
+                actor_kind=who.kind,
+                actor_user_id=who.user_id,
+                actor_label=who.label[:200],
+                actor_token_id=who.token_id,
                 action=spec["action"],
                 object_type=spec.get("object_type") or (object_type_of(target) if target is not None else ""),
                 object_id=str(spec.get("object_id") or (target.pk if target is not None else "")),
@@ -171,9 +192,14 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
             prev_hash = event.hash
             rows.append(event)
         if rows:
-            from catalog.bulk import insert_instances
+            if len(rows) == 1:
+                rows[0].save(force_insert=True)  # gets its id: audit_record returns it
+            elif len(rows) < _COPY_FROM:
+                insert_without_ids(AuditEvent, rows)  # a workflow's few events; nobody reads their ids
+            else:
+                from catalog.bulk import insert_instances
 
-            insert_instances(AuditEvent, rows)
+                insert_instances(AuditEvent, rows)
             AuditChainHead.objects.filter(id=1).update(last_sequence=sequence, last_hash=prev_hash)
     return rows
 

@@ -23,10 +23,12 @@ def role_group(role: str) -> Group:
 def user_has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     if not user.is_authenticated:
         return False
-    cache: dict[str, bool] = user.__dict__.setdefault("_portal_role_cache", {})
-    if role not in cache:
-        cache[role] = user.groups.filter(name=role).exists()  # type: ignore[attr-defined]
-    return cache[role]
+    # All of the user's groups at once, cached on the user object for the request (or task) it belongs to.
+    roles: frozenset[str] | None = user.__dict__.get("_portal_roles")
+    if roles is None:
+        roles = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        user.__dict__["_portal_roles"] = roles
+    return role in roles
 
 
 def user_is_platform_admin(user: AbstractBaseUser | AnonymousUser) -> bool:

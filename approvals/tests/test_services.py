@@ -454,3 +454,47 @@ def test_agent_onboarding_activates_the_agent(world: dict[str, Any], django_capt
     assert request.state == "approved"
     agent.refresh_from_db()
     assert agent.status == "active"
+
+
+def test_a_transient_failure_retries_only_that_check_and_the_request_moves_on_when_it_answers(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    answers = iter([Reply(status=503), Reply(status=503)])
+    with LocalHttpServer({"/": lambda _request: next(answers, Reply(status=200))}) as server:
+        tool = make_tool(tier="medium", endpoint_url=server.url("/"))
+        request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+        hits = len(server.requests)
+    checks = {check.name: check for check in request.checks.all()}
+    assert hits == 3
+    assert (checks["endpoint_reachable"].status, checks["endpoint_reachable"].attempts) == ("passed", 3)
+    # The others were recorded on the first run and not run again.
+    assert {name: check.attempts for name, check in checks.items() if name != "endpoint_reachable"} == {
+        name: 1 for name in checks if name != "endpoint_reachable"
+    }
+    assert request.state == "in_review"
+    completed = AuditEvent.objects.filter(action="approvals.request.checks_completed", object_id=str(request.pk))
+    assert completed.count() == 1
+
+
+def test_a_run_whose_lease_was_taken_over_does_not_overwrite_the_newer_run(
+    world: dict[str, Any], make_tool: Any, settings: Any
+) -> None:
+    """A worker that stalled past its lease finishes after another run re-claimed the check: only the newer
+    run's outcome counts."""
+    tool = make_tool(tier="medium")
+    request = services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+    stalled = services._claim_checks(request.pk, request.round)
+    assert {c.name for c in stalled} == set(request.checks.values_list("name", flat=True))
+    assert services._claim_checks(request.pk, request.round) == []  # a duplicate delivery finds nothing
+    CheckRun.objects.filter(request=request).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == len(stalled)
+    request.refresh_from_db()
+    assert request.state == "in_review"
+    outcomes = {c.id: services.CheckResult(False, "stale verdict") for c in stalled}
+    subject = services.subject_of(request)
+    services._checks_record(request.pk, request.round, stalled, outcomes, subject)  # type: ignore[arg-type]
+    assert not CheckRun.objects.filter(request=request, summary="stale verdict").exists()
+    assert set(CheckRun.objects.filter(request=request).values_list("attempts", flat=True)) == {2}
+    request.refresh_from_db()
+    assert request.state == "in_review"

@@ -119,3 +119,43 @@ def test_it_records_request_id_actor_and_client_address(client: Any, make_user: 
         "user",
         "10.1.2.3",
     )
+
+
+def test_deferred_events_are_appended_together_at_the_end_of_the_block_with_their_own_actors() -> None:
+    from portal.audit import audit_deferred
+
+    audit_record(action="test.before", object_type="test.thing", object_id=0)
+    with transaction.atomic(), audit_deferred():
+        with acting_as(Actor(kind="user", user_id=7, label="alice")):
+            assert audit_record(action="test.first", object_type="test.thing", object_id=1) is None
+        with audit_deferred(), acting_as(Actor(kind="system", user_id=None, label="system (test)")):  # nested: joins
+            audit_record(action="test.second", object_type="test.thing", object_id=2)
+        assert not AuditEvent.objects.filter(action__in=["test.first", "test.second"]).exists()
+    events = list(AuditEvent.objects.order_by("sequence"))
+    assert [(e.action, e.actor_label) for e in events[1:]] == [
+        ("test.first", "alice"),
+        ("test.second", "system (test)"),
+    ]
+    assert [e.sequence for e in events] == [1, 2, 3]
+    assert events[1].occurred_at <= events[2].occurred_at
+    assert audit_verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deferred_events_of_a_failed_block_are_dropped_and_a_block_needs_a_transaction() -> None:
+    from portal.audit import audit_deferred
+
+    with pytest.raises(RuntimeError, match="needs a transaction"), audit_deferred():
+        pass
+
+    def failing_block() -> None:
+        with transaction.atomic(), audit_deferred():
+            audit_record(action="test.lost", object_type="test.thing", object_id=1)
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        failing_block()
+    assert not AuditEvent.objects.exists()
+    audit_record(action="test.after", object_type="test.thing", object_id=2)
+    assert AuditEvent.objects.get().sequence == 1
+    assert audit_verify_chain().ok
