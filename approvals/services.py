@@ -547,8 +547,12 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
     claimed = _claim_checks(request_id, round_number)
     if not claimed:
         return ChecksOutcome(claimed=0)
-    request = ApprovalRequest.objects.only("pk", "agent_id", "tool_id", "grant_id").get(pk=request_id)
-    subject = subject_of(request, with_capabilities=True)
+    agent_id, tool_id, grant_id = ApprovalRequest.objects.values_list("agent_id", "tool_id", "grant_id").get(
+        pk=request_id
+    )
+    subject = subject_of(
+        ApprovalRequest(pk=request_id, agent_id=agent_id, tool_id=tool_id, grant_id=grant_id), with_capabilities=True
+    )
     outcomes: dict[int, CheckResult | CheckTransientError] = {}
     for check in claimed:
         try:
