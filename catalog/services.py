@@ -761,21 +761,23 @@ def _set_status(entity: Any, status: str, reason: str, index: Any) -> Any:
     allowed = model.Status.values
     if status not in allowed:
         raise CatalogError({"status": [f"must be one of {', '.join(allowed)}."]})
-    entity = model.objects.select_for_update().get(pk=entity.pk)
-    if entity.status == status:
+    # Only what a status change reads and writes: it runs inside every approval transition.
+    locked = model.objects.select_for_update().only("id", "name", "status", "updated_at").get(pk=entity.pk)
+    if locked.status == status:
         return entity
-    before = entity.status
-    entity.status = status
-    entity.save(update_fields=["status", "updated_at"])
+    before = locked.status
+    locked.status = status
+    locked.save(update_fields=["status", "updated_at"])
+    entity.status, entity.updated_at = status, locked.updated_at  # the caller's instance follows
     # Only the status moved (risk does not depend on it): update the search row in place; no row yet, full index.
     entry = CatalogEntry.objects.filter(kind=model._meta.model_name, entity_id=entity.pk)
-    if entry.update(status=status, updated_at=entity.updated_at):
+    if entry.update(status=status, updated_at=locked.updated_at):
         invalidate_catalog_counts()
     else:
-        index(entity)
+        index(model.objects.get(pk=entity.pk))
     audit_record(
         action=f"catalog.{model._meta.model_name}.status_changed",
-        target=entity,
+        target=locked,
         changes={"status": {"before": before, "after": status}, "reason": reason},
     )
     return entity
