@@ -411,8 +411,9 @@ class CatalogEntry(models.Model):
     data_class = models.CharField(max_length=20, blank=True)
     tool_kind = models.CharField(max_length=20, blank=True)
     tags = models.JSONField(default=list)
-    # Short text (names, titles, tags, capability names) for typo-tolerant trigram matching on PostgreSQL;
-    # long text (plus descriptions) for full-text search. Both are indexed by migration 0002 on PostgreSQL.
+    # Short text (names, titles, tags, capability names): on PostgreSQL its words are the vocabulary typos are
+    # corrected against; long text (plus descriptions) for full-text search. On PostgreSQL both feed the search
+    # tables of migration 0004 through triggers; SQLite searches search_text itself.
     search_names = models.CharField(max_length=2000, blank=True)
     search_text = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

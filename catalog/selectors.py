@@ -1,7 +1,8 @@
 """Catalog reads. Every signed-in user reads the whole catalog; writes are checked in services.
 
-The catalog page filters, facets, sorts and pages over `CatalogEntry`, one indexed row per agent and tool, so
-its query count is constant and it never loads the whole catalog.
+The catalog page filters, facets, sorts and pages over one indexed search row per agent and tool (on PostgreSQL
+the narrow `catalog_search_row` of migration 0004, on SQLite `CatalogEntry` itself), so its query count is
+constant and it never loads the whole catalog.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BooleanField, Count, F, FloatField, Prefetch, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.urls import reverse
 
 from catalog.models import Agent, AIModel, CatalogEntry, Location, Team, TeamMembership, Tool, ToolGrant
 from catalog.risk import Tier
-from catalog.search_cache import TTL_SECONDS, UNFILTERED_FACETS_KEY
+from catalog.search_cache import TTL_SECONDS, counts_key
 
 FACETS: tuple[tuple[str, str], ...] = (
     ("kind", "Kind"),
@@ -98,6 +98,8 @@ class CatalogPage:
     facets: list[tuple[str, str, list[FacetValue]]]
     page_number: int
     num_pages: int
+    # PostgreSQL: the misspelt search words that were also read as these catalog words, e.g. {"kubernets": [...]}.
+    corrections: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def has_next(self) -> bool:
@@ -113,87 +115,252 @@ def _search_terms(q: str) -> list[str]:
 
 
 TYPO_FALLBACK_BELOW = 5
+CORRECTIONS_PER_WORD = 3
 RANK_AT_MOST = 2000
+SORT_MATCHES_AT_MOST = 5000
+CORRECTABLE_WORD = re.compile(r"[^\W\d_]{3,}")
+# The facets a search row stores as one combination id (catalog_search_facets); owner is a column of its own.
+COMBINED_FACETS = ("kind", "risk_tier", "lifecycle", "status", "autonomy_level", "data_class", "tool_kind")
+PG_ORDER = {
+    "relevance": "rank DESC, name, kind",
+    "name": "name, kind",
+    "-risk": "risk_rank DESC, name, kind",
+    "risk": "risk_rank, name, kind",
+    "-updated": "updated_at DESC, name, kind",
+}
 
 
-def _full_text(q: str) -> RawSQL:
-    return RawSQL("search_vector @@ websearch_to_tsquery('simple', %s)", [q], output_field=BooleanField())
+@dataclass
+class _Counted:
+    facets: dict[str, list[tuple[Any, int]]]
+    total: int
+    corrections: dict[str, list[str]]
 
 
-def _apply_search(entries: QuerySet[CatalogEntry], q: str) -> QuerySet[CatalogEntry]:
-    if not q:
-        return entries
-    if connection.vendor == "postgresql":
-        # search_vector is a stored generated tsvector (migration 0002): matching and ranking never re-parse
-        # descriptions. Typo matching (trigram word similarity on names, tags and capability names) only
-        # steps in when the words themselves find (almost) nothing, so common words stay cheap.
-        matches = entries.annotate(text_match=_full_text(q)).filter(text_match=True)
-        if matches.order_by()[:TYPO_FALLBACK_BELOW].count() < TYPO_FALLBACK_BELOW:
-            typo_match = Q()
-            for term in _search_terms(q):
-                if len(term) >= 3:
-                    typo_match |= Q(search_names__trigram_word_similar=term)
-            matches = entries.annotate(text_match=_full_text(q)).filter(Q(text_match=True) | typo_match)
-        rank = RawSQL("ts_rank(search_vector, websearch_to_tsquery('simple', %s))", [q], output_field=FloatField())
-        return matches.annotate(rank=rank)
-    for term in _search_terms(q):
-        entries = entries.filter(search_text__contains=term)
-    return entries
-
-
-def _apply_filters(entries: QuerySet[CatalogEntry], query: CatalogQuery) -> QuerySet[CatalogEntry]:
-    for name, chosen in query.filters.items():
-        column = FACET_FIELDS.get(name, name)
-        if name == "autonomy_level":
-            levels = [int(v) for v in chosen if v.isdigit()]
-            entries = entries.filter(autonomy_level__in=levels)
-        else:
-            entries = entries.filter(**{f"{column}__in": chosen})
-    if query.tag:
-        entries = (
-            entries.filter(tags__contains=[query.tag])
-            if connection.vendor == "postgresql"
-            else entries.filter(tags__icontains=f'"{query.tag}"')
-        )
-    return entries
-
-
-def _raw_facet_counts(base: QuerySet[CatalogEntry]) -> tuple[dict[str, list[tuple[Any, int]]], int]:
-    """{facet: [(value, count), ...]} and the total, over the filtered rows.
-
-    On PostgreSQL one GROUPING SETS query scans the matches once for every facet and the total; elsewhere one
-    GROUP BY per facet plus a count."""
-    columns = [FACET_FIELDS.get(name, name) for name, _ in FACETS]
-    if connection.vendor != "postgresql":
-        counts = {
-            name: [(row[column], row["n"]) for row in base.values(column).annotate(n=Count("pk")).order_by("-n")]
-            for (name, _), column in zip(FACETS, columns, strict=True)
-        }
-        return counts, base.count()
-    inner_sql, params = base.order_by().values(*columns).query.sql_with_params()
-    aliases = [f"c{i}" for i in range(len(columns))]
-    sets = ", ".join(f"({alias})" for alias in aliases)
-    # Only our own aliases and Django's compiled (parameterised) query are interpolated here.
-    sql = (
-        f"SELECT GROUPING({', '.join(aliases)}) AS g, {', '.join(aliases)}, COUNT(*) FROM "  # noqa: S608
-        f"({inner_sql}) AS matches ({', '.join(aliases)}) GROUP BY GROUPING SETS ({sets}, ())"
+def catalog_search(
+    *, user: AbstractBaseUser | AnonymousUser, query: CatalogQuery, with_facets: bool = True
+) -> CatalogPage:
+    """Facet counts with the total (shared between pages and visitors until the next catalog write, see
+    search_cache), then the page's ids and the page's entries: at most five queries whatever the catalog's size."""
+    search = _PostgresSearch(query) if connection.vendor == "postgresql" else _SubstringSearch(query)
+    key = counts_key({"q": query.q, "filters": query.filters, "tag": query.tag, "facets": with_facets})
+    counted = cache.get(key)
+    if counted is None:
+        counted = search.count(with_facets=with_facets)
+        cache.set(key, counted, TTL_SECONDS)
+    search.corrections = counted.corrections
+    sort = query.sort
+    if sort == "relevance" and counted.total > RANK_AT_MOST:
+        # Ranking thousands of equally plausible matches costs more than it tells; name order instead.
+        sort = "name"
+    num_pages = max(1, -(-counted.total // query.page_size))
+    page_number = min(query.page, num_pages)
+    offset = (page_number - 1) * query.page_size
+    entries = search.page(sort=sort, total=counted.total, offset=offset, limit=query.page_size)
+    return CatalogPage(
+        query=query,
+        entries=entries,
+        total=counted.total,
+        facets=_facet_counts(counted.facets, query) if with_facets else [],
+        page_number=page_number,
+        num_pages=num_pages,
+        corrections=counted.corrections,
     )
-    counts: dict[str, list[tuple[Any, int]]] = {name: [] for name, _ in FACETS}
-    total = 0
-    width = len(aliases)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for row in cursor.fetchall():
-            grouping, values, n = row[0], row[1 : 1 + width], row[-1]
-            if grouping == (1 << width) - 1:
+
+
+class _PostgresSearch:
+    """Full-text search, filters, counts and order over catalog_search_row (migration 0004): one narrow row per
+    entry whose tsvector also holds a token per facet value and tag, so words, facets and tags are one GIN lookup.
+    Only the page's entries are read from the wide catalog table.
+
+    When the search finds almost nothing, its unknown words are corrected against the vocabulary of names, titles,
+    tags and capability names (catalog_search_word), and the entries matching the corrected reading are added."""
+
+    def __init__(self, query: CatalogQuery) -> None:
+        self.query = query
+        self.corrections: dict[str, list[str]] = {}
+
+    def count(self, *, with_facets: bool) -> _Counted:
+        counted = self._count(with_facets)
+        if self.query.q and counted.total < TYPO_FALLBACK_BELOW:
+            self.corrections = _corrections(self.query.q)
+            if self.corrections:
+                counted = self._count(with_facets)
+        return counted
+
+    def _count(self, with_facets: bool) -> _Counted:
+        where, params = self._where()
+        if not with_facets:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT count(*) FROM catalog_search_row AS s WHERE {where}", params)  # noqa: S608
+                return _Counted(facets={}, total=int(cursor.fetchone()[0]), corrections=self.corrections)
+        # One scan of the matches counts them per facet combination, per owner and in all; the combinations are
+        # then spelt out into their seven facets. Only our own SQL is interpolated; every value is a parameter.
+        sql = f"""
+            WITH counted AS (
+                SELECT GROUPING(s.facets_id, s.owner_id) AS unrolled, s.facets_id, s.owner_id, count(*) AS n
+                FROM catalog_search_row AS s WHERE {where}
+                GROUP BY GROUPING SETS ((s.facets_id), (s.owner_id), ())
+            )
+            SELECT c.unrolled, c.n, t.name, {", ".join(f"f.{name}" for name in COMBINED_FACETS)}
+            FROM counted AS c
+            LEFT JOIN catalog_search_facets AS f ON f.id = c.facets_id
+            LEFT JOIN catalog_team AS t ON t.id = c.owner_id
+        """  # noqa: S608
+        counts: dict[str, dict[Any, int]] = {name: {} for name, _ in FACETS}
+        total = 0
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for unrolled, n, owner, *values in rows:
+            # GROUPING() sets a bit for each column a row is not grouped by: 0b01 per combination, 0b10 per owner.
+            if unrolled == 0b11:
                 total = n
+            elif unrolled == 0b10:
+                counts["owner"][owner] = n
+            else:
+                for name, value in zip(COMBINED_FACETS, values, strict=True):
+                    counts[name][value] = counts[name].get(value, 0) + n
+        facets = {name: sorted(c.items(), key=lambda item: (-item[1], str(item[0]))) for name, c in counts.items()}
+        return _Counted(facets=facets, total=total, corrections=self.corrections)
+
+    def _tsquery(self) -> tuple[str, list[Any]]:
+        """The search words as typed (websearch syntax), or-ed with the corrected reading, in which each misspelt
+        word may also be any of its corrections."""
+        q = self.query.q
+        if not q:
+            return "", []
+        typed = "websearch_to_tsquery('simple', %s)"
+        if not self.corrections:
+            return typed, [q]
+        parts: list[str] = []
+        params: list[Any] = []
+        for term in _search_terms(q):
+            if term in self.corrections:
+                # Corrected terms and vocabulary words are letters only: safe as to_tsquery operands.
+                parts.append("(plainto_tsquery('simple', %s) || to_tsquery('simple', %s))")
+                params += [term, " | ".join(self.corrections[term])]
+            else:
+                parts.append(typed)
+                params.append(term)
+        return f"({typed} || ({' && '.join(parts)}))", [q, *params]
+
+    def _where(self) -> tuple[str, list[Any]]:
+        tokens: list[str] = []
+        for name in COMBINED_FACETS:
+            chosen = self.query.filters.get(name)
+            if chosen is None:
                 continue
-            # GROUPING sets a 1 bit for every column not grouped; the grouped one is the 0 bit.
-            index = next(i for i in range(width) if not grouping & (1 << (width - 1 - i)))
-            counts[FACETS[index][0]].append((values[index], n))
-    for name in counts:
-        counts[name].sort(key=lambda item: -item[1])
-    return counts, total
+            if name == "autonomy_level":
+                chosen = [v for v in chosen if v.isascii() and v.isdigit()]
+            if not chosen:
+                return "FALSE", []
+            tokens.append("(" + " | ".join(_token(name, value) for value in chosen) + ")")
+        if self.query.tag:
+            tokens.append(_token("tag", self.query.tag))
+        tsquery, tsquery_params = self._tsquery()
+        clauses: list[str] = []
+        params: list[Any] = []
+        # Two conditions on the same GIN index are one index scan that intersects them. (Not one tsquery: a search
+        # of only punctuation makes an empty tsquery, which matches nothing alone but vanishes from an AND.)
+        if tsquery:
+            clauses.append(f"s.search_vector @@ {tsquery}")
+            params += tsquery_params
+        if tokens:
+            clauses.append("s.search_vector @@ %s::tsquery")
+            params.append(" & ".join(tokens))
+        if "owner" in self.query.filters:
+            clauses.append("s.owner_id IN (SELECT id FROM catalog_team WHERE name = ANY(%s::text[]))")
+            params.append(self.query.filters["owner"])
+        return " AND ".join(clauses) or "TRUE", params
+
+    def page(self, *, sort: str, total: int, offset: int, limit: int) -> list[CatalogEntry]:
+        where, params = self._where()
+        order = PG_ORDER[sort]
+        if sort == "relevance" or total <= SORT_MATCHES_AT_MOST:
+            # Collect the matches, then sort them. Left alone, the planner may walk the name index hoping to meet
+            # matches early; when they are few, or cluster (every "s-slack-*" tool), it walks most of the catalog.
+            tsquery, tsquery_params = self._tsquery()
+            rank = f", ts_rank(s.search_vector, {tsquery}) AS rank" if sort == "relevance" else ""
+            sql = f"""
+                WITH matches AS MATERIALIZED (
+                    SELECT s.entry_id, s.name, s.kind, s.risk_rank, s.updated_at{rank}
+                    FROM catalog_search_row AS s WHERE {where}
+                )
+                SELECT entry_id FROM matches ORDER BY {order} LIMIT %s OFFSET %s
+            """  # noqa: S608
+            params = [*(tsquery_params if rank else []), *params, limit, offset]
+        else:
+            # Many matches: walking the (name) or (updated_at) index meets the first page within a few rows.
+            sql = f"SELECT s.entry_id FROM catalog_search_row AS s WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"  # noqa: S608
+            params = [*params, limit, offset]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [row[0] for row in cursor.fetchall()]
+        # The long search columns are only for matching; never ship them to the page.
+        by_id = CatalogEntry.objects.select_related("owner").defer("search_text", "search_names").in_bulk(ids)
+        return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _corrections(q: str) -> dict[str, list[str]]:
+    """{misspelt word: [the catalog words it may mean]}: the closest few vocabulary words by trigram word
+    similarity (pg_trgm's `%>`), for each search word of three or more letters that the vocabulary lacks."""
+    candidates = [term for term in _search_terms(q) if CORRECTABLE_WORD.fullmatch(term)]
+    if not candidates:
+        return {}
+    sql = """
+        SELECT t.term, ARRAY(
+            SELECT w.word FROM catalog_search_word AS w
+            WHERE w.word %%> t.term
+            ORDER BY word_similarity(t.term, w.word) DESC, similarity(t.term, w.word) DESC, w.word
+            LIMIT %s
+        )
+        FROM unnest(%s::text[]) AS t(term)
+        WHERE NOT EXISTS (SELECT FROM catalog_search_word AS known WHERE known.word = t.term)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [CORRECTIONS_PER_WORD, candidates])
+        return {term: list(words) for term, words in cursor.fetchall() if words}
+
+
+def _token(facet: str, value: str) -> str:
+    """A facet token as a quoted tsquery lexeme (quotes and backslashes doubled), as migration 0004 stores it."""
+    escaped = f"{facet}={value}".replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}'"
+
+
+class _SubstringSearch:
+    """SQLite: every search word must occur in the entry's search text; facets counted one GROUP BY each."""
+
+    def __init__(self, query: CatalogQuery) -> None:
+        self.query = query
+        self.corrections: dict[str, list[str]] = {}
+        entries = CatalogEntry.objects.all()
+        for term in _search_terms(query.q):
+            entries = entries.filter(search_text__contains=term)
+        for name, chosen in query.filters.items():
+            if name == "autonomy_level":
+                levels = [int(v) for v in chosen if v.isascii() and v.isdigit()]
+                entries = entries.filter(autonomy_level__in=levels)
+            else:
+                entries = entries.filter(**{f"{FACET_FIELDS.get(name, name)}__in": chosen})
+        if query.tag:
+            entries = entries.filter(tags__icontains=f'"{query.tag}"')
+        self.matches = entries.order_by()
+
+    def count(self, *, with_facets: bool) -> _Counted:
+        facets = {}
+        if with_facets:
+            for name, _ in FACETS:
+                column = FACET_FIELDS.get(name, name)
+                rows = self.matches.values(column).annotate(n=Count("pk")).order_by("-n", column)
+                facets[name] = [(row[column], row["n"]) for row in rows]
+        return _Counted(facets=facets, total=self.matches.count(), corrections={})
+
+    def page(self, *, sort: str, total: int, offset: int, limit: int) -> list[CatalogEntry]:
+        # No ranking on SQLite: relevance is name order.
+        ordered = self.matches.order_by(*(SORTS[sort] or ("name", "kind")))
+        return list(ordered.select_related("owner").defer("search_text", "search_names")[offset : offset + limit])
 
 
 def _facet_counts(
@@ -224,52 +391,6 @@ def _facet_label(name: str, raw: Any) -> str:
     if name == "tool_kind":
         return str(Tool.Kind(raw).label) if raw in Tool.Kind.values else str(raw)
     return str(raw).replace("_", " ")
-
-
-def catalog_search(
-    *, user: AbstractBaseUser | AnonymousUser, query: CatalogQuery, with_facets: bool = True
-) -> CatalogPage:
-    """Two queries on PostgreSQL whatever the catalog's size: facet counts with the total, then one page."""
-    matches = _apply_filters(_apply_search(CatalogEntry.objects.all(), query.q), query)
-    unranked = matches.order_by()
-    if "rank" in unranked.query.annotations:
-        unranked.query.annotations.pop("rank")
-    if with_facets and not query.q and not query.filters and not query.tag:
-        # The unfiltered catalog's counts scan every row: share them for a minute between visitors.
-        cached = cache.get(UNFILTERED_FACETS_KEY)
-        if cached is None:
-            cached = _raw_facet_counts(unranked)
-            cache.set(UNFILTERED_FACETS_KEY, cached, TTL_SECONDS)
-        raw, total = cached
-    elif with_facets:
-        raw, total = _raw_facet_counts(unranked)
-    else:
-        raw, total = {}, unranked.count()
-    ordering = SORTS[query.sort]
-    if ordering is None and total > RANK_AT_MOST:
-        # Ranking thousands of equally plausible matches costs more than it tells; name order instead.
-        ordering = SORTS["name"]
-    if ordering is None:
-        ordered = (
-            matches.order_by(F("rank").desc(nulls_last=True), "name")
-            if connection.vendor == "postgresql"
-            else matches.order_by("name")
-        )
-    else:
-        ordered = matches.order_by(*ordering)
-    num_pages = max(1, -(-total // query.page_size))
-    page_number = min(query.page, num_pages)
-    offset = (page_number - 1) * query.page_size
-    # The long search columns are only for matching; never ship them to the page.
-    page = ordered.select_related("owner").defer("search_text", "search_names")[offset : offset + query.page_size]
-    return CatalogPage(
-        query=query,
-        entries=list(page),
-        total=total,
-        facets=_facet_counts(raw, query) if with_facets else [],
-        page_number=page_number,
-        num_pages=num_pages,
-    )
 
 
 # --- entities ----------------------------------------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""Catalog search: exact facet counts, sorting and paging, shared counts, and on PostgreSQL the search tables kept
+by triggers (migration 0004) and typo correction against the catalog's own words."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from catalog import selectors, services
+from catalog.migrations import _search_sql
+from catalog.models import Agent, CatalogEntry, Tool
+from catalog.selectors import CatalogQuery, catalog_search
+
+pytestmark = pytest.mark.django_db
+on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="search tables exist on PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> None:
+    # Shared counts are keyed by a generation that test rollbacks do not restore.
+    cache.clear()
+
+
+@pytest.fixture
+def team(make_team: Any) -> Any:
+    return make_team("platform")
+
+
+def make_tool(team: Any, name: str, **data: Any) -> Tool:
+    values = {
+        "name": name,
+        "owner": team.name,
+        "title": f"{name.replace('-', ' ').title()} server",
+        "description": f"Reads {name} records.",
+        "kind": "mcp_server",
+        "data_class": "internal",
+        "reach": "allowlisted",
+        "credential_scope": "delegated",
+        "capabilities": [{"name": "list_records", "read_only": True}],
+        "tags": ["scm"],
+        **data,
+    }
+    return services.tool_create(actor=None, data=values)
+
+
+def make_agent(team: Any, name: str, **data: Any) -> Agent:
+    values = {
+        "name": name,
+        "owner": team.name,
+        "title": f"{name.replace('-', ' ').title()} agent",
+        "description": "Helps with records.",
+        "autonomy_level": 2,
+        "human_in_loop": "per_action",
+        "data_class": "internal",
+        **data,
+    }
+    return services.agent_create(actor=None, data=values)
+
+
+def search(**params: Any) -> selectors.CatalogPage:
+    return catalog_search(user=AnonymousUser(), query=CatalogQuery.from_params(params))
+
+
+def names(page: selectors.CatalogPage) -> list[str]:
+    return [entry.name for entry in page.entries]
+
+
+def facet(page: selectors.CatalogPage, name: str) -> dict[str, int]:
+    return {value.value: value.count for facet_name, _, values in page.facets if facet_name == name for value in values}
+
+
+def a_varied_catalog(make_team: Any) -> None:
+    teams = [make_team(f"team-{number}") for number in range(3)]
+    for number in range(12):
+        make_tool(
+            teams[number % 3],
+            f"records-tool-{number}",
+            lifecycle=["production", "experimental", "deprecated"][number % 3],
+            data_class=["internal", "confidential", "public", "restricted"][number % 4],
+            kind=["mcp_server", "http_api"][number % 2],
+            tags=[["scm", "pii"], ["finance"], ["pii"]][number % 3],
+        )
+    for number in range(6):
+        make_agent(
+            teams[number % 2],
+            f"records-agent-{number}",
+            lifecycle=["production", "experimental"][number % 2],
+            autonomy_level=1 + number % 3,
+        )
+    make_tool(teams[0], "unrelated", description="Sends mail.", capabilities=[{"name": "send_mail"}])
+
+
+# --- both databases ---------------------------------------------------------------------------------------------
+
+
+def test_it_counts_every_facet_exactly_for_a_search_with_two_facets(make_team: Any) -> None:
+    a_varied_catalog(make_team)
+
+    page = search(q="records", kind="tool", lifecycle=["production", "experimental"])
+
+    expected = CatalogEntry.objects.filter(
+        search_text__contains="records", kind="tool", lifecycle__in=["production", "experimental"]
+    )
+    assert page.total == expected.count() == 8
+    for name, column in [*((n, n) for n in selectors.COMBINED_FACETS), ("owner", "owner__name")]:
+        want = Counter(expected.values_list(column, flat=True))
+        want = {str(value): n for value, n in want.items() if value not in (None, "")}
+        assert facet(page, name) == want, name
+
+
+def test_it_filters_by_tag_and_owner_and_drops_nonsense_autonomy_levels(make_team: Any) -> None:
+    a_varied_catalog(make_team)
+
+    tagged = search(q="records", tag="pii", owner="team-0")
+    nonsense = search(q="records", autonomy_level=["high", "²"])
+
+    assert tagged.total == CatalogEntry.objects.filter(owner__name="team-0", tags__icontains='"pii"').count() == 4
+    assert nonsense.total == 0 and nonsense.entries == []
+
+
+@pytest.mark.parametrize("sort", ["name", "-risk", "risk", "-updated"])
+def test_it_sorts_and_pages_search_results(make_team: Any, sort: str) -> None:
+    a_varied_catalog(make_team)
+    ordering = {"name": ("name", "kind"), "-risk": ("-risk_rank", "name"), "risk": ("risk_rank", "name")}
+    ordering["-updated"] = ("-updated_at", "name")
+    everything = list(
+        CatalogEntry.objects.filter(search_text__contains="records", kind="tool")
+        .order_by(*ordering[sort])
+        .values_list("name", flat=True)
+    )
+
+    pages = [search(q="records", kind="tool", sort=sort, page_size=5, page=number) for number in (1, 2, 3)]
+
+    assert [name for page in pages for name in names(page)] == everything
+    assert [page.num_pages for page in pages] == [3, 3, 3]
+
+
+def queries_of(**params: Any) -> int:
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        page = search(**params)
+    assert page.entries
+    return len(captured)
+
+
+def test_it_runs_the_same_number_of_queries_for_6_and_60_matches(team: Any) -> None:
+    for number in range(6):
+        make_tool(team, f"records-{number}", lifecycle="production")
+    few = queries_of(q="records", kind="tool", lifecycle="production")
+    for number in range(6, 60):
+        make_tool(team, f"records-{number}", lifecycle="production")
+
+    assert queries_of(q="records", kind="tool", lifecycle="production") == few
+
+
+def test_it_shares_counts_between_pages_until_the_catalog_changes(team: Any) -> None:
+    tools = [make_tool(team, f"records-{number}", lifecycle="production") for number in range(4)]
+    first = search(q="records", lifecycle="production", page_size=2)
+
+    with CaptureQueriesContext(connection) as second_page:
+        second = search(q="records", lifecycle="production", page_size=2, page=2)
+    services.tool_update(actor=None, tool=tools[0], data={"lifecycle": "deprecated"})
+    after_write = search(q="records", lifecycle="production", page_size=2)
+
+    assert first.total == second.total == 4
+    assert not any("count(" in query["sql"].lower() for query in second_page.captured_queries)
+    assert after_write.total == 3 and facet(after_write, "lifecycle") == {"production": 3}
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------
+
+
+@on_postgres
+def test_it_corrects_a_misspelt_word_to_a_catalog_word(team: Any) -> None:
+    make_tool(team, "kubernetes-mcp", description="Deploys workloads.")
+    make_tool(team, "github-mcp", description="Reads issues.")
+
+    page = search(q="kubernets")
+    one = queries_of(q="kubernets", kind="tool")
+    for number in range(20):
+        make_tool(team, f"kubernetes-{number}")
+
+    assert names(page) == ["kubernetes-mcp"]
+    assert page.corrections == {"kubernets": ["kubernetes"]}
+    assert queries_of(q="kubernets", kind="tool") == one
+
+
+@on_postgres
+def test_it_keeps_every_other_word_of_a_corrected_search(team: Any) -> None:
+    make_tool(team, "kubernetes-deployer", description="Deploys workloads.")
+    make_tool(team, "kubernetes-reader", description="Reads workloads.")
+    make_tool(team, "jenkins-deployer", description="Deploys builds.")
+
+    page = search(q="kubernets deploys")
+
+    assert names(page) == ["kubernetes-deployer"]
+
+
+@on_postgres
+def test_it_corrects_no_word_the_catalog_knows(team: Any) -> None:
+    make_tool(team, "github-mcp")
+    make_tool(team, "gitlab-mcp")
+
+    page = search(q="github")
+
+    assert names(page) == ["github-mcp"] and page.corrections == {}
+
+
+@on_postgres
+def test_it_never_reads_typed_words_as_facet_values(team: Any) -> None:
+    make_tool(team, "plain-tool", lifecycle="production")
+
+    assert search(q="lifecycle=production").total == 0
+    assert search(q="records", lifecycle="production").total == 1
+    assert search(q="!!!", lifecycle="production").total == 0
+
+
+@on_postgres
+def test_it_matches_facet_values_with_quotes_and_backslashes(team: Any) -> None:
+    tool = make_tool(team, "odd-tool")
+    CatalogEntry.objects.filter(kind="tool", entity_id=tool.pk).update(lifecycle="it's\\odd")
+
+    page = search(lifecycle="it's\\odd")
+
+    assert names(page) == ["odd-tool"] and facet(page, "lifecycle") == {"it's\\odd": 1}
+
+
+@on_postgres
+def test_it_keeps_the_search_rows_and_vocabulary_in_step_with_writes(team: Any) -> None:
+    tool = make_tool(team, "kubernetes-mcp", tags=["scm"])
+    assert search(q="kubernets").total == 1
+
+    services.tool_update(actor=None, tool=tool, data={"tags": ["payroll"]})
+    assert search(tag="payroll").total == 1 and search(tag="scm").total == 0
+    services.tool_delete(actor=None, tool=tool)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM catalog_search_row")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT word FROM catalog_search_word WHERE word IN ('kubernetes', 'payroll')")
+        assert cursor.fetchall() == []
+    assert search(q="kubernets").total == 0
+
+
+@on_postgres
+def test_it_rebuilds_the_same_search_rows_from_the_catalog(make_team: Any) -> None:
+    a_varied_catalog(make_team)
+    columns = "entry_id, owner_id, updated_at, facets_id, risk_rank, kind, name, search_vector::text"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM catalog_search_row ORDER BY entry_id")  # noqa: S608
+        by_triggers = cursor.fetchall()
+        cursor.execute("SELECT word FROM catalog_search_word ORDER BY word")
+        words = cursor.fetchall()
+        cursor.execute("DELETE FROM catalog_search_row; DELETE FROM catalog_search_word;")
+        cursor.execute(_search_sql.BACKFILL)
+        cursor.execute(f"SELECT {columns} FROM catalog_search_row ORDER BY entry_id")  # noqa: S608
+        assert cursor.fetchall() == by_triggers
+        cursor.execute("SELECT word FROM catalog_search_word ORDER BY word")
+        assert cursor.fetchall() == words
+    assert ("records",) in words and ("pii",) in words
+
+
+@on_postgres
+def test_it_finds_the_same_page_by_walking_the_name_index(make_team: Any, monkeypatch: Any) -> None:
+    a_varied_catalog(make_team)
+    sorted_in_memory = names(search(q="records", sort="name", page_size=4, page=2))
+
+    monkeypatch.setattr(selectors, "SORT_MATCHES_AT_MOST", 0)
+    cache.clear()
+    walked = search(q="records", sort="name", page_size=4, page=2)
+
+    assert names(walked) == sorted_in_memory
