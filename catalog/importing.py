@@ -5,14 +5,22 @@ same update services as the UI and API. New entities are written in bulk (rows, 
 entries and audit events) because a catalog is usually imported thousands at a time; a batch that still fails
 in the database falls back to one savepoint per entity, so a bad document never leaves part of itself behind
 and never takes the good ones down with it.
+
+New entities are validated as plain rows (no model instances, no query per entity) when every check is sure to
+pass; anything else goes through the services' full validation, whose per-field messages are what gets reported.
+Rows go to the database as tuples (catalog.bulk.copy_rows): constructing tens of thousands of instances for the
+entities, search rows, permissions and audit events cost more than writing them.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from operator import attrgetter
+from typing import Any, Final
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
@@ -23,9 +31,10 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
-from catalog.bulk import insert_instances
+from catalog.bulk import allocate_ids, copy_rows
 from catalog.formats import ParsedEntity, ParseResult, parse_document_bytes
 from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, TeamMembership, Tool
+from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
 from portal.audit import audit_record_many
@@ -117,10 +126,26 @@ class _Context:
     report: ImportReport
     teams: dict[str, Team] = field(default_factory=dict)
     is_admin: bool = True
+    may_create: dict[int, bool] = field(default_factory=dict)  # owner team pk -> the actor may add its entities
+    assessments: dict[Any, dict[str, Any]] = field(default_factory=dict)  # risk facts -> assessment payload
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Imports allocate hundreds of thousands of small, acyclic objects (parsed data, rows): the cyclic garbage
+    collector would walk all of them again and again (a tenth of a 10,000-document import) and free none."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def parse_inputs(inputs: Iterable[tuple[str, bytes]]) -> list[ParseResult]:
-    return [parse_document_bytes(content, source=source) for source, content in inputs]
+    with _gc_paused():
+        return [parse_document_bytes(content, source=source) for source, content in inputs]
 
 
 def import_inputs(
@@ -132,9 +157,10 @@ def import_inputs(
     location: Location | None = None,
 ) -> ImportReport:
     """Import (source name, bytes) pairs. `actor=None` is the system (command line, location sync)."""
-    return import_parsed(
-        parse_inputs(inputs), actor=actor, default_owner=default_owner, dry_run=dry_run, location=location
-    )
+    with _gc_paused():
+        return import_parsed(
+            parse_inputs(inputs), actor=actor, default_owner=default_owner, dry_run=dry_run, location=location
+        )
 
 
 def import_parsed(
@@ -174,7 +200,7 @@ def import_parsed(
     entities = _drop_duplicates(entities, report)
     entities.sort(key=lambda e: KIND_ORDER[e.kind])
     try:
-        with transaction.atomic():
+        with _gc_paused(), transaction.atomic():
             _import_all(entities, context)
             if dry_run:
                 raise _DryRunRollback
@@ -334,6 +360,45 @@ def _import_model(entity: ParsedEntity, context: _Context) -> str:
 
 # --- agents and tools ----------------------------------------------------------------------------------------
 
+# What services._validate_entity leaves out of full_clean.
+_NOT_CLEANED: Final = frozenset({"owner", "risk", "source_location"})
+# Columns the quick path sets on every new entity before validating, besides the services' fields from the data.
+_SET_BY_IMPORT: Final = ("name", "requested_tools", "secret_names")
+_LIST_KEYS: Final = frozenset({"tags", "links", "environments", "skills", "packages", "remotes"})
+
+
+class _Row:
+    """A new entity's columns (attnames) as attributes: the shape that services' helpers read and write.
+
+    Bulk imports build these instead of model instances; constructing thousands of instances cost more than
+    writing the rows."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+@dataclass
+class _New:
+    """A validated new agent or tool, ready to be written."""
+
+    entity: ParsedEntity
+    data: dict[str, Any]
+    row: Any  # a _Row
+    capabilities: list[dict[str, Any]] = field(default_factory=list)
+    model_ids: list[int] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Lookups:
+    """What validating a batch needs from the database, read once for the whole batch."""
+
+    defaults: dict[str, Any]
+    defaults_pass: bool  # full_clean accepts every default the quick path keeps
+    model_ids: dict[str, int]
+    agent_names: set[str]
+    registry_names: set[str]
+
 
 def _service_data(entity: ParsedEntity, context: _Context) -> dict[str, Any]:
     data = {"name": entity.name, **entity.data}
@@ -342,23 +407,21 @@ def _service_data(entity: ParsedEntity, context: _Context) -> dict[str, Any]:
     return data
 
 
-def _current_values(instance: Agent | Tool, keys: Iterable[str]) -> dict[str, Any]:
+def _current_values(current: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in keys:
         if key == "owner":
-            values[key] = instance.owner.name
-        elif key == "models":
-            values[key] = sorted(m.name for m in instance.models_used.all())  # type: ignore[union-attr]
-        elif key == "calls":
-            values[key] = sorted(a.name for a in instance.calls.all())  # type: ignore[union-attr]
+            values[key] = current["owner__name"]
+        elif key in {"models", "calls"}:
+            values[key] = sorted(current[key])
         elif key == "tools":
-            values[key] = sorted(instance.requested_tools)  # type: ignore[union-attr]
+            values[key] = sorted(current["requested_tools"])
         elif key == "secrets":
-            values[key] = sorted(instance.secret_names)  # type: ignore[union-attr]
+            values[key] = sorted(current["secret_names"])
         elif key == "capabilities":
-            values[key] = instance.capabilities_hash  # type: ignore[union-attr]
+            values[key] = current["capabilities_hash"]
         else:
-            values[key] = getattr(instance, key, None)
+            values[key] = current.get(key)
     return values
 
 
@@ -373,7 +436,7 @@ def _desired_values(data: Mapping[str, Any], keys: Iterable[str]) -> dict[str, A
         elif key == "owner":
             value = str(value).removeprefix("group:").lower()
         elif value is None and key not in services.NULLABLE_FACTS:
-            value = [] if key in {"tags", "links", "environments", "skills", "packages", "remotes"} else ""
+            value = [] if key in _LIST_KEYS else ""
             if key == "annotations":
                 value = {}
         elif value == "" and key in services.NULLABLE_FACTS:
@@ -382,42 +445,55 @@ def _desired_values(data: Mapping[str, Any], keys: Iterable[str]) -> dict[str, A
     return values
 
 
+def _existing(model: type[Agent] | type[Tool], names: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored facts of the named entities, as plain values (not instances: most are compared, not changed)."""
+    columns = [f.attname for f in model._meta.concrete_fields if f.attname != "risk"]
+    existing = {
+        values["name"]: values for values in model.objects.filter(name__in=names).values(*columns, "owner__name")
+    }
+    if model is Agent and existing:
+        by_pk = {values["id"]: values for values in existing.values()}
+        for values in by_pk.values():
+            values["models"], values["calls"] = [], []
+        models_used = Agent.models_used.through.objects.filter(agent_id__in=by_pk)
+        for agent_id, name in models_used.values_list("agent_id", "aimodel__name"):
+            by_pk[agent_id]["models"].append(name)
+        calls = Agent.calls.through.objects.filter(from_agent_id__in=by_pk)
+        for agent_id, name in calls.values_list("from_agent_id", "to_agent__name"):
+            by_pk[agent_id]["calls"].append(name)
+    return existing
+
+
 def _import_entities(entities: list[ParsedEntity], context: _Context, model: type[Agent] | type[Tool]) -> None:
     if not entities:
         return
-    names = [entity.name.lower() for entity in entities]
-    existing: dict[str, Any] = {}
-    queryset = model.objects.select_related("owner").filter(name__in=names)
-    queryset = queryset.prefetch_related("models_used", "calls") if model is Agent else queryset
-    for instance in queryset:
-        existing[instance.name] = instance
+    existing = _existing(model, [entity.name.lower() for entity in entities])
     new_entities = []
     if model is Agent:
         _register_missing_models(entities, context)
     for entity in entities:
         data = _service_data(entity, context)
-        instance = existing.get(entity.name.lower())
-        if instance is None:
+        current = existing.get(entity.name.lower())
+        if current is None:
             new_entities.append((entity, data))
             continue
         keys = [key for key in data if key != "name"]
-        if _current_values(instance, keys) == _desired_values(data, keys) and not _location_changed(instance, context):
+        if _current_values(current, keys) == _desired_values(data, keys) and not _location_changed(current, context):
             context.report.add_outcome(entity, "unchanged")
             continue
-        _one(entity, context, lambda e, c, inst=instance, d=data: _update_existing(model, inst, d, c))
+        _one(entity, context, lambda e, c, pk=current["id"], d=data: _update_existing(model, pk, d, c))
     if new_entities:
         _create_new(new_entities, context, model)
 
 
-def _location_changed(instance: Agent | Tool, context: _Context) -> bool:
+def _location_changed(current: Mapping[str, Any], context: _Context) -> bool:
     if context.location is None:
-        return instance.orphaned
-    return instance.source_location_id != context.location.pk or instance.orphaned
+        return bool(current["orphaned"])
+    return current["source_location_id"] != context.location.pk or bool(current["orphaned"])
 
 
-def _update_existing(
-    model: type[Agent] | type[Tool], instance: Agent | Tool, data: dict[str, Any], context: _Context
-) -> str:
+def _update_existing(model: type[Agent] | type[Tool], pk: int, data: dict[str, Any], context: _Context) -> str:
+    instance = model.objects.get(pk=pk)
     update = services.agent_update if model is Agent else services.tool_update
     extra = {"strict_calls": False} if model is Agent else {}
     update(
@@ -427,7 +503,7 @@ def _update_existing(
         **extra,
         **{model._meta.model_name: instance},
     )  # type: ignore[operator]
-    _mark_source(model, [instance.pk], context)
+    _mark_source(model, [pk], context)
     return "updated"
 
 
@@ -442,11 +518,12 @@ def _create_new(
     items: list[tuple[ParsedEntity, dict[str, Any]]], context: _Context, model: type[Agent] | type[Tool]
 ) -> None:
     """Validate all, then write the valid ones in bulk; on a database error, retry one savepoint per entity."""
+    lookups = _lookups([data for _, data in items], model)
     prepared = []
     for entity, data in items:
-        result = _prepare_new(entity, data, context, model)
-        if result is not None:
-            prepared.append(result)
+        new = _prepare_new(entity, data, context, model, lookups)
+        if new is not None:
+            prepared.append(new)
     if not prepared:
         return
     try:
@@ -454,18 +531,18 @@ def _create_new(
             _bulk_write(prepared, context, model)
     except DatabaseError:
         create = services.agent_create if model is Agent else services.tool_create
-        for item in prepared:
-            entity, data = item[0], item[1]
+        for new in prepared:
             _one(
-                entity,
+                new.entity,
                 context,
-                lambda e, c, d=data: (create(actor=c.actor, data=d, check_permission=c.actor is not None), "created")[
-                    1
-                ],
+                lambda e, c, d=new.data: (
+                    create(actor=c.actor, data=d, check_permission=c.actor is not None),
+                    "created",
+                )[1],
             )
         return
-    for item in prepared:
-        context.report.add_outcome(item[0], "created")
+    for new in prepared:
+        context.report.add_outcome(new.entity, "created")
 
 
 def _register_missing_models(entities: list[ParsedEntity], context: _Context) -> None:
@@ -486,9 +563,121 @@ def _register_missing_models(entities: list[ParsedEntity], context: _Context) ->
         context.report.warnings.append(f"{entity.source} document {entity.index}: registered unknown model {name!r}")
 
 
+def _names(data: Mapping[str, Any], key: str) -> list[str]:
+    return services._clean_list_of_strings(data.get(key), key, {})
+
+
+def _lookups(datas: list[dict[str, Any]], model: type[Agent] | type[Tool]) -> _Lookups:
+    defaults = {f.attname: f.get_default() for f in model._meta.concrete_fields}
+    assigned = {*_fields_of(model), *_SET_BY_IMPORT}
+    lookups = _Lookups(
+        defaults=defaults,
+        defaults_pass=_clean_check(model).passes(_Row(defaults), [name for name in defaults if name not in assigned]),
+        model_ids={},
+        agent_names=set(),
+        registry_names=set(),
+    )
+    if model is Agent:
+        models = {name.lower() for data in datas for name in _names(data, "models")}
+        if models:
+            lookups.model_ids = dict(AIModel.objects.filter(name__in=models).values_list("name", "pk"))
+        calls = {name.lower() for data in datas for name in _names(data, "calls")}
+        if calls:
+            lookups.agent_names = set(Agent.objects.filter(name__in=calls).values_list("name", flat=True))
+    else:
+        wanted = {data["registry_name"] for data in datas if isinstance(data.get("registry_name"), str)}
+        if wanted - {""}:
+            taken = Tool.objects.filter(registry_name__in=wanted - {""}).values_list("registry_name", flat=True)
+            lookups.registry_names = set(taken)  # type: ignore[arg-type]
+    return lookups
+
+
+def _fields_of(model: type[Agent] | type[Tool]) -> tuple[str, ...]:
+    return services.AGENT_FIELDS if model is Agent else services.TOOL_FIELDS
+
+
+def _clean_check(model: type[Agent] | type[Tool]) -> CleanCheck:
+    return clean_check(model, _NOT_CLEANED)
+
+
+def _may_create(context: _Context, owner: Team) -> bool:
+    if context.actor is None:
+        return True
+    if owner.pk not in context.may_create:
+        context.may_create[owner.pk] = services.can_create_for(context.actor, owner)
+    return context.may_create[owner.pk]
+
+
 def _prepare_new(
+    entity: ParsedEntity, data: dict[str, Any], context: _Context, model: type[Agent] | type[Tool], lookups: _Lookups
+) -> _New | None:
+    """A valid entity takes the quick path; anything it is unsure of goes through the full checks, whose messages
+    are the ones reported."""
+    owner = context.teams.get(str(data.get("owner") or "").removeprefix("group:").lower())
+    if owner is not None and _may_create(context, owner):
+        new = _prepare_valid(entity, data, context, model, owner, lookups)
+        if new is not None:
+            return new
+    return _prepare_checked(entity, data, context, model)
+
+
+def _prepare_valid(
+    entity: ParsedEntity,
+    data: dict[str, Any],
+    context: _Context,
+    model: type[Agent] | type[Tool],
+    owner: Team,
+    lookups: _Lookups,
+) -> _New | None:
+    """The same row _prepare_checked builds, without model instances or per-entity queries; None when any check
+    would fail (or it cannot tell)."""
+    if not lookups.defaults_pass or entity.name.lower() in services.RESERVED_NAMES or services._has_nul(data):
+        return None  # the full checks report these by field
+    row: Any = _Row(lookups.defaults)
+    row.name = entity.name.lower()
+    row.owner_id = owner.pk
+    fields = _fields_of(model)
+    services._assign(row, fields, data)
+    new = _New(entity, data, row)
+    errors: dict[str, list[str]] = {}
+    missing_calls: list[str] = []
+    if model is Agent:
+        if "models" in data:
+            used = services._clean_list_of_strings(data["models"], "models", errors)
+            model_ids = [lookups.model_ids.get(name.lower()) for name in used]
+            if None in model_ids:
+                return None
+            new.model_ids = list(dict.fromkeys(model_ids))  # type: ignore[arg-type]
+        if "calls" in data:
+            called = services._clean_list_of_strings(data["calls"], "calls", errors)
+            missing_calls = sorted({name.lower() for name in called} - lookups.agent_names)
+        tools = services._clean_list_of_strings(data["tools"], "tools", errors) if "tools" in data else []
+        row.requested_tools = sorted(set(tools))
+        new.calls = [name.lower() for name in data.get("calls") or []]
+    else:
+        new.capabilities = services._clean_capabilities(data.get("capabilities", []), errors) or []
+        row.secret_names = services._clean_secrets(data, errors) or []
+        if row.registry_name and row.registry_name in lookups.registry_names:
+            return None
+    if "links" in data and data["links"] is not None:
+        services._validate_links(data["links"], errors)
+    if errors or ("description" in data and services._validate_description(str(data["description"]))):
+        return None
+    # The defaults were checked once for the batch: only what this entity set needs checking.
+    if not _clean_check(model).passes(row, [*_SET_BY_IMPORT, *(name for name in fields if name in data)]):
+        return None
+    if missing_calls:
+        context.report.warnings.append(
+            f"{entity.source} document {entity.index}: calls unknown agent(s) {', '.join(missing_calls)}"
+        )
+    _set_source(row, entity, context)
+    return new
+
+
+def _prepare_checked(
     entity: ParsedEntity, data: dict[str, Any], context: _Context, model: type[Agent] | type[Tool]
-) -> tuple[ParsedEntity, dict[str, Any], Any, dict[str, Any]] | None:
+) -> _New | None:
+    """Every check, with a model instance and the services' validation: reports each problem by field."""
     errors: dict[str, list[str]] = {}
     owner_name = str(data.get("owner") or "").removeprefix("group:").lower()
     owner = context.teams.get(owner_name)
@@ -496,152 +685,191 @@ def _prepare_new(
         errors["spec.owner"] = ["is required: the team that owns it (or pass --owner for formats without one)."]
     elif owner is None:
         errors["spec.owner"] = [f"team {owner_name!r} does not exist; import or create it first."]
-    elif context.actor is not None and not services.can_create_for(context.actor, owner):
+    elif not _may_create(context, owner):
         errors["spec.owner"] = [f"you are not a maintainer of team {owner_name!r} (or a platform admin)."]
     instance = model(name=entity.name.lower())
     if owner is not None:
         instance.owner = owner
-    fields = services.AGENT_FIELDS if model is Agent else services.TOOL_FIELDS
-    services._assign(instance, fields, data)
-    extras: dict[str, Any] = {}
+    services._assign(instance, _fields_of(model), data)
+    capabilities: list[dict[str, Any]] = []
+    models: list[AIModel] = []
     if model is Agent:
         relations = services._agent_relations(data, errors, strict_calls=False)
         if relations.get("calls_missing"):
             context.report.warnings.append(
                 f"{entity.source} document {entity.index}: calls unknown agent(s) {', '.join(relations['calls_missing'])}"
             )
-        extras["models"] = relations.get("models", [])
-        extras["calls"] = [name.lower() for name in data.get("calls") or []]
+        models = relations.get("models", [])
         instance.requested_tools = relations.get("tools", [])
     else:
-        extras["capabilities"] = services._clean_capabilities(data.get("capabilities", []), errors) or []
+        capabilities = services._clean_capabilities(data.get("capabilities", []), errors) or []
         instance.secret_names = services._clean_secrets(data, errors) or []
         if instance.registry_name and Tool.objects.filter(registry_name=instance.registry_name).exists():
             errors["registry_name"] = [f"a tool with registry name {instance.registry_name!r} already exists."]
+    if instance.name in services.RESERVED_NAMES:
+        errors["metadata.name"] = [f"{instance.name!r} is reserved by the portal's URLs; choose another name."]
     services._validate_entity(instance, errors, data)
     if errors:
         context.report.fail(entity, entity.source, entity.index, errors)
         return None
-    if context.location is not None:
-        instance.source_location = context.location
-    instance.source_key = f"{entity.source}#{entity.index}"[:300]
-    return entity, data, instance, extras
-
-
-def _bulk_write(
-    prepared: list[tuple[ParsedEntity, dict[str, Any], Any, dict[str, Any]]],
-    context: _Context,
-    model: type[Agent] | type[Tool],
-) -> None:
-    now = timezone.now()
-    instances = [item[2] for item in prepared]
-    if model is Tool:
-        for _, _, tool, extras in prepared:
-            tool.capabilities_hash = services.capabilities_hash(extras["capabilities"])
-            facts = risk.ToolFacts(
-                data_class=tool.data_class,
-                reach=tool.reach,
-                credential_scope=tool.credential_scope,
-                annotations_trusted=False,
-                capabilities=tuple(
-                    risk.CapabilityFacts(**{k: cap.get(k) for k in ("name", *services.CAPABILITY_HINTS)})
-                    for cap in extras["capabilities"]
-                ),
-            )
-            services._store_assessment(tool, risk.assess_tool(facts))
-    else:
-        for agent in instances:
-            services._store_assessment(agent, risk.assess_agent(services.agent_facts(agent)))
-    for instance in instances:
-        instance.created_at = now
-        instance.updated_at = now
-    insert_instances(model, instances)
-    if model is Tool:
-        insert_instances(
-            Capability,
-            [Capability(tool=tool, **cap) for (_, _, tool, extras) in prepared for cap in extras["capabilities"]],
-        )
-        capability_names = {
-            tool.pk: [cap["name"] for cap in extras["capabilities"]] for (_, _, tool, extras) in prepared
-        }
-        entries = [
-            CatalogEntry(kind="tool", entity_id=t.pk, **services.tool_entry_values(t, capability_names[t.pk]))
-            for t in instances
-        ]
-    else:
-        through_models = Agent.models_used.through
-        through_models.objects.bulk_create(
-            [
-                through_models(agent_id=agent.pk, aimodel_id=m.pk)
-                for (_, _, agent, extras) in prepared
-                for m in extras["models"]
-            ],
-            batch_size=2000,
-        )
-        entries = [CatalogEntry(kind="agent", entity_id=a.pk, **services.agent_entry_values(a)) for a in instances]
-        _link_calls(prepared)
-    insert_instances(CatalogEntry, entries)
-    invalidate_catalog_counts()
-    _bulk_owner_permissions(instances, model)
-    audit_record_many(
-        [
-            {
-                "action": f"catalog.{model._meta.model_name}.created",
-                "target": instance,
-                "changes": {
-                    "name": instance.name,
-                    "owner": instance.owner.name,
-                    "source": item[0].source,
-                    "index": item[0].index,
-                    "imported": True,
-                },
-            }
-            for item, instance in zip(prepared, instances, strict=True)
-        ]
+    row = _Row({f.attname: getattr(instance, f.attname) for f in model._meta.concrete_fields})
+    _set_source(row, entity, context)
+    return _New(
+        entity,
+        data,
+        row,
+        capabilities=capabilities,
+        model_ids=[m.pk for m in models],
+        calls=[name.lower() for name in data.get("calls") or []] if model is Agent else [],
     )
 
 
-def _link_calls(prepared: list[tuple[ParsedEntity, dict[str, Any], Any, dict[str, Any]]]) -> None:
-    wanted = {name for (_, _, _, extras) in prepared for name in extras["calls"]}
+def _set_source(row: Any, entity: ParsedEntity, context: _Context) -> None:
+    if context.location is not None:
+        row.source_location_id = context.location.pk
+    row.source_key = f"{entity.source}#{entity.index}"[:300]
+
+
+def _assess(row: Any, facts: risk.AgentFacts | risk.ToolFacts, context: _Context) -> None:
+    """Score with the rubric; equal facts get one assessment (the rubric is a pure function of them)."""
+    payload = context.assessments.get(facts)
+    if payload is None:
+        assessment = risk.assess_agent(facts) if isinstance(facts, risk.AgentFacts) else risk.assess_tool(facts)
+        payload = context.assessments[facts] = assessment.to_dict()
+    row.risk_tier = payload["tier"]
+    row.risk_score = payload["score"]
+    row.risk = payload
+
+
+def _columns(model: type[Any]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+@dataclass
+class _Rows:
+    """New entities' rows for every table an entity writes to, as tuples in column order."""
+
+    entities: list[tuple[Any, ...]]
+    capabilities: list[tuple[Any, ...]]
+    models_used: list[tuple[int, int]]
+    entries: list[tuple[Any, ...]]
+    permissions: list[tuple[Any, ...]]
+    audit: list[dict[str, Any]]
+
+
+_ENTRY_COLUMNS: Final = [f.attname for f in CatalogEntry._meta.concrete_fields if not f.primary_key]
+_CAPABILITY_COLUMNS: Final = ["tool_id", "name", "description", *services.CAPABILITY_HINTS]
+
+
+def _bulk_write(prepared: list[_New], context: _Context, model: type[Agent] | type[Tool]) -> None:
+    for new, pk in zip(prepared, allocate_ids(model, len(prepared)), strict=True):
+        new.row.id = pk
+    content_type = ContentType.objects.get_for_model(model)
+    name = model._meta.model_name
+    permissions = Permission.objects.filter(
+        content_type=content_type, codename__in=[f"change_{name}", f"delete_{name}"]
+    )
+    rows = _rows(prepared, model, context, content_type.pk, list(permissions.values_list("pk", flat=True)))
+    copy_rows(model, _columns(model), rows.entities)
+    copy_rows(Capability, _CAPABILITY_COLUMNS, rows.capabilities)
+    copy_rows(Agent.models_used.through, ["agent_id", "aimodel_id"], rows.models_used)
+    if model is Agent:
+        _link_calls(prepared)
+    copy_rows(CatalogEntry, _ENTRY_COLUMNS, rows.entries)
+    invalidate_catalog_counts()
+    # New objects: no permission rows exist for them yet, so plain inserts cannot conflict.
+    copy_rows(GroupObjectPermission, ["content_type_id", "object_pk", "group_id", "permission_id"], rows.permissions)
+    audit_record_many(rows.audit)
+
+
+def _rows(
+    prepared: list[_New],
+    model: type[Agent] | type[Tool],
+    context: _Context,
+    content_type_id: int,
+    permission_ids: list[int],
+) -> _Rows:
+    """Risk, search rows, owner permissions and audit events of new entities, with no queries."""
+    now = timezone.now()
+    for new in prepared:
+        row = new.row
+        row.created_at = row.updated_at = now
+        if model is Tool:
+            row.capabilities_hash = services.capabilities_hash(new.capabilities)
+            facts: risk.ToolFacts | risk.AgentFacts = risk.ToolFacts(
+                data_class=row.data_class,
+                reach=row.reach,
+                credential_scope=row.credential_scope,
+                annotations_trusted=False,
+                capabilities=tuple(
+                    risk.CapabilityFacts(**{k: cap.get(k) for k in ("name", *services.CAPABILITY_HINTS)})
+                    for cap in new.capabilities
+                ),
+            )
+        else:
+            facts = services.agent_facts(row)
+        _assess(row, facts, context)
+    if model is Tool:
+        # Capability names in the order the services read them back (by name), so both write the same search text.
+        entries = [
+            services.tool_entry_values(new.row, sorted(cap["name"] for cap in new.capabilities)) for new in prepared
+        ]
+    else:
+        entries = [services.agent_entry_values(new.row) for new in prepared]
+    entry_defaults = {f.attname: f.get_default() for f in CatalogEntry._meta.concrete_fields if not f.primary_key}
+    kind = name = model._meta.model_name
+    teams = {team.pk: team for team in context.teams.values()}
+    return _Rows(
+        entities=list(map(attrgetter(*_columns(model)), (new.row for new in prepared))),
+        capabilities=[
+            (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
+            for new in prepared
+            for cap in new.capabilities
+        ],
+        models_used=[(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
+        entries=[
+            tuple({**entry_defaults, **entry, "kind": kind, "entity_id": new.row.id}[c] for c in _ENTRY_COLUMNS)
+            for new, entry in zip(prepared, entries, strict=True)
+        ],
+        # Change and delete for the owning team's maintainers, as the services grant them.
+        permissions=[
+            (content_type_id, str(new.row.id), teams[new.row.owner_id].maintainers_group_id, permission_id)
+            for new in prepared
+            for permission_id in permission_ids
+        ],
+        audit=[
+            {
+                "action": f"catalog.{name}.created",
+                "object_type": f"catalog.{name}",
+                "object_id": new.row.id,
+                "object_repr": new.row.name,
+                "changes": {
+                    "name": new.row.name,
+                    "owner": teams[new.row.owner_id].name,
+                    "source": new.entity.source,
+                    "index": new.entity.index,
+                    "imported": True,
+                },
+            }
+            for new in prepared
+        ],
+    )
+
+
+def _link_calls(prepared: list[_New]) -> None:
+    wanted = {name for new in prepared for name in new.calls}
     if not wanted:
         return
     by_name = dict(Agent.objects.filter(name__in=wanted).values_list("name", "pk"))
     through = Agent.calls.through
     through.objects.bulk_create(
         [
-            through(from_agent_id=agent.pk, to_agent_id=by_name[name])
-            for (_, _, agent, extras) in prepared
-            for name in extras["calls"]
+            through(from_agent_id=new.row.id, to_agent_id=by_name[name])
+            for new in prepared
+            for name in new.calls
             if name in by_name
         ],
         ignore_conflicts=True,
-    )
-
-
-def _bulk_owner_permissions(instances: list[Any], model: type[Agent] | type[Tool]) -> None:
-    content_type = ContentType.objects.get_for_model(model)
-    permissions = list(
-        Permission.objects.filter(
-            content_type=content_type,
-            codename__in=[f"change_{model._meta.model_name}", f"delete_{model._meta.model_name}"],
-        )
-    )
-    group_ids = {
-        team.pk: team.maintainers_group_id for team in Team.objects.filter(pk__in={i.owner_id for i in instances})
-    }
-    # New objects: no permission rows exist for them yet, so plain inserts cannot conflict.
-    insert_instances(
-        GroupObjectPermission,
-        [
-            GroupObjectPermission(
-                content_type=content_type,
-                object_pk=str(instance.pk),
-                group_id=group_ids[instance.owner_id],
-                permission=permission,
-            )
-            for instance in instances
-            for permission in permissions
-        ],
     )
 
 

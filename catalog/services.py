@@ -434,6 +434,16 @@ def _validate_links(links: Any, errors: dict[str, list[str]]) -> None:
             errors[f"links[{index}].url"] = [f"{url[:60]!r} is not an http(s) URL."]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data: Mapping[str, Any]) -> None:
     if "links" in data and data["links"] is not None:
         _validate_links(data["links"], errors)
@@ -441,6 +451,11 @@ def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data:
         problems = _validate_description(data["description"])
         if problems:
             errors["description"] = problems
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname)
+        # PostgreSQL stores no NUL character in text or JSON; refuse it by field instead of failing the write.
+        if _has_nul(value):
+            errors.setdefault(field.name, []).append("contains a NUL character (\\0), which cannot be stored.")
     try:
         # Uniqueness is checked by the callers (in one query per batch); constraint validation would query per field.
         instance.full_clean(

@@ -346,6 +346,9 @@ FACTS_BY_KIND: Final[Mapping[str, tuple[Fact, ...]]] = {
     "user": (),
 }
 SPECIAL_KEYS: Final = frozenset({PLACEHOLDERS_KEY, TAGS_KEY, REMOTE_HEADERS_KEY})
+_KNOWN_KEYS: Final = {
+    kind: frozenset(fact.key for fact in facts) | SPECIAL_KEYS for kind, facts in FACTS_BY_KIND.items()
+}
 
 
 # --------------------------------------------------------------------------- Backstage rules
@@ -506,19 +509,19 @@ def _fact_raw(entity: _Entity, key: str) -> tuple[str | None, str]:
 
 
 def _read_facts(entity: _Entity, data: dict[str, Any]) -> None:
-    facts = FACTS_BY_KIND[entity.kind]
-    for fact in facts:
-        raw, path = _fact_raw(entity, fact.key)
-        if raw is None:
+    annotations, labels = entity.annotations, entity.labels
+    for fact in FACTS_BY_KIND[entity.kind]:
+        if fact.key not in annotations and fact.key not in labels:
             continue
+        raw, path = _fact_raw(entity, fact.key)
         try:
-            data[fact.data_key] = fact.codec.decode(raw)
+            data[fact.data_key] = fact.codec.decode(raw)  # type: ignore[arg-type]
         except ValueError as error:
             entity.doc.error(path, str(error))
-    known = {fact.key for fact in facts} | SPECIAL_KEYS
-    for key in sorted({*entity.annotations, *entity.labels}):
-        if key.startswith(PREFIX) and key not in known:
-            entity.doc.warnings.append(f"{key} is not an Agent Portal key for a {entity.kind}; ignored")
+    known = _KNOWN_KEYS[entity.kind]
+    unknown = [key for key in {*annotations, *labels} if key.startswith(PREFIX) and key not in known]
+    for key in sorted(unknown):
+        entity.doc.warnings.append(f"{key} is not an Agent Portal key for a {entity.kind}; ignored")
 
 
 def _read_links(doc: _Doc, metadata: Mapping[str, Any]) -> list[dict[str, Any]] | None:

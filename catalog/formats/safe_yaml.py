@@ -336,12 +336,15 @@ def _reject_constant(name: str) -> Any:
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise ValueError(f"duplicate object key {key!r}")
-        result[key] = value
-    return result
+        seen.add(key)
+    return result  # unreachable: a shorter dict means a repeated key
 
 
 def nesting_depth(value: Any) -> int:
@@ -369,7 +372,8 @@ def parse_json_text(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise ValueError(f"nesting is deeper than {max_depth} levels") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
-    if nesting_depth(value) > max_depth:
+    # Every level of nesting opens a bracket, so text with few of them needs no walk.
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(value) > max_depth:
         raise ValueError(f"nesting is deeper than {max_depth} levels")
     return value
 

@@ -330,3 +330,29 @@ def test_a_failed_sync_is_recorded_not_raised(engineering: Team, settings: Any) 
     location.refresh_from_db()
     assert location.last_outcome == Location.Outcome.FAILED
     assert "500" in location.last_report["errors"][0]["message"]
+
+
+def test_reserved_names_and_nul_characters_are_refused_by_field(engineering: Team) -> None:
+    docs = """
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: new}
+spec: {type: ai-agent, lifecycle: production, owner: engineering}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: nul-agent, description: "before\\0after"}
+spec: {type: ai-agent, lifecycle: production, owner: engineering}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: fine-agent, tags: ["ok"]}
+spec: {type: ai-agent, lifecycle: production, owner: engineering}
+"""
+    report = import_inputs([("names.yaml", docs.encode())])
+
+    by_index = {issue.index: issue for issue in report.errors}
+    assert "metadata.name" in by_index[0].field and "reserved" in by_index[0].message
+    assert "description" in by_index[1].field and "NUL" in by_index[1].message
+    assert list(Agent.objects.values_list("name", flat=True)) == ["fine-agent"]
+    assert report.created == 1 and report.failed == 2
