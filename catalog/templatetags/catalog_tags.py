@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
-from django.http import QueryDict
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
@@ -77,42 +78,55 @@ def change_lines(changes: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _query(params: QueryDict) -> QueryDict:
-    query = params.copy()
-    query.pop("page", None)
-    for key in list(query):
-        kept = [value for value in query.getlist(key) if value != ""]
-        if kept:
-            query.setlist(key, kept)
-        else:
-            del query[key]
-    return query
+def _base_query(request: HttpRequest) -> list[tuple[str, str]]:
+    """The current query without the page and empty values, as pairs grouped by name; worked out once per request
+    (a catalog page builds some 180 links from it)."""
+    cached: list[tuple[str, str]] | None = getattr(request, "_catalog_base_query", None)
+    if cached is None:
+        cached = [
+            (name, value) for name, values in request.GET.lists() if name != "page" for value in values if value != ""
+        ]
+        request._catalog_base_query = cached  # type: ignore[attr-defined]
+    return cached
 
 
-def _encode(path: str, query: QueryDict) -> str:
-    encoded = query.urlencode()
+def _with_values(base: list[tuple[str, str]], name: str, values: list[str]) -> list[tuple[str, str]]:
+    """`base` with the values of `name` replaced (where they were, or at the end)."""
+    pairs: list[tuple[str, str]] = []
+    placed = False
+    for key, value in base:
+        if key != name:
+            pairs.append((key, value))
+        elif not placed:
+            pairs.extend((name, new) for new in values)
+            placed = True
+    if not placed:
+        pairs.extend((name, new) for new in values)
+    return pairs
+
+
+def _encode(path: str, pairs: list[tuple[str, str]]) -> str:
+    encoded = urlencode(pairs)
     return f"{path}?{encoded}" if encoded else path
 
 
 @register.simple_tag(takes_context=True)
 def query_toggle(context: template.Context, name: str, value: Any) -> str:
     """The current query with `value` added to or removed from the values of `name`, back on the first page."""
-    query = _query(context["request"].GET)
+    request = context["request"]
+    base = _base_query(request)
     value = str(value)
-    values = query.getlist(name)
-    query.setlist(name, [v for v in values if v != value] if value in values else [*values, value])
-    return _encode(context["request"].path, query)
+    values = [v for key, v in base if key == name]
+    values = [v for v in values if v != value] if value in values else [*values, value]
+    return _encode(request.path, _with_values(base, name, values))
 
 
 @register.simple_tag(takes_context=True)
 def query_set(context: template.Context, name: str, value: Any = "") -> str:
     """The current query with `name` set to `value` (removed when empty); any change but the page resets paging."""
-    query = _query(context["request"].GET)
-    if value in ("", None):
-        query.pop(name, None)
-    else:
-        query[name] = str(value)
-    return _encode(context["request"].path, query)
+    request = context["request"]
+    values = [] if value in ("", None) else [str(value)]
+    return _encode(request.path, _with_values(_base_query(request), name, values))
 
 
 @register.filter

@@ -619,3 +619,18 @@ def test_it_still_checks_csrf_on_imports(owner: Any, team: Any) -> None:
 
     assert response.status_code == 403
     assert not Agent.objects.exists()
+
+
+def test_facet_and_paging_links_keep_the_rest_of_the_query() -> None:
+    from django.template import Context
+    from django.test import RequestFactory
+
+    from catalog.templatetags.catalog_tags import query_set, query_toggle
+
+    request = RequestFactory().get("/catalog/", {"q": "deploy bot", "kind": ["tool", "agent"], "tag": "", "page": "3"})
+    context = Context({"request": request})
+    assert query_toggle(context, "kind", "tool") == "/catalog/?q=deploy+bot&kind=agent"
+    assert query_toggle(context, "risk_tier", "high") == "/catalog/?q=deploy+bot&kind=tool&kind=agent&risk_tier=high"
+    assert query_set(context, "page", 4) == "/catalog/?q=deploy+bot&kind=tool&kind=agent&page=4"
+    assert query_set(context, "q", "") == "/catalog/?kind=tool&kind=agent"
+    assert query_set(context, "tag", "pii&x") == "/catalog/?q=deploy+bot&kind=tool&kind=agent&tag=pii%26x"
