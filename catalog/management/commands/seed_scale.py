@@ -278,7 +278,7 @@ def _search_indexes_rebuilt_after() -> Iterator[None]:
     from catalog.migrations import _search_sql
 
     with connection.cursor() as cursor:
-        cursor.execute(_search_sql.DROP_INDEXES)
+        cursor.execute(_search_sql.BULK_LOAD_DROP_INDEXES)
     yield
     with connection.cursor() as cursor:
         # Django's foreign keys are deferred; PostgreSQL builds no index while checks are pending.
@@ -286,7 +286,7 @@ def _search_indexes_rebuilt_after() -> Iterator[None]:
         # GIN builds are several times faster with room to sort in memory; LOCAL ends with the transaction.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         started = time.perf_counter()
-        cursor.execute(_search_sql.CREATE_INDEXES)
+        cursor.execute(_search_sql.BULK_LOAD_CREATE_INDEXES)
         if os.environ.get("SEED_SCALE_VERBOSE"):
             print(f"  search indexes rebuilt in {time.perf_counter() - started:.2f} s")
 
