@@ -80,7 +80,13 @@ def request_detail(*, request_id: int) -> ApprovalRequest:
     """The request with its people joined and its one subject (agent, tool or grant) loaded by a second query.
     Joining all eight relations cost PostgreSQL 4 ms of planning per call; prefetching all four lookups cost
     more Python than the query."""
-    request = ApprovalRequest.objects.select_related("owning_team", "requester", "attested_by").get(pk=request_id)
+    return with_subject(
+        ApprovalRequest.objects.select_related("owning_team", "requester", "attested_by").get(pk=request_id)
+    )
+
+
+def with_subject(request: ApprovalRequest) -> ApprovalRequest:
+    """Load the request's one subject (agent, tool or grant with its agent and tool) into it."""
     if request.grant_id:
         request.grant = ToolGrant.objects.select_related("agent", "tool").get(pk=request.grant_id)
     elif request.tool_id:

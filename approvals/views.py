@@ -133,11 +133,12 @@ def queue(request: HttpRequest) -> HttpResponse:
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     status, error = 200, ""
+    decided_request: ApprovalRequest | None = None
     if not form.is_valid():
         status = 400
     else:
         try:
-            services.request_decide(
+            decided_request = services.request_decide(
                 actor=_actor(request),
                 request_id=pk,
                 outcome=form.cleaned_data["outcome"],
@@ -151,8 +152,9 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             status, error = 403, str(exc)
         except services.ApprovalConflict as exc:
             status, error = 409, str(exc)
-    item = _load_request(pk)
     decided = status == 200
+    # The service hands back the row it locked and changed (people included): only its subject is left to load.
+    item = selectors.with_subject(decided_request) if decided_request is not None else _load_request(pk)
     if _wants_partial(request):
         next_url = _safe_next(request, reverse("approvals:queue"))
         row = _row(item, now=timezone.now(), form=None if decided else form, error=error, decided=decided)
