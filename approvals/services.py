@@ -796,17 +796,18 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
         audit_record(action="approvals.request.attested", target=request, changes={"by": _user_label(actor)})
         _approve(request, approver=actor)
         return request
-    with transaction.atomic():
-        Decision.objects.create(
-            request=request,
-            round=request.round,
-            stage_index=request.current_stage,
-            stage_name=stage["name"],
-            reviewer=actor,
-            requester_id=request.requester_id,
-            outcome=outcome,
-            comment=comment,
-        )
+    # No savepoint: a duplicate (double submit, another reviewer) fails the whole transition, and request_decide
+    # turns the IntegrityError into a 409.
+    Decision.objects.create(
+        request=request,
+        round=request.round,
+        stage_index=request.current_stage,
+        stage_name=stage["name"],
+        reviewer=actor,
+        requester_id=request.requester_id,
+        outcome=outcome,
+        comment=comment,
+    )
     audit_record(
         action=f"approvals.decision.{outcome}",
         target=request,
