@@ -14,6 +14,7 @@ from django.utils import timezone
 from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
+from catalog.selectors import related_without_long_fields
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
@@ -177,7 +178,9 @@ def active_grants_for(*, agent: Any = None, tool: Any = None) -> list[dict[str, 
     grants = ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
-    grants = grants.select_related("agent", "tool")
+    grants = grants.select_related("agent", "tool").defer(
+        *related_without_long_fields("agent", Agent), *related_without_long_fields("tool", Tool)
+    )
     grants = grants.filter(agent=agent) if agent is not None else grants.filter(tool=tool)
     rows = []
     keys = [f"grant:{g.pk}" for g in grants]

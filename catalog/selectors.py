@@ -422,8 +422,23 @@ def location_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Locatio
     return Location.objects.select_related("default_owner").order_by("target")
 
 
+# What a grant row shows of the entity at its other end is its name, title and owner: the long text and JSON
+# columns (a tool's definition can be a whole OpenAPI document) stay in the database.
+_LONG_ENTITY_FIELDS = ("description", "tags", "links", "annotations", "risk")
+_LONG_TOOL_FIELDS = (*_LONG_ENTITY_FIELDS, "secret_names", "packages", "remotes", "definition")
+
+
+def related_without_long_fields(relation: str, model: type[Agent] | type[Tool]) -> tuple[str, ...]:
+    names = _LONG_TOOL_FIELDS if model is Tool else _LONG_ENTITY_FIELDS
+    return tuple(f"{relation}__{name}" for name in names)
+
+
 def agent_detail(*, name: str) -> Agent:
-    grants = ToolGrant.objects.select_related("tool", "tool__owner").order_by("tool__name", "environment")
+    grants = (
+        ToolGrant.objects.select_related("tool", "tool__owner")
+        .defer(*related_without_long_fields("tool", Tool))
+        .order_by("tool__name", "environment")
+    )
     return (
         Agent.objects.select_related("owner")
         .prefetch_related("models_used", "calls", "called_by", Prefetch("grants", queryset=grants))
@@ -432,7 +447,11 @@ def agent_detail(*, name: str) -> Agent:
 
 
 def tool_detail(*, name: str) -> Tool:
-    grants = ToolGrant.objects.select_related("agent", "agent__owner").order_by("agent__name", "environment")
+    grants = (
+        ToolGrant.objects.select_related("agent", "agent__owner")
+        .defer(*related_without_long_fields("agent", Agent))
+        .order_by("agent__name", "environment")
+    )
     return (
         Tool.objects.select_related("owner")
         .prefetch_related("capabilities", Prefetch("grants", queryset=grants))
