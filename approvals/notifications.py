@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Notification, NotificationPreference
 from catalog.models import Team, TeamMembership
+from portal.db import insert_unless_present
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 
 logger = logging.getLogger(__name__)
@@ -56,21 +57,9 @@ def _muted(preference: NotificationPreference | None, event: str, channel: str) 
 
 
 def _create(rows: Iterable[Notification]) -> list[int]:
-    """Insert the notifications not sent before (by dedupe key) and send them after the commit. ON CONFLICT DO
-    NOTHING instead of a savepoint per row: a duplicate can neither fail the transition nor cost two round trips."""
-    created: list[int] = []
-    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING id"
-    )
-    with connection.cursor() as cursor:
-        for row in rows:
-            cursor.execute(sql, [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields])
-            inserted = cursor.fetchone()
-            if inserted is not None:  # None: already notified, the dedupe key holds
-                created.append(inserted[0])
+    """Insert the notifications not sent before (by dedupe key) and send them after the commit; a duplicate can
+    never fail the transition."""
+    created = insert_unless_present(Notification, list(rows), unique_field="dedupe_key")
     if created:
 
         def enqueue() -> None:

@@ -30,7 +30,7 @@ from catalog import services as catalog
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
-from portal.db import insert_without_ids
+from portal.db import insert_without_ids, update_each
 from portal.roles import (
     BUSINESS_OWNER,
     DATA_OWNER,
@@ -595,28 +595,8 @@ def _checks_record(
                 check.summary = f"Could not complete after {check.attempts} attempts: {outcome}"[:500]
             check.lease_until = None
             recorded.append(check)
-        _write_check_outcomes(recorded)
+        update_each(CheckRun, recorded, ["status", "summary", "output", "finished_at", "lease_until"])
         _evaluate_locked(request, checks, round_number, subject)
-
-
-_OUTCOME_FIELDS = ("status", "summary", "output", "finished_at", "lease_until")
-
-
-def _write_check_outcomes(checks: list[CheckRun]) -> None:
-    """One UPDATE per check, sent together (executemany; pipelined on PostgreSQL). bulk_update's CASE
-    expressions cost more Python than the rest of the round's recording."""
-    if not checks:
-        return
-    fields = [CheckRun._meta.get_field(name) for name in _OUTCOME_FIELDS]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    sql = f"UPDATE {quote(CheckRun._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608 (names are ours)
-    rows = [
-        [field.get_db_prep_save(getattr(check, field.attname), connection) for field in fields] + [check.pk]
-        for check in checks
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
 
 
 def _system() -> Actor:

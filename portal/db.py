@@ -1,4 +1,9 @@
-"""Small database helpers for hot write paths, where Django's general machinery cost more than the write."""
+"""Small database helpers for hot write paths, where Django's general machinery cost more than the write.
+
+Each builds one plain statement from the model's own fields and sends it with Django's connection (so it runs
+on PostgreSQL and SQLite alike); values are prepared by the fields, as save() would. Model save() methods and
+signals are not run: callers use these for plain rows only.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,59 @@ from typing import Any
 from django.db import connection, models
 
 
-def insert_without_ids(model: type[models.Model], instances: Sequence[Any]) -> None:
-    """INSERT a few unsaved instances whose ids nobody reads back, as one executemany (pipelined on PostgreSQL).
-
-    Django 5.2's bulk_create on PostgreSQL sends every column as an array and unnests it; for a handful of rows
-    adapting those arrays cost more than the statements. Field defaults and auto_now values are applied as
-    save() would; model save() methods and signals are not run (callers use this for plain rows only)."""
-    if not instances:
-        return
+def _insert_sql(model: type[models.Model], suffix: str = "") -> tuple[str, list[models.Field[Any, Any]]]:
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 (names are ours)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}){suffix}"  # noqa: S608
+    return sql, fields
+
+
+def _insert_values(instance: models.Model, fields: list[models.Field[Any, Any]]) -> list[Any]:
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def insert_without_ids(model: type[models.Model], instances: Sequence[Any]) -> None:
+    """INSERT a few unsaved instances whose ids nobody reads back, as one executemany (pipelined on PostgreSQL).
+
+    Django 5.2's bulk_create on PostgreSQL sends every column as an array and unnests it; for a handful of rows
+    adapting those arrays cost more than the statements."""
+    if not instances:
+        return
+    sql, fields = _insert_sql(model)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [_insert_values(instance, fields) for instance in instances])
+
+
+def insert_unless_present(model: type[models.Model], instances: Sequence[Any], *, unique_field: str) -> list[int]:
+    """INSERT each instance unless a row with the same `unique_field` exists (ON CONFLICT DO NOTHING); the ids of
+    the rows inserted. No savepoint per row: a duplicate neither fails the caller's transaction nor costs two
+    more round trips."""
+    quote = connection.ops.quote_name
+    column = model._meta.get_field(unique_field).column
+    sql, fields = _insert_sql(model, f" ON CONFLICT ({quote(column)}) DO NOTHING RETURNING id")
+    inserted: list[int] = []
+    with connection.cursor() as cursor:
+        for instance in instances:
+            cursor.execute(sql, _insert_values(instance, fields))
+            row = cursor.fetchone()
+            if row is not None:
+                inserted.append(row[0])
+    return inserted
+
+
+def update_each(model: type[models.Model], instances: Sequence[Any], field_names: Sequence[str]) -> None:
+    """UPDATE `field_names` of each instance by primary key, as one executemany. bulk_update's CASE expressions
+    cost more Python than the statements."""
+    if not instances:
+        return
+    fields = [model._meta.get_field(name) for name in field_names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608 (names are ours)
     rows = [
-        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+        [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields] + [instance.pk]
         for instance in instances
     ]
     with connection.cursor() as cursor:
