@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -86,6 +87,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        handle.close()  # the child holds its own descriptor
         process.log_file = log  # type: ignore[attr-defined]
         self.processes.append(process)
         deadline = time.monotonic() + timeout
@@ -103,10 +105,22 @@ class WorkerProcess:
             os.killpg(process.pid, sig)
         process.wait(timeout=30)
 
-    def stop_all(self) -> None:
+    def stop_all(self, warm_timeout: float = 20) -> None:
+        """Warm shutdown (SIGTERM: finish the current task); a worker still busy after `warm_timeout` seconds is
+        killed, with a warning carrying its log's tail, so a slow shutdown on a loaded machine never fails a test
+        whose assertions already ran."""
         for process in self.processes:
-            if process.poll() is None:
-                self.kill(process, signal.SIGTERM)
+            if process.poll() is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=warm_timeout)
+            except subprocess.TimeoutExpired:
+                tail = Path(process.log_file).read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
+                warnings.warn(f"worker {process.pid} ignored SIGTERM for {warm_timeout} s; killed.\n{tail}",
+                              stacklevel=2)  # fmt: skip
+                self.kill(process)
 
     def log(self) -> str:
         return "\n".join(
