@@ -765,9 +765,8 @@ def _bulk_write(prepared: list[_New], context: _Context, model: type[Agent] | ty
     for new, pk in zip(prepared, allocate_ids(model, len(prepared)), strict=True):
         new.row.id = pk
     content_type = ContentType.objects.get_for_model(model)
-    name = model._meta.model_name
     permissions = Permission.objects.filter(
-        content_type=content_type, codename__in=[f"change_{name}", f"delete_{name}"]
+        content_type=content_type, codename__in=services.owner_permission_codenames(model)
     )
     rows = _rows(prepared, model, context, content_type.pk, list(permissions.values_list("pk", flat=True)))
     copy_rows(model, _columns(model), rows.entities)
@@ -831,7 +830,7 @@ def _rows(
             tuple({**entry_defaults, **entry, "kind": kind, "entity_id": new.row.id}[c] for c in _ENTRY_COLUMNS)
             for new, entry in zip(prepared, entries, strict=True)
         ],
-        # Change and delete for the owning team's maintainers, as the services grant them.
+        # The owning team's maintainers' object permissions, as the services grant them.
         permissions=[
             (content_type_id, str(new.row.id), teams[new.row.owner_id].maintainers_group_id, permission_id)
             for new in prepared

@@ -420,13 +420,10 @@ class CatalogEntry(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "entity_id"], name="catalog_entry_unique")]
-        indexes = [
-            models.Index(fields=["name"], name="catalog_entry_name"),
-            models.Index(fields=["kind", "name"], name="catalog_entry_kind_name"),
-            models.Index(fields=["owner", "name"], name="catalog_entry_owner"),
-            models.Index(fields=["risk_tier", "name"], name="catalog_entry_tier"),
-            models.Index(fields=["-updated_at"], name="catalog_entry_updated"),
-        ]
+        # On PostgreSQL the catalog page searches, sorts and filters catalog_search_row (migration 0004), so this
+        # table keeps only the index the dashboard's count by tier reads: every other one cost each import and
+        # status change an index write that no query used (migration 0006). SQLite's small catalogs scan.
+        indexes = [models.Index(fields=["risk_tier", "name"], name="catalog_entry_tier")]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"

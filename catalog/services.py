@@ -128,9 +128,15 @@ def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
     return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
 
 
+def owner_permission_codenames(model: type[Agent] | type[Tool]) -> list[str]:
+    """The object permissions an owning team's maintainers get. Only change: editing and deleting both check it
+    (`can_edit`), so a separate delete permission would be a second row per entity that nothing reads."""
+    return [f"change_{model._meta.model_name}"]
+
+
 def _grant_owner_permissions(entity: Agent | Tool, previous_owner: Team | None = None) -> None:
-    for action in ("change", "delete"):
-        codename = f"catalog.{_perm_codename(entity, action)}"
+    for name in owner_permission_codenames(type(entity)):
+        codename = f"catalog.{name}"
         if previous_owner is not None:
             remove_perm(codename, previous_owner.maintainers_group, entity)
         assign_perm(codename, entity.owner.maintainers_group, entity)
@@ -435,12 +441,18 @@ def _validate_links(links: Any, errors: dict[str, list[str]]) -> None:
 
 
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
+    """A NUL character anywhere in the strings of a nested value (iterative: imports run it on every document)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 

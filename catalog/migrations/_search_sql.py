@@ -18,8 +18,8 @@ ALTER TABLE catalog_catalogentry ADD COLUMN IF NOT EXISTS search_vector tsvector
 """
 DROP_VECTOR = "ALTER TABLE catalog_catalogentry DROP COLUMN IF EXISTS search_vector;"
 
-# Indexes on catalog_catalogentry that seed_scale drops before its bulk load and builds after. Migration 0002 built
-# full-text and trigram indexes here too; 0004 replaced them with the search tables (dropping is kept idempotent).
+# Migration 0002's tag index on catalog_catalogentry, and its full-text and trigram ones; 0004 replaced the latter
+# with the search tables and 0006 dropped the tag index (tags are "tag=..." tokens of the search vector).
 CREATE_INDEXES = """
 CREATE INDEX IF NOT EXISTS catalog_entry_tags ON catalog_catalogentry USING gin (tags jsonb_path_ops);
 """
@@ -38,8 +38,7 @@ DROP INDEX IF EXISTS catalog_search_word_trgm;
 """
 )
 BULK_LOAD_CREATE_INDEXES = (
-    CREATE_INDEXES
-    + """
+    """
 CREATE INDEX IF NOT EXISTS catalog_search_row_vector ON catalog_search_row USING gin (search_vector);
 CREATE INDEX IF NOT EXISTS catalog_search_word_trgm ON catalog_search_word USING gin (word gin_trgm_ops);
 """

@@ -228,7 +228,7 @@ def test_a_batch_the_database_refuses_is_retried_one_entity_at_a_time(teams: dic
     assert (report.created, report.failed) == (1, 1)
     assert report.errors[0].index == 1 and report.errors[0].field == "registry_name"
     assert list(Tool.objects.values_list("name", flat=True)) == ["first-tool"]
-    assert GroupObjectPermission.objects.count() == 2 and CatalogEntry.objects.count() == 1
+    assert GroupObjectPermission.objects.count() == 1 and CatalogEntry.objects.count() == 1
     assert audit_verify_chain().ok
 
 

@@ -249,9 +249,10 @@ class Command(BaseCommand):
 
     def _permissions(self, instances: list[Any], model: type[Agent] | type[Tool]) -> None:
         content_type = ContentType.objects.get_for_model(model)
-        name = model._meta.model_name
         permissions = list(
-            Permission.objects.filter(content_type=content_type, codename__in=[f"change_{name}", f"delete_{name}"])
+            Permission.objects.filter(
+                content_type=content_type, codename__in=services.owner_permission_codenames(model)
+            )
         )
         group_of_team = dict(Team.objects.values_list("pk", "maintainers_group_id"))
         _write_rows(
