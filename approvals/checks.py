@@ -260,6 +260,19 @@ CHECKS: dict[str, Callable[[Subject], CheckResult]] = {
     "mcp_tools": check_mcp_tools,
     "risk_recomputed": check_risk,
 }
+# The checks that talk to the subject's server: a round runs them on one keep-alive session (run_check).
+_NETWORK_CHECKS: frozenset[Callable[..., CheckResult]] = frozenset({check_endpoint_reachable, check_mcp_tools})
+
+
+def run_check(name: str, subject: Subject, client: SafeHttpClient | None = None) -> CheckResult:
+    """Run one check; network checks share `client` (a session, so the endpoint ping and the MCP handshake
+    reuse one connection instead of opening four)."""
+    check = CHECKS[name]
+    if client is not None and check in _NETWORK_CHECKS:
+        return check(subject, client)
+    return check(subject)
+
+
 CHECK_TITLES = {
     "descriptor_complete": "Descriptor complete",
     "owner_has_maintainer": "Owner team has a maintainer",

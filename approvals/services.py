@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals import notifications
-from approvals.checks import CHECK_TITLES, CHECKS, CheckResult, CheckTransientError, Subject, checks_for
+from approvals.checks import CHECK_TITLES, CheckResult, CheckTransientError, Subject, checks_for, run_check
 from approvals.models import OPEN_STATES, ApprovalPolicy, ApprovalRequest, CheckRun, Decision, PolicyStage
 from catalog import risk
 from catalog import services as catalog
@@ -31,6 +31,7 @@ from catalog.models import Agent, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
 from portal.db import insert_without_ids, update_each
+from portal.net import SafeHttpClient
 from portal.roles import (
     BUSINESS_OWNER,
     DATA_OWNER,
@@ -554,11 +555,12 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
         ApprovalRequest(pk=request_id, agent_id=agent_id, tool_id=tool_id, grant_id=grant_id), with_capabilities=True
     )
     outcomes: dict[int, CheckResult | CheckTransientError] = {}
-    for check in claimed:
-        try:
-            outcomes[check.id] = CHECKS[check.name](subject)
-        except CheckTransientError as exc:
-            outcomes[check.id] = exc
+    with SafeHttpClient().session() as http:
+        for check in claimed:
+            try:
+                outcomes[check.id] = run_check(check.name, subject, http)
+            except CheckTransientError as exc:
+                outcomes[check.id] = exc
     retry = [c for c in claimed if isinstance(outcomes[c.id], CheckTransientError) and c.attempts < CHECK_MAX_ATTEMPTS]
     _checks_record(request_id, round_number, claimed, outcomes, subject)
     if retry:

@@ -18,13 +18,15 @@ or CIDRs admitted even though private), `OUTBOUND_HTTP_TIMEOUT` (seconds), `OUTB
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import ipaddress
 import json as jsonlib
 import logging
 import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -397,6 +399,35 @@ class SafeHttpClient:
         self.max_redirects = max_redirects
         self.verify = verify
         self.user_agent = user_agent
+        # Inside session(): adapters kept by pinned target, so requests to one server reuse their connection.
+        self._adapters: dict[tuple[str, int, tuple[str, ...]], _PinnedAdapter] | None = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SafeHttpClient]:
+        """A copy of this client that keeps connections alive between its requests (closed at the end).
+
+        Every request is still checked and resolved; a connection is reused only for the same scheme, host, port
+        and resolved addresses, so a host whose name now resolves elsewhere gets a new, pinned one. For several
+        calls to one server in a row (an MCP handshake); not to be shared by threads."""
+        session = copy.copy(self)
+        session._adapters = {}
+        try:
+            yield session
+        finally:
+            for adapter in session._adapters.values():
+                adapter.close()
+            session._adapters = None
+
+    def _adapter_for(self, target: _Target) -> tuple[_PinnedAdapter, bool]:
+        """The adapter for a target and whether it stays open after the request (inside a session)."""
+        addresses = tuple(str(address) for address in target.addresses)
+        if self._adapters is None:
+            return _PinnedAdapter(pinned_host=target.host, pinned_addresses=addresses), False
+        key = (f"{target.scheme}://{target.host}", target.port, addresses)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = self._adapters[key] = _PinnedAdapter(pinned_host=target.host, pinned_addresses=addresses)
+        return adapter, True
 
     # Settings are read per call so `override_settings` and late configuration are honoured.
     def allowlist(self) -> Allowlist:
@@ -469,9 +500,7 @@ class SafeHttpClient:
             prepared = self._prepare(method, current_url, request_headers, json=json, data=data)
             # Validate what will really be sent: preparing may re-encode the host (IDNA) or the path.
             target = self._validate(current_url, str(prepared.url), allowlist, redirected_from=previous_url)
-            adapter = _PinnedAdapter(
-                pinned_host=target.host, pinned_addresses=tuple(str(address) for address in target.addresses)
-            )
+            adapter, kept = self._adapter_for(target)
             try:
                 response = self._send(adapter, prepared, target, deadline=deadline, timeout_seconds=timeout_seconds)
                 try:
@@ -496,10 +525,14 @@ class SafeHttpClient:
                         deadline=deadline,
                         timeout_seconds=timeout_seconds,
                     )
+                    if kept:
+                        # Read whole: the connection goes back to the session's pool instead of being closed.
+                        response.raw.release_conn()
                 finally:
                     response.close()
             finally:
-                adapter.close()
+                if not kept:
+                    adapter.close()
             logger.debug(
                 "outbound %s %s -> %s (%d bytes)",
                 method,

@@ -42,6 +42,7 @@ class RecordedRequest:
     path: str  # path and query exactly as sent
     headers: Message
     body: bytes
+    client_port: int = 0  # tells connections apart: requests on one kept-alive connection share it
 
     @property
     def route_path(self) -> str:
@@ -139,7 +140,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server.owner
-        recorded = RecordedRequest(method=self.command, path=self.path, headers=self.headers, body=self._read_body())
+        recorded = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=self.headers,
+            body=self._read_body(),
+            client_port=self.client_address[1],
+        )
         owner._record(recorded)
         reply = owner._reply_for(recorded)
         if reply.delay and owner._stopping.wait(reply.delay):

@@ -559,3 +559,22 @@ def test_it_refuses_a_certificate_for_another_name(
 
     with pytest.raises(FetchConnectionError, match="TLS error"):
         SafeHttpClient(verify=str(certificate), timeout=5).get(f"https://impostor.example:{server.port}/")
+
+
+# --- Sessions ------------------------------------------------------------------------------------------
+
+
+def test_a_session_reuses_one_connection_for_requests_to_the_same_server(server: LocalHttpServer) -> None:
+    with LOCAL_ONLY.session() as http:
+        answers = [http.get(server.url("/hello")).text for _ in range(3)]
+    outside = [LOCAL_ONLY.get(server.url("/hello")).status for _ in range(2)]
+
+    assert answers == ["hello from the test server"] * 3 and outside == [200, 200]
+    in_session, separate = server.requests[:3], server.requests[3:]
+    assert len({request.client_port for request in in_session}) == 1
+    assert len({request.client_port for request in separate}) == 2  # without a session: one connection each
+
+
+def test_a_session_still_checks_every_request() -> None:
+    with LOCAL_ONLY.session() as http, pytest.raises(UnsafeUrlError):
+        http.get("http://169.254.169.254/latest/meta-data/")
