@@ -804,17 +804,30 @@ def _duplicate_error(entity: ParsedEntity, first_index: int) -> FormatError:
     return FormatError(entity.source, entity.index, "metadata.name", message)
 
 
+# What one loaded document gives: an entity, a skip, its errors, or None for an empty document.
+DocumentOutcome = ParsedEntity | Skipped | list[FormatError] | None
+
+
+def backstage_document_outcome(document: YamlDocument, *, source: str) -> DocumentOutcome:
+    if document.error is not None:
+        return [FormatError(source, document.index, "", document.error)]
+    if document.data is None:
+        return None
+    return parse_backstage_entity(document.data, source=source, index=document.index)
+
+
 def parse_backstage_documents(documents: Iterable[YamlDocument], *, source: str) -> ParseResult:
     """Parse loaded documents; a duplicate name is an error that names both document indices."""
+    return collect_backstage_outcomes(backstage_document_outcome(d, source=source) for d in documents)
+
+
+def collect_backstage_outcomes(outcomes: Iterable[DocumentOutcome]) -> ParseResult:
+    """The documents' outcomes in document order, as one result; a name seen twice fails the second."""
     result = ParseResult(FORMAT)
     first_index: dict[tuple[str, str], int] = {}
-    for document in documents:
-        if document.error is not None:
-            result.errors.append(FormatError(source, document.index, "", document.error))
+    for outcome in outcomes:
+        if outcome is None:
             continue
-        if document.data is None:
-            continue
-        outcome = parse_backstage_entity(document.data, source=source, index=document.index)
         if isinstance(outcome, list):
             result.errors.extend(outcome)
         elif isinstance(outcome, Skipped):
@@ -822,7 +835,7 @@ def parse_backstage_documents(documents: Iterable[YamlDocument], *, source: str)
         elif (key := (outcome.kind, outcome.name.lower())) in first_index:
             result.errors.append(_duplicate_error(outcome, first_index[key]))
         else:
-            first_index[key] = document.index
+            first_index[key] = outcome.index
             result.entities.append(outcome)
     return result
 

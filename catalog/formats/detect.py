@@ -18,8 +18,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from catalog.formats.a2a import parse_agent_card_document
-from catalog.formats.backstage import parse_backstage_documents
+from catalog.formats.backstage import (
+    backstage_document_outcome,
+    collect_backstage_outcomes,
+    parse_backstage_documents,
+)
 from catalog.formats.mcp_registry import parse_mcp_server_document
+from catalog.formats.parallel import parse_slices_in_parallel
 from catalog.formats.safe_yaml import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -28,8 +33,9 @@ from catalog.formats.safe_yaml import (
     YamlDocument,
     check_document_count,
     decode_text,
+    load_chunks,
     parse_json_text,
-    split_yaml_documents,
+    split_chunks,
 )
 from catalog.formats.types import FormatError, ParseResult
 
@@ -80,10 +86,24 @@ def _parse_value(value: Any, source: str, max_documents: int) -> ParseResult | N
     return None
 
 
+def parse_yaml_slice(chunks: list[tuple[int, str]], first_index: int, source: str, max_depth: int) -> list[Any]:
+    """Load consecutive chunks of a stream: a Backstage document becomes its outcome, any other stays a
+    YamlDocument (whether the stream is Backstage is decided over all of them). Runs in worker processes too."""
+    return [
+        backstage_document_outcome(document, source=source) if _is_backstage(document.data) else document
+        for document in load_chunks(chunks, max_depth, first_index)
+    ]
+
+
 def _parse_yaml(text: str, source: str, max_depth: int, max_documents: int) -> ParseResult:
-    documents = list(split_yaml_documents(text, max_depth=max_depth, max_documents=max_documents))
-    if any(_is_backstage(document.data) for document in documents):
-        return parse_backstage_documents(documents, source=source)
+    chunks = split_chunks(text, max_documents)
+    items = parse_slices_in_parallel(parse_yaml_slice, chunks, source=source, max_depth=max_depth)
+    if not all(isinstance(item, YamlDocument) for item in items):
+        return collect_backstage_outcomes(
+            backstage_document_outcome(item, source=source) if isinstance(item, YamlDocument) else item
+            for item in items
+        )
+    documents: list[YamlDocument] = items
     loaded = [document for document in documents if document.data is not None or document.error]
     if len(loaded) == 1 and loaded[0].error is None:
         result = _parse_value(loaded[0].data, source, max_documents)

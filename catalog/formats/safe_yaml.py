@@ -304,12 +304,21 @@ def split_yaml_documents(
 
     Empty documents keep their index (as in PyYAML) but carry no data.
     """
-    chunks = _split_documents(text, max_documents)
-    return _load_chunks(chunks, max_depth)
+    return load_chunks(split_chunks(text, max_documents), max_depth)
 
 
-def _load_chunks(chunks: list[tuple[int, str]], max_depth: int) -> Iterator[YamlDocument]:
-    for index, (first_line, chunk) in enumerate(chunks):
+def split_chunks(text: str, max_documents: int = DEFAULT_MAX_DOCUMENTS) -> list[tuple[int, str]]:
+    """The text of every document of a stream, with its first line; ``InputRejected`` past the document cap.
+    Chunks parse independently of each other, so slices of them can be loaded in separate processes."""
+    return _split_documents(text, max_documents)
+
+
+def load_chunks(
+    chunks: list[tuple[int, str]], max_depth: int = DEFAULT_MAX_DEPTH, first_index: int = 0
+) -> Iterator[YamlDocument]:
+    """Load consecutive chunks of `split_chunks`, the first being document number `first_index`."""
+    for offset, (first_line, chunk) in enumerate(chunks):
+        index = first_index + offset
         if _is_blank_chunk(chunk):
             yield YamlDocument(index=index, line=first_line, data=None)
             continue

@@ -1,0 +1,112 @@
+"""Parse a large multi-document stream on every core.
+
+Loading YAML is pure Python over libyaml's events and holds the GIL, so threads cannot share it; a 10,000-document
+Backstage file took about 1.5 s of one core while the database, and the machine's other cores, waited. Documents
+parse independently of each other (``safe_yaml.split_chunks``), so a large stream is cut into consecutive slices:
+this process parses the first while fresh interpreters (``python -m catalog.formats.slice_worker``) parse the
+others, and the results are joined in document order. Fresh interpreters, not ``multiprocessing``: a fork of a
+threaded server (gunicorn threads, Celery) can deadlock, and spawn/forkserver re-import the caller's main module
+(manage.py, a benchmark script) in every child. A worker imports only ``catalog.formats``, which needs no Django.
+
+A worker that cannot start, fails or runs too long costs nothing but time: its slice is parsed here instead, with
+the same limits, so the outcome never depends on how the work was split.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+logger = logging.getLogger(__name__)
+
+# Below this a worker's start-up (~0.1 s) is not paid back; above it each process gets at least this many documents.
+PARALLEL_MIN_DOCUMENTS: Final = 2_000
+MAX_PROCESSES: Final = 8
+HEAD_START_DOCUMENTS: Final = 1_000
+WORKER_TIMEOUT_SECONDS: Final = 120
+_PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
+
+SliceParser = Callable[[list[tuple[int, str]], int, str, int], list[Any]]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def process_count(documents: int) -> int:
+    if documents < PARALLEL_MIN_DOCUMENTS:
+        return 1
+    return min(_cores(), MAX_PROCESSES, documents // (PARALLEL_MIN_DOCUMENTS // 2))
+
+
+class _Worker:
+    """One slice parsed by a worker process; `result()` falls back to parsing it here."""
+
+    def __init__(self, parse: SliceParser, args: tuple[Any, ...]) -> None:
+        self.parse = parse
+        self.args = args
+        self.output: bytes | None = None
+        self.problem = ""
+        self.thread = threading.Thread(target=self._run, name="yaml-slice-worker", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "catalog.formats.slice_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=_PROJECT_ROOT,
+            )
+        except OSError as error:
+            self.problem = f"cannot start: {error}"
+            return
+        try:
+            call = (self.parse.__module__, self.parse.__qualname__, self.args)
+            stdout, stderr = process.communicate(pickle.dumps(call, protocol=5), timeout=WORKER_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            self.problem = f"no answer within {WORKER_TIMEOUT_SECONDS} s"
+            return
+        if process.returncode != 0:
+            self.problem = f"exit status {process.returncode}: {stderr.decode(errors='replace')[-500:]}"
+            return
+        self.output = stdout
+
+    def result(self) -> list[Any]:
+        self.thread.join()
+        if self.output is not None:
+            # Our own child's answer, built by this module's code from parsed data: not input from outside.
+            return pickle.loads(self.output)  # noqa: S301
+        logger.warning("a YAML slice worker failed (%s); parsing its slice in this process", self.problem)
+        return self.parse(*self.args)
+
+
+def parse_slices_in_parallel(
+    parse: SliceParser, chunks: list[tuple[int, str]], *, source: str, max_depth: int
+) -> list[Any]:
+    """`parse(chunks, first_index, source, max_depth)` over consecutive slices of `chunks`, joined in order."""
+    processes = process_count(len(chunks))
+    if processes == 1:
+        return parse(chunks, 0, source, max_depth)
+    # This process starts at once; a worker first spends ~0.1 s starting Python, worth about this many documents.
+    worker_size = max(1, -(-(len(chunks) - HEAD_START_DOCUMENTS) // processes))
+    own_size = len(chunks) - worker_size * (processes - 1)
+    bounds = range(own_size, len(chunks), worker_size)
+    workers = [_Worker(parse, (chunks[start : start + worker_size], start, source, max_depth)) for start in bounds]
+    items = parse(chunks[:own_size], 0, source, max_depth)
+    for worker in workers:
+        items.extend(worker.result())
+    return items
