@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 
@@ -172,26 +172,37 @@ def _event_detail(changes: dict[str, Any]) -> str:
     return "; ".join(parts)[:500]
 
 
-def active_grants_for(*, agent: Any = None, tool: Any = None) -> list[dict[str, Any]]:
-    """Active grants with the approval behind each (for entity pages)."""
-    now = timezone.now()
-    grants = ToolGrant.objects.filter(status=ToolGrant.Status.APPROVED).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
-    grants = grants.select_related("agent", "tool").defer(
+def active_grants_for(*, entity: Agent | Tool) -> list[dict[str, Any]]:
+    """Active grants of an agent or tool with the approval behind each (for entity pages). The grants are those the
+    catalog page loaded with the entity (each with its other end), in their order; only the approvals are read here."""
+    grants_with_ends = ToolGrant.objects.select_related("agent", "tool").defer(
         *related_without_long_fields("agent", Agent), *related_without_long_fields("tool", Tool)
     )
-    grants = grants.filter(agent=agent) if agent is not None else grants.filter(tool=tool)
-    rows = []
-    keys = [f"grant:{g.pk}" for g in grants]
-    approvals = {}
-    for request in ApprovalRequest.objects.filter(subject_key__in=keys, state=ApprovalRequest.State.APPROVED).order_by(
-        "decided_at"
-    ):
-        approvals[request.subject_key] = request
-    for grant in grants:
-        rows.append({"grant": grant, "approval": approvals.get(f"grant:{grant.pk}")})
-    return rows
+    prefetch_related_objects([entity], Prefetch("grants", queryset=grants_with_ends))  # unless the page did
+    now = timezone.now()
+    grants = [
+        grant
+        for grant in entity.grants.all()
+        if grant.status == ToolGrant.Status.APPROVED and (grant.expires_at is None or grant.expires_at > now)
+    ]
+    approvals: dict[str, int] = {}
+    if grants:
+        # In decision order, so a grant approved more than once links to its latest approval.
+        approvals = dict(
+            ApprovalRequest.objects.filter(
+                subject_key__in=[f"grant:{grant.pk}" for grant in grants], state=ApprovalRequest.State.APPROVED
+            )
+            .order_by("decided_at")
+            .values_list("subject_key", "pk")
+        )
+    return [{"grant": grant, "approval_id": approvals.get(f"grant:{grant.pk}")} for grant in grants]
+
+
+def recent_requests_for(*, entity: Agent | Tool, limit: int) -> list[ApprovalRequest]:
+    """An agent's or tool's newest requests with the fields its page shows of them (and the subject's key, which
+    the related manager reads to attach the entity)."""
+    shown = ("kind", "state", "tier", "approval_expires_at", "current_stage", "policy_snapshot", "due_at", "created_at")
+    return list(entity.approval_requests.only("agent", "tool", *shown).order_by("-created_at")[:limit])
 
 
 def open_requests_for_team(*, team: Any) -> QuerySet[ApprovalRequest]:

@@ -391,11 +391,11 @@ def request_grant(request: HttpRequest) -> HttpResponse:
 
 def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
     """The approval status of an agent or tool, the forms that start its requests, and its active grants."""
-    recent = list(entity.approval_requests.order_by("-created_at")[:RECENT_REQUESTS])
+    recent = selectors.recent_requests_for(entity=entity, limit=RECENT_REQUESTS)
     open_request = next((item for item in recent if item.is_open), None)
     is_agent = isinstance(entity, Agent)
     can_request = catalog_services.can_create_for(user, entity.owner)
-    grants = selectors.active_grants_for(agent=entity) if is_agent else selectors.active_grants_for(tool=entity)
+    grants = selectors.active_grants_for(entity=entity)
     kind = ApprovalRequest.Kind.AGENT_ONBOARDING if is_agent else ApprovalRequest.Kind.TOOL_ONBOARDING
     return [
         {

@@ -13,11 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
+from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from catalog.models import Agent, AIModel, CatalogEntry, Location, Team, TeamMembership, Tool, ToolGrant
 from catalog.risk import Tier
@@ -433,30 +445,173 @@ def related_without_long_fields(relation: str, model: type[Agent] | type[Tool]) 
     return tuple(f"{relation}__{name}" for name in names)
 
 
-def agent_detail(*, name: str) -> Agent:
+def _agent_grants() -> Prefetch:
     grants = (
         ToolGrant.objects.select_related("tool", "tool__owner")
         .defer(*related_without_long_fields("tool", Tool))
         .order_by("tool__name", "environment")
     )
-    return (
-        Agent.objects.select_related("owner")
-        .prefetch_related("models_used", "calls", "called_by", Prefetch("grants", queryset=grants))
-        .get(name=name.lower())
-    )
+    return Prefetch("grants", queryset=grants)
 
 
-def tool_detail(*, name: str) -> Tool:
+def _tool_grants() -> Prefetch:
     grants = (
         ToolGrant.objects.select_related("agent", "agent__owner")
         .defer(*related_without_long_fields("agent", Agent))
         .order_by("agent__name", "environment")
     )
+    return Prefetch("grants", queryset=grants)
+
+
+def agent_detail(*, name: str) -> Agent:
     return (
-        Tool.objects.select_related("owner")
-        .prefetch_related("capabilities", Prefetch("grants", queryset=grants))
+        Agent.objects.select_related("owner")
+        .prefetch_related("models_used", "calls", "called_by", _agent_grants())
         .get(name=name.lower())
     )
+
+
+def tool_detail(*, name: str) -> Tool:
+    return Tool.objects.select_related("owner").prefetch_related("capabilities", _tool_grants()).get(name=name.lower())
+
+
+@dataclass(frozen=True)
+class ViewerAccess:
+    """What one user may do with an entity, answered by the query that loaded it for its page: `may_change`, a
+    guardian change permission of their own or of one of their groups (how the owning team's maintainers hold it);
+    `maintains_owner`, a maintainer membership of the owning team. `services.can_edit` and
+    `services.can_create_for` read it instead of asking the database again; platform admins are theirs to add."""
+
+    user_id: Any
+    may_change: bool
+    maintains_owner: bool
+
+
+_VIEWER_ACCESS = "_viewer_access"
+
+
+def known_access(subject: Agent | Tool | Team, user: AbstractBaseUser | AnonymousUser) -> ViewerAccess | None:
+    """The access the page query recorded on this entity (or on its owner team) for this user, if it did."""
+    access: ViewerAccess | None = subject.__dict__.get(_VIEWER_ACCESS)
+    return access if access is not None and access.user_id == user.pk else None
+
+
+def _quoted(model: type[Any], column: str = "") -> str:
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"{table}.{connection.ops.quote_name(column)}" if column else table
+
+
+def change_permission_held(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> RawSQL:
+    """True for the rows of `model` on which the user holds its change permission, directly or through one of their
+    groups: the rows guardian's `get_perms` reads for an active user, as one condition instead of two queries.
+    Guardian gives an inactive user nothing; that rule is `services.can_edit`'s.
+
+    SQL rather than the ORM: building and compiling these subqueries with the ORM cost more Python per page than the
+    rest of the entity query, and guardian's joins (auth_group, auth_permission) quadrupled PostgreSQL's planning."""
+    content_type = ContentType.objects.get_for_model(model)
+    on_the_row = f"""p.content_type_id = %s
+        AND p.object_pk = CAST({_quoted(model, model._meta.pk.column)} AS varchar(255))
+        AND p.permission_id = (SELECT id FROM {_quoted(Permission)} WHERE content_type_id = %s AND codename = %s)"""  # noqa: S608 - names only; values are parameters
+    row_params = [content_type.pk, content_type.pk, f"change_{model._meta.model_name}"]
+    user_groups = _quoted(get_user_model().groups.through)
+    sql = f"""(
+        EXISTS (SELECT 1 FROM {_quoted(UserObjectPermission)} AS p WHERE p.user_id = %s AND {on_the_row})
+        OR EXISTS (
+            SELECT 1 FROM {_quoted(GroupObjectPermission)} AS p
+            WHERE p.group_id IN (SELECT group_id FROM {user_groups} WHERE user_id = %s) AND {on_the_row}
+        )
+    )"""  # noqa: S608 - as above
+    return RawSQL(sql, [user.pk, *row_params, user.pk, *row_params], output_field=BooleanField())  # noqa: S611
+
+
+def _maintains_owner(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> RawSQL:
+    """True for the rows of `model` whose owning team the user maintains (`services.can_create_for`'s rule), in SQL
+    for the same reason."""
+    sql = f"""EXISTS (
+        SELECT 1 FROM {_quoted(TeamMembership)}
+        WHERE team_id = {_quoted(model, "owner_id")} AND user_id = %s AND role = %s
+    )"""  # noqa: S608 - names only; values are parameters
+    return RawSQL(sql, [user.pk, TeamMembership.Role.MAINTAINER.value], output_field=BooleanField())  # noqa: S611
+
+
+def _with_viewer_access(
+    entities: QuerySet[Any], *, model: type[Agent] | type[Tool], user: AbstractBaseUser | AnonymousUser
+) -> QuerySet[Any]:
+    if not isinstance(user, AbstractBaseUser):
+        return entities
+    return entities.annotate(
+        viewer_may_change=change_permission_held(user=user, model=model),
+        viewer_maintains_owner=_maintains_owner(user=user, model=model),
+    )
+
+
+def _record_viewer_access(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) -> None:
+    if not isinstance(user, AbstractBaseUser):
+        return
+    access = ViewerAccess(
+        user_id=user.pk,
+        may_change=bool(entity.viewer_may_change),  # type: ignore[union-attr]
+        maintains_owner=bool(entity.viewer_maintains_owner),  # type: ignore[union-attr]
+    )
+    entity.__dict__[_VIEWER_ACCESS] = access
+    entity.owner.__dict__[_VIEWER_ACCESS] = access
+
+
+def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:
+    """The agent for its page, with its grants and what `user` may do with it (ViewerAccess) in two queries. Its
+    models and neighbours come from `agent_relations`; the page shows only their names."""
+    agent = (
+        _with_viewer_access(Agent.objects.select_related("owner"), model=Agent, user=user)
+        .prefetch_related(_agent_grants())
+        .get(name=name.lower())
+    )
+    _record_viewer_access(agent, user)
+    return agent
+
+
+def tool_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Tool:
+    """The tool for its page, with its capabilities, its grants and what `user` may do with it (ViewerAccess), in
+    three queries. The definition (can be a whole OpenAPI document) is not shown there."""
+    tool = (
+        _with_viewer_access(Tool.objects.select_related("owner"), model=Tool, user=user)
+        .defer("definition")
+        .prefetch_related("capabilities", _tool_grants())
+        .get(name=name.lower())
+    )
+    _record_viewer_access(tool, user)
+    return tool
+
+
+@dataclass
+class AgentRelations:
+    models: list[dict[str, str]]
+    calls: list[str]
+    called_by: list[str]
+
+
+def agent_relations(*, agent: Agent) -> AgentRelations:
+    """The models an agent uses and the names of the agents it calls and is called by, as one query of the few
+    columns its page shows, instead of three queries of whole rows."""
+    uses = Agent.models_used.through.objects.filter(agent_id=agent.pk).values(
+        relation=Value("model"),
+        name=F("aimodel__name"),
+        title=F("aimodel__title"),
+        provider=F("aimodel__provider"),
+    )
+    calls = Agent.calls.through.objects
+    called = calls.filter(from_agent_id=agent.pk).values(
+        relation=Value("calls"), name=F("to_agent__name"), title=Value(""), provider=Value("")
+    )
+    callers = calls.filter(to_agent_id=agent.pk).values(
+        relation=Value("called_by"), name=F("from_agent__name"), title=Value(""), provider=Value("")
+    )
+    relations = AgentRelations(models=[], calls=[], called_by=[])
+    for row in uses.union(called, callers, all=True).order_by("name"):
+        if row["relation"] == "model":
+            relations.models.append({"name": row["name"], "title": row["title"], "provider": row["provider"]})
+        else:
+            getattr(relations, row["relation"]).append(row["name"])
+    return relations
 
 
 def team_detail(*, name: str) -> Team:
@@ -481,18 +636,17 @@ def user_teams(*, user: AbstractBaseUser | AnonymousUser, maintainer_only: bool 
 
 
 def entity_history(*, entity: Agent | Tool | Team, limit: int = 50) -> list[Any]:
-    """The entity's own audit events and those of its grants, newest first."""
+    """The entity's own audit events and those of its grants, newest first, with the fields a page shows. The
+    grants are those the page loaded with the entity (agent_page_detail, tool_page_detail)."""
     from portal.models import AuditEvent
 
     condition = Q(object_type=f"catalog.{entity._meta.model_name}", object_id=str(entity.pk))
     if isinstance(entity, Agent | Tool):
-        grant_ids = [
-            str(pk)
-            for pk in ToolGrant.objects.filter(**{entity._meta.model_name: entity}).values_list("pk", flat=True)[:500]
-        ]
+        grant_ids = [str(grant.pk) for grant in entity.grants.all()[:500]]
         if grant_ids:
             condition |= Q(object_type="catalog.toolgrant", object_id__in=grant_ids)
-    return list(AuditEvent.objects.filter(condition).order_by("-sequence")[:limit])
+    events = AuditEvent.objects.filter(condition).order_by("-sequence")
+    return list(events.values("occurred_at", "action", "actor_label", "changes")[:limit])
 
 
 def owner_choices(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, get_perms, remove_perm
+from guardian.shortcuts import assign_perm, remove_perm
 
 from catalog import risk
 from catalog.models import (
@@ -107,24 +107,33 @@ class CatalogConflict(Exception):
 # --- permissions ------------------------------------------------------------------------------------------
 
 
-def _perm_codename(entity: Agent | Tool, action: str) -> str:
-    return f"{action}_{entity._meta.model_name}"
-
-
 def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
     """Owners' maintainers (a guardian object permission on the team's maintainers group) and platform admins."""
+    from catalog.selectors import change_permission_held, known_access
+
     if not user.is_authenticated:
         return False
     if user_is_platform_admin(user):
         return True
-    return _perm_codename(entity, "change") in get_perms(user, entity)
+    if not user.is_active:
+        return False  # as guardian: an inactive user holds no object permissions
+    known = known_access(entity, user)
+    if known is not None:
+        return known.may_change
+    model = type(entity)
+    return model.objects.filter(change_permission_held(user=user, model=model), pk=entity.pk).exists()
 
 
 def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
+    from catalog.selectors import known_access
+
     if not user.is_authenticated:
         return False
     if user_is_platform_admin(user):
         return True
+    known = known_access(team, user)
+    if known is not None:
+        return known.maintains_owner
     return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
 
 

@@ -95,9 +95,9 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _load(loader: Any, name: str) -> Any:
+def _load(loader: Any, name: str, **kwargs: Any) -> Any:
     try:
-        return loader(name=name)
+        return loader(name=name, **kwargs)
     except ObjectDoesNotExist as exc:
         raise Http404(f"Nothing called {name!r} is in the catalog.") from exc
 
@@ -127,14 +127,16 @@ def _entity_context(request: HttpRequest, entity: Agent | Tool) -> dict[str, Any
 @login_required
 @require_GET
 def agent_page(request: HttpRequest, name: str) -> HttpResponse:
-    agent = _load(selectors.agent_detail, name)
-    return render(request, "catalog/agent_detail.html", _entity_context(request, agent))
+    agent = _load(selectors.agent_page_detail, name, user=request.user)
+    context = _entity_context(request, agent)
+    context["relations"] = selectors.agent_relations(agent=agent)
+    return render(request, "catalog/agent_detail.html", context)
 
 
 @login_required
 @require_GET
 def tool_page(request: HttpRequest, name: str) -> HttpResponse:
-    tool = _load(selectors.tool_detail, name)
+    tool = _load(selectors.tool_page_detail, name, user=request.user)
     return render(request, "catalog/tool_detail.html", _entity_context(request, tool))
 
 

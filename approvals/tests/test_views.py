@@ -496,6 +496,50 @@ def test_it_requests_tool_access_for_an_agent_and_shows_active_grants(
     assert 'data-testid="active-grant"' in html_of(client.get(reverse("catalog:tool", args=[tool.name])))
 
 
+def _panel_page(client: Any, url: str) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries), html_of(response)
+
+
+def test_it_shows_each_active_grant_with_its_approval_in_as_many_queries_for_six_grants_as_for_one(
+    client: Any, world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    agent = catalog.agent_create(
+        actor=world["owner"],
+        data={"name": "helper", "owner": "payments", "description": "Helps.", "autonomy_level": 1,
+              "human_in_loop": "per_action", "data_class": "internal"},
+    )  # fmt: skip
+
+    def approved_grant(number: int) -> ApprovalRequest:
+        grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=make_tool(f"t{number}"))
+        request = submit(
+            django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant, attest=True
+        )
+        assert request.state == "approved"
+        return request
+
+    approvals = [approved_grant(0)]
+    agent_url, tool_url = reverse("catalog:agent", args=[agent.name]), reverse("catalog:tool", args=["t0"])
+    client.force_login(world["member"])
+    agent_few, _ = _panel_page(client, agent_url)
+    tool_few, _ = _panel_page(client, tool_url)
+
+    approvals += [approved_grant(number) for number in range(1, 6)]
+    onboarding = submit(django_capture_on_commit_callbacks, world["owner"], kind="agent_onboarding", agent=agent)
+    agent_many, page = _panel_page(client, agent_url)
+
+    assert page.count('data-testid="active-grant"') == 6
+    assert all(f'href="/reviews/requests/{request.pk}/">request #{request.pk}</a>' in page for request in approvals)
+    assert f'href="/reviews/requests/{onboarding.pk}/">#{onboarding.pk} agent onboarding</a>' in page
+    assert "Submit for onboarding</button>" not in page and "Request access</button>" not in page, "not a maintainer"
+    assert agent_many == agent_few
+    tool_many, tool_page = _panel_page(client, tool_url)
+    assert f'href="/reviews/requests/{approvals[0].pk}/">request #{approvals[0].pk}</a>' in tool_page
+    assert tool_many == tool_few
+
+
 def test_it_creates_no_grant_when_the_tool_request_fails(client: Any, world: dict[str, Any], make_tool: Any) -> None:
     make_tool()
     agent = catalog.agent_create(actor=world["owner"], data={"name": "helper", "owner": "payments"})

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from django.apps import apps
 from guardian.models import GroupObjectPermission
-from guardian.shortcuts import assign_perm
+from guardian.shortcuts import assign_perm, get_perms
 
-from catalog import services
+from catalog import selectors, services
+from catalog.models import TeamMembership
+from catalog.teams import team_set_member
+from portal.roles import PLATFORM_ADMIN, user_is_platform_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +64,35 @@ def test_the_migration_removes_the_unread_delete_permissions_and_keeps_change(
         "permission__codename", flat=True
     )
     assert list(codenames) == ["change_tool"]
+
+
+def test_the_page_query_answers_who_may_edit_as_guardian_and_the_memberships_do(
+    make_user: Callable[..., Any], make_team: Callable[..., Any], django_assert_num_queries: Any
+) -> None:
+    owner = make_user("olive")
+    team = make_team("payments", maintainers=[owner])
+    tool = _tool(owner, team)
+    agent = services.agent_create(actor=owner, data={"name": "helper", "owner": team.name})
+    direct = make_user("dora")
+    assign_perm("catalog.change_tool", direct, tool)
+    assign_perm("catalog.change_agent", direct, agent)
+    member, inactive = make_user("mia"), make_user("ivan", is_active=False)
+    team_set_member(team=team, user=member, role="member")
+    team_set_member(team=team, user=inactive, role="maintainer")
+    stranger = make_user("sam")
+    make_team("other", maintainers=[stranger])
+    admin, superuser = make_user("ada", roles=[PLATFORM_ADMIN]), make_user("sue", is_superuser=True)
+
+    for user in (owner, direct, member, inactive, stranger, admin, superuser):
+        for entity, page_detail in ((tool, selectors.tool_page_detail), (agent, selectors.agent_page_detail)):
+            may_edit = user_is_platform_admin(user) or f"change_{entity._meta.model_name}" in get_perms(user, entity)
+            may_file = (
+                user_is_platform_admin(user)
+                or TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
+            )
+            assert services.can_edit(user, entity) is may_edit, (user.username, entity)
+            loaded = page_detail(name=entity.name, user=user)
+            with django_assert_num_queries(0):
+                assert services.can_edit(user, loaded) is may_edit, (user.username, entity)
+                assert services.can_create_for(user, loaded.owner) is may_file, (user.username, entity)
+    assert not services.can_edit(stranger, selectors.tool_page_detail(name=tool.name, user=owner)), "not owner's"

@@ -11,10 +11,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from guardian.shortcuts import assign_perm, remove_perm
 
 from catalog import services
 from catalog.forms import capability_line, parse_capabilities
 from catalog.models import Agent, CatalogEntry, Tool, ToolGrant
+from catalog.teams import team_set_member
 
 pytestmark = pytest.mark.django_db
 
@@ -271,31 +273,96 @@ def _detail_queries(client: Any, url: str) -> int:
     return len(queries)
 
 
-def test_it_keeps_entity_page_queries_flat_as_grants_and_capabilities_grow(
-    client: Any, owner: Any, team: Any, make_team: Any
+# Session, user, the entity with what the viewer may do with it, its models and neighbouring agents (agent) or its
+# capabilities (tool), its grants, the viewer's roles, its history, its approval requests and the approvals behind
+# its active grants.
+ENTITY_PAGE_QUERIES = 9
+
+
+@pytest.mark.parametrize("viewer", ["maintainer", "stranger"])
+def test_it_keeps_entity_page_queries_few_and_flat_as_grants_models_neighbours_and_history_grow(
+    client: Any, owner: Any, team: Any, make_team: Any, make_user: Any, viewer: str
 ) -> None:
-    client.force_login(owner)
+    client.force_login(owner if viewer == "maintainer" else make_user("sam"))
     agent = make_agent(team)
     first = make_tool(team, "tool-0", capabilities=[{"name": "cap-0"}])
     grant, _ = services.grant_request(actor=owner, agent=agent, tool=first)
     services.grant_set_status(grant=grant, status=ToolGrant.Status.APPROVED)
     agent_url = reverse("catalog:agent", args=[agent.name])
     tool_url = reverse("catalog:tool", args=[first.name])
-    agent_few, tool_few = _detail_queries(client, agent_url), _detail_queries(client, tool_url)
+    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES
+    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES
 
     other_team = make_team("other")
     for number in range(1, 8):
         tool = make_tool(other_team, f"tool-{number}")
         grant, _ = services.grant_request(actor=owner, agent=agent, tool=tool, environment="staging")
         services.grant_set_status(grant=grant, status=ToolGrant.Status.APPROVED)
-        helper = make_agent(other_team, f"user-{number}")
+        helper = make_agent(other_team, f"user-{number}", calls=[agent.name])
         services.grant_request(actor=None, agent=helper, tool=first, environment="staging")
+        services.model_upsert(data={"name": f"model-{number}", "provider": "acme"})
     services.tool_update(
         actor=None, tool=first, data={"capabilities": [{"name": f"cap-{n}", "read_only": True} for n in range(12)]}
     )
+    for number in range(5):
+        agent = services.agent_update(
+            actor=None,
+            agent=agent,
+            data={
+                "version": f"1.{number}",
+                "models": [f"model-{n}" for n in range(1, 8)],
+                "calls": ["user-1", "user-2"],
+            },
+        )
 
-    assert _detail_queries(client, agent_url) == agent_few
-    assert _detail_queries(client, tool_url) == tool_few
+    agent_html = html_of(client.get(agent_url))
+    assert agent_html.count('data-testid="grant"') == 8 and agent_html.count('data-testid="active-grant"') == 8
+    assert all(f"model-{n} <span" in agent_html for n in range(1, 8)), "every model, with its provider"
+    assert agent_html.count('href="/catalog/agents/user-') == 7 + 2, "seven callers, two called"
+    assert agent_html.count("catalog.agent.updated") >= 5
+    assert html_of(client.get(tool_url)).count('data-testid="grant"') == 8
+    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES
+    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES
+
+
+def test_it_shows_the_edit_link_to_the_owning_teams_maintainers_and_platform_admins_only(
+    client: Any, owner: Any, team: Any, make_team: Any, make_user: Any
+) -> None:
+    tool, agent = make_tool(team), make_agent(team)
+    stranger = make_user("sam")
+    make_team("other", maintainers=[stranger])
+    member = make_user("mia")
+    team_set_member(team=team, user=member, role="member")
+    admin = make_user("ada", roles=["platform-admin"])
+
+    for user, may_edit in ((owner, True), (admin, True), (stranger, False), (member, False)):
+        client.force_login(user)
+        for kind, entity in (("agent", agent), ("tool", tool)):
+            edit_url = reverse(f"catalog:{kind}-edit", args=[entity.name])
+            page = html_of(client.get(reverse(f"catalog:{kind}", args=[entity.name])))
+            assert (f'href="{edit_url}">Edit</a>' in page) is may_edit, (user.username, kind)
+            assert client.get(edit_url).status_code == (200 if may_edit else 403), (user.username, kind)
+
+    client.force_login(stranger)
+    assert client.post(reverse("catalog:tool-edit", args=[tool.name]), {"title": "Mine now"}).status_code == 403
+    tool.refresh_from_db()
+    assert tool.title == "Github server"
+
+
+def test_it_shows_the_edit_link_by_the_object_permission_not_the_membership(
+    client: Any, owner: Any, team: Any, make_user: Any
+) -> None:
+    tool = make_tool(team)
+    remove_perm("catalog.change_tool", team.maintainers_group, tool)
+    holder = make_user("dora")
+    assign_perm("catalog.change_tool", holder, tool)
+    edit_link = f'href="{reverse("catalog:tool-edit", args=[tool.name])}">Edit</a>'
+
+    client.force_login(owner)
+    page = html_of(client.get(reverse("catalog:tool", args=[tool.name])))
+    assert edit_link not in page and "Submit for onboarding</button>" in page, "still a maintainer of the team"
+    client.force_login(holder)
+    assert edit_link in html_of(client.get(reverse("catalog:tool", args=[tool.name])))
 
 
 def test_it_shows_a_team_with_its_entities_members_and_open_requests(
