@@ -1,15 +1,15 @@
 """Import descriptors: parse, validate everything first, then write in one transaction per input.
 
 Idempotent: an entity whose facts already match is "unchanged" and writes nothing; a changed one goes through the
-same update services as the UI and API. New entities are written in bulk (rows, relations, permissions, search
-entries and audit events) because a catalog is usually imported thousands at a time; a batch that still fails
+same update services as the UI and API. New entities are written in bulk (rows, relations, search entries and
+audit events) because a catalog is usually imported thousands at a time; a batch that still fails
 in the database falls back to one savepoint per entity, so a bad document never leaves part of itself behind
 and never takes the good ones down with it.
 
 New entities are validated as plain rows (no model instances, no query per entity) when every check is sure to
 pass; anything else goes through the services' full validation, whose per-field messages are what gets reported.
 Rows go to the database as tuples (catalog.bulk.copy_rows): constructing tens of thousands of instances for the
-entities, search rows, permissions and audit events cost more than writing them.
+entities, search rows and audit events cost more than writing them.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ from operator import attrgetter
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
-from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
 from catalog.bulk import allocate_ids, copy_rows
@@ -753,7 +751,6 @@ class _Rows:
     capabilities: list[tuple[Any, ...]]
     models_used: list[tuple[int, int]]
     entries: list[tuple[Any, ...]]
-    permissions: list[tuple[Any, ...]]
     audit: list[dict[str, Any]]
 
 
@@ -764,11 +761,7 @@ _CAPABILITY_COLUMNS: Final = ["tool_id", "name", "description", *services.CAPABI
 def _bulk_write(prepared: list[_New], context: _Context, model: type[Agent] | type[Tool]) -> None:
     for new, pk in zip(prepared, allocate_ids(model, len(prepared)), strict=True):
         new.row.id = pk
-    content_type = ContentType.objects.get_for_model(model)
-    permissions = Permission.objects.filter(
-        content_type=content_type, codename__in=services.owner_permission_codenames(model)
-    )
-    rows = _rows(prepared, model, context, content_type.pk, list(permissions.values_list("pk", flat=True)))
+    rows = _rows(prepared, model, context)
     copy_rows(model, _columns(model), rows.entities)
     copy_rows(Capability, _CAPABILITY_COLUMNS, rows.capabilities)
     copy_rows(Agent.models_used.through, ["agent_id", "aimodel_id"], rows.models_used)
@@ -776,19 +769,12 @@ def _bulk_write(prepared: list[_New], context: _Context, model: type[Agent] | ty
         _link_calls(prepared)
     copy_rows(CatalogEntry, _ENTRY_COLUMNS, rows.entries)
     invalidate_catalog_counts()
-    # New objects: no permission rows exist for them yet, so plain inserts cannot conflict.
-    copy_rows(GroupObjectPermission, ["content_type_id", "object_pk", "group_id", "permission_id"], rows.permissions)
     audit_record_many(rows.audit)
 
 
-def _rows(
-    prepared: list[_New],
-    model: type[Agent] | type[Tool],
-    context: _Context,
-    content_type_id: int,
-    permission_ids: list[int],
-) -> _Rows:
-    """Risk, search rows, owner permissions and audit events of new entities, with no queries."""
+def _rows(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> _Rows:
+    """Risk, search rows and audit events of new entities, with no queries. No permission rows: the owning team's
+    maintainers may edit because they maintain the owner (services.can_edit)."""
     now = timezone.now()
     for new in prepared:
         row = new.row
@@ -829,12 +815,6 @@ def _rows(
         entries=[
             tuple({**entry_defaults, **entry, "kind": kind, "entity_id": new.row.id}[c] for c in _ENTRY_COLUMNS)
             for new, entry in zip(prepared, entries, strict=True)
-        ],
-        # The owning team's maintainers' object permissions, as the services grant them.
-        permissions=[
-            (content_type_id, str(new.row.id), teams[new.row.owner_id].maintainers_group_id, permission_id)
-            for new in prepared
-            for permission_id in permission_ids
         ],
         audit=[
             {

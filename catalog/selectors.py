@@ -477,9 +477,9 @@ def tool_detail(*, name: str) -> Tool:
 
 @dataclass(frozen=True)
 class ViewerAccess:
-    """What one user may do with an entity, answered by the query that loaded it for its page: `may_change`, a
-    guardian change permission of their own or of one of their groups (how the owning team's maintainers hold it);
-    `maintains_owner`, a maintainer membership of the owning team. `services.can_edit` and
+    """What one user may do with an entity, answered by the query that loaded it for its page: `maintains_owner`, a
+    maintainer membership of the owning team (which is what lets owners edit); `may_change`, a guardian change
+    permission given explicitly, to them or to one of their groups. `services.can_edit` and
     `services.can_create_for` read it instead of asking the database again; platform admins are theirs to add."""
 
     user_id: Any
@@ -502,9 +502,9 @@ def _quoted(model: type[Any], column: str = "") -> str:
 
 
 def change_permission_held(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> RawSQL:
-    """True for the rows of `model` on which the user holds its change permission, directly or through one of their
-    groups: the rows guardian's `get_perms` reads for an active user, as one condition instead of two queries.
-    Guardian gives an inactive user nothing; that rule is `services.can_edit`'s.
+    """True for the rows of `model` on which the user was given its change permission, directly or through one of
+    their groups: the rows guardian's `get_perms` reads for an active user, as one condition instead of two queries.
+    Guardian gives an inactive user nothing; that rule is `services.can_edit`'s, as is the owners' right to edit.
 
     SQL rather than the ORM: building and compiling these subqueries with the ORM cost more Python per page than the
     rest of the entity query, and guardian's joins (auth_group, auth_permission) quadrupled PostgreSQL's planning."""
@@ -524,9 +524,9 @@ def change_permission_held(*, user: AbstractBaseUser, model: type[Agent] | type[
     return RawSQL(sql, [user.pk, *row_params, user.pk, *row_params], output_field=BooleanField())  # noqa: S611
 
 
-def _maintains_owner(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> RawSQL:
-    """True for the rows of `model` whose owning team the user maintains (`services.can_create_for`'s rule), in SQL
-    for the same reason."""
+def maintains_owner(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> RawSQL:
+    """True for the rows of `model` whose owning team the user maintains: the owners' right to edit, and
+    `services.can_create_for`'s rule. In SQL for the same reason."""
     sql = f"""EXISTS (
         SELECT 1 FROM {_quoted(TeamMembership)}
         WHERE team_id = {_quoted(model, "owner_id")} AND user_id = %s AND role = %s
@@ -541,7 +541,7 @@ def _with_viewer_access(
         return entities
     return entities.annotate(
         viewer_may_change=change_permission_held(user=user, model=model),
-        viewer_maintains_owner=_maintains_owner(user=user, model=model),
+        viewer_maintains_owner=maintains_owner(user=user, model=model),
     )
 
 

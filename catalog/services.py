@@ -15,8 +15,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, remove_perm
 
 from catalog import risk
 from catalog.models import (
@@ -108,8 +108,9 @@ class CatalogConflict(Exception):
 
 
 def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
-    """Owners' maintainers (a guardian object permission on the team's maintainers group) and platform admins."""
-    from catalog.selectors import change_permission_held, known_access
+    """Platform admins; the owning team's active maintainers, because ownership is the grant; and whoever holds
+    guardian's change permission on the object (given explicitly, e.g. to another team's group)."""
+    from catalog.selectors import change_permission_held, known_access, maintains_owner
 
     if not user.is_authenticated:
         return False
@@ -119,9 +120,10 @@ def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bo
         return False  # as guardian: an inactive user holds no object permissions
     known = known_access(entity, user)
     if known is not None:
-        return known.may_change
+        return known.maintains_owner or known.may_change
     model = type(entity)
-    return model.objects.filter(change_permission_held(user=user, model=model), pk=entity.pk).exists()
+    held = Q(maintains_owner(user=user, model=model)) | Q(change_permission_held(user=user, model=model))
+    return model.objects.filter(held, pk=entity.pk).exists()
 
 
 def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
@@ -135,20 +137,6 @@ def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
     if known is not None:
         return known.maintains_owner
     return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
-
-
-def owner_permission_codenames(model: type[Agent] | type[Tool]) -> list[str]:
-    """The object permissions an owning team's maintainers get. Only change: editing and deleting both check it
-    (`can_edit`), so a separate delete permission would be a second row per entity that nothing reads."""
-    return [f"change_{model._meta.model_name}"]
-
-
-def _grant_owner_permissions(entity: Agent | Tool, previous_owner: Team | None = None) -> None:
-    for name in owner_permission_codenames(type(entity)):
-        codename = f"catalog.{name}"
-        if previous_owner is not None:
-            remove_perm(codename, previous_owner.maintainers_group, entity)
-        assign_perm(codename, entity.owner.maintainers_group, entity)
 
 
 # --- shared helpers ---------------------------------------------------------------------------------------
@@ -525,7 +513,6 @@ def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], che
         agent.models_used.set(relations["models"])
     if relations.get("calls"):
         agent.calls.set(relations["calls"])
-    _grant_owner_permissions(agent)
     agent_rescore(agent)
     _index_agent(agent)
     audit_record(
@@ -579,8 +566,6 @@ def agent_update(
         agent.models_used.set(relations["models"])
     if "calls" in relations:
         agent.calls.set(relations["calls"])
-    if agent.owner_id != previous_owner.pk:
-        _grant_owner_permissions(agent, previous_owner)
     after = _snapshot(agent, tracked)
     changes = field_changes(before, after)
     after_relations = {
@@ -691,7 +676,6 @@ def tool_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], chec
     except IntegrityError as exc:
         raise CatalogError({"name": [f"tool {name!r} already exists."]}) from exc
     _write_capabilities(tool, capabilities)
-    _grant_owner_permissions(tool)
     tool_rescore(tool)
     _index_tool(tool)
     audit_record(
@@ -748,8 +732,6 @@ def tool_update(
         # A changed capability list has not been attested: its hints stop counting until reviewed again.
         tool.annotations_trusted = False
         Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
-    if tool.owner_id != previous_owner.pk:
-        _grant_owner_permissions(tool, previous_owner)
     changes = field_changes(before, _snapshot(tool, tracked))
     if capabilities_changed:
         changes["capabilities_hash"] = {"before": before_hash, "after": tool.capabilities_hash}

@@ -201,6 +201,8 @@ if _redis_cache:
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Owners' maintainers may change their agents and tools by membership; guardian answers for explicit grants.
+    "catalog.permissions.OwningTeamBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # No guardian "AnonymousUser" row: anonymous visitors get no object permissions at all.

@@ -160,7 +160,8 @@ def test_bulk_writes_what_the_services_write(teams: dict[str, Team], monkeypatch
     monkeypatch.setattr(importing, "_bulk_write", _without_bulk_writes)
     one_by_one, one_by_one_report = _import_and_snapshot()
 
-    assert bulk["agent"] and bulk["tool"] and bulk["permissions"] and bulk["entries"] and bulk["calls"]
+    assert bulk["agent"] and bulk["tool"] and bulk["entries"] and bulk["calls"]
+    assert bulk["permissions"] == []  # owners edit by membership: neither path writes permission rows
     assert bulk == one_by_one
     assert bulk_report["created"] == one_by_one_report["created"] == 10
 
@@ -228,7 +229,7 @@ def test_a_batch_the_database_refuses_is_retried_one_entity_at_a_time(teams: dic
     assert (report.created, report.failed) == (1, 1)
     assert report.errors[0].index == 1 and report.errors[0].field == "registry_name"
     assert list(Tool.objects.values_list("name", flat=True)) == ["first-tool"]
-    assert GroupObjectPermission.objects.count() == 1 and CatalogEntry.objects.count() == 1
+    assert CatalogEntry.objects.count() == 1 and not GroupObjectPermission.objects.exists()
     assert audit_verify_chain().ok
 
 

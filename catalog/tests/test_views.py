@@ -349,20 +349,23 @@ def test_it_shows_the_edit_link_to_the_owning_teams_maintainers_and_platform_adm
     assert tool.title == "Github server"
 
 
-def test_it_shows_the_edit_link_by_the_object_permission_not_the_membership(
+def test_it_shows_the_edit_link_to_the_owners_maintainers_and_to_explicit_grantees_only(
     client: Any, owner: Any, team: Any, make_user: Any
 ) -> None:
+    from catalog.teams import team_set_member
+
     tool = make_tool(team)
-    remove_perm("catalog.change_tool", team.maintainers_group, tool)
-    holder = make_user("dora")
+    holder, member = make_user("dora"), make_user("mia")
     assign_perm("catalog.change_tool", holder, tool)
+    team_set_member(team=team, user=member, role="member")
     edit_link = f'href="{reverse("catalog:tool-edit", args=[tool.name])}">Edit</a>'
 
-    client.force_login(owner)
-    page = html_of(client.get(reverse("catalog:tool", args=[tool.name])))
-    assert edit_link not in page and "Submit for onboarding</button>" in page, "still a maintainer of the team"
+    for user, sees in ((owner, True), (holder, True), (member, False)):
+        client.force_login(user)
+        assert (edit_link in html_of(client.get(reverse("catalog:tool", args=[tool.name])))) is sees, user.username
+    remove_perm("catalog.change_tool", holder, tool)
     client.force_login(holder)
-    assert edit_link in html_of(client.get(reverse("catalog:tool", args=[tool.name])))
+    assert edit_link not in html_of(client.get(reverse("catalog:tool", args=[tool.name])))
 
 
 def test_it_shows_a_team_with_its_entities_members_and_open_requests(

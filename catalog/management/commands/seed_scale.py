@@ -1,6 +1,6 @@
 """Synthetic catalog at scale for benchmarks: realistic names, descriptions, tags and capabilities.
 
-Rows are written in bulk (entities, capabilities, search rows, owner permissions), with risk computed by the
+Rows are written in bulk (entities, capabilities, search rows), with risk computed by the
 same rubric as every other write; the audit trail gets one event for the whole seed rather than 100,000.
 """
 
@@ -15,12 +15,10 @@ from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
-from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
 from catalog.bulk import allocate_ids, copy_rows
@@ -87,8 +85,6 @@ class Command(BaseCommand):
             teams = self._teams(options["teams"], prefix)
             tools = self._tools(rng, options["tools"], teams, prefix)
             agents = self._agents(rng, options["agents"], teams, prefix)
-            self._permissions(tools, Tool)
-            self._permissions(agents, Agent)
             audit_record(
                 action="catalog.seed_scale",
                 object_type="catalog",
@@ -246,28 +242,6 @@ class Command(BaseCommand):
             [{"kind": "agent", "entity_id": a.id, **services.agent_entry_values(a), "updated_at": now} for a in agents],  # type: ignore[arg-type]
         )
         return agents
-
-    def _permissions(self, instances: list[Any], model: type[Agent] | type[Tool]) -> None:
-        content_type = ContentType.objects.get_for_model(model)
-        permissions = list(
-            Permission.objects.filter(
-                content_type=content_type, codename__in=services.owner_permission_codenames(model)
-            )
-        )
-        group_of_team = dict(Team.objects.values_list("pk", "maintainers_group_id"))
-        _write_rows(
-            GroupObjectPermission,
-            [
-                {
-                    "content_type_id": content_type.pk,
-                    "object_pk": str(i.id),
-                    "group_id": group_of_team[i.owner_id],
-                    "permission_id": p.pk,
-                }
-                for i in instances
-                for p in permissions
-            ],
-        )
 
 
 @contextlib.contextmanager
