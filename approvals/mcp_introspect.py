@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -76,13 +76,21 @@ class _McpSession:
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
 
-    def call(self, method: str, params: Mapping[str, Any] | None = None) -> tuple[Any, SafeResponse]:
+    def call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        answered: Callable[[SafeResponse], None] | None = None,
+    ) -> tuple[Any, SafeResponse]:
         request_id = self._next_id
         self._next_id += 1
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = dict(params)
         response = self.client.post(self.url, json=message, headers=self._headers(), timeout=self.timeout)
+        if answered is not None:
+            answered(response)
         answer = _read_answer(response, method=method, request_id=request_id)
         if "error" in answer:
             error = answer["error"] if isinstance(answer["error"], dict) else {}
@@ -111,12 +119,22 @@ class _McpSession:
             logger.debug("could not terminate MCP session at %s: %s", self.url, error)
 
 
-def introspect_mcp_server(url: str, *, client: SafeHttpClient | None = None, timeout: float = 10) -> McpIntrospection:
-    """Initialize a session with the MCP server at `url` and list all its tools (following pages)."""
+def introspect_mcp_server(
+    url: str,
+    *,
+    client: SafeHttpClient | None = None,
+    timeout: float = 10,
+    initialize_answered: Callable[[SafeResponse], None] | None = None,
+) -> McpIntrospection:
+    """Initialize a session with the MCP server at `url` and list all its tools (following pages).
+
+    `initialize_answered` gets the HTTP answer to `initialize` before it is judged, so a caller learns that the
+    server answered (and with which status) even when the answer then turns out not to be MCP."""
     session = _McpSession(url, client or get_client(), timeout)
     result, response = session.call(
         "initialize",
         {"protocolVersion": MCP_PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
+        answered=initialize_answered,
     )
     if not isinstance(result, dict):
         raise McpProtocolError(f"MCP server {url} answered initialize with a non-object result")

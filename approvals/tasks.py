@@ -20,13 +20,22 @@ def run_checks(self, request_id: int, round_number: int) -> str:  # type: ignore
     return f"ran {outcome.claimed}" if outcome.claimed else "not claimed"
 
 
+def _send_backoff(retries: int) -> int:
+    return min(5 * 2**retries, 600)
+
+
 @shared_task(bind=True, name="approvals.send_notification", max_retries=notifications.MAX_ATTEMPTS - 1, acks_late=True)
 def send_notification(self, notification_id: int) -> str:  # type: ignore[no-untyped-def]
     final = self.request.retries >= notifications.MAX_ATTEMPTS - 1
     try:
         return notifications.notification_send(notification_id, final_attempt=final)
     except notifications.NotificationFailed as exc:
-        raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 600)) from exc
+        raise self.retry(exc=exc, countdown=_send_backoff(self.request.retries)) from exc
+
+
+def send_notification_retry(notification_id: int, *, attempts_made: int) -> None:
+    """Hand a notification whose first attempts were made elsewhere to the task, which carries on counting."""
+    send_notification.apply_async((notification_id,), countdown=_send_backoff(attempts_made - 1), retries=attempts_made)
 
 
 @shared_task(name="approvals.sla_scan")

@@ -190,6 +190,17 @@ def test_it_raises_a_protocol_error_for_malformed_answers(
         introspect_mcp_server(broken.url, client=LOCAL_CLIENT)
 
 
+def test_it_hands_over_the_answer_to_initialize_before_judging_it() -> None:
+    statuses: list[int] = []
+    broken = McpTestServer(GITHUB_TOOLS, raw_replies={"initialize": "this is not json"})
+    with broken, pytest.raises(McpProtocolError, match="invalid JSON"):
+        introspect_mcp_server(
+            broken.url, client=LOCAL_CLIENT, initialize_answered=lambda response: statuses.append(response.status)
+        )
+
+    assert statuses == [200]
+
+
 def test_it_refuses_an_answer_that_is_neither_json_nor_sse() -> None:
     login_page = Reply(body="<html>login</html>", headers={"Content-Type": "text/html"})
     with (

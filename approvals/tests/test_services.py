@@ -374,6 +374,80 @@ def test_an_mcp_server_is_introspected_and_differences_are_flagged(
     assert request.state == "changes_requested"
 
 
+def _mcp_tool(world: dict[str, Any], url: str) -> Tool:
+    return catalog.tool_create(
+        actor=world["owner"],
+        data={"name": "items-mcp", "owner": "payments", "kind": "mcp_server", "transport": "streamable_http",
+              "endpoint_url": url, "version": "2.0.0", "description": "Items.", "data_class": "internal",
+              "reach": "closed", "credential_scope": "none", "capabilities": [{"name": "list_items", "read_only": True, "open_world": False}]},
+    )  # fmt: skip
+
+
+def test_the_endpoint_and_mcp_checks_share_one_handshake_and_keep_their_own_records(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    with McpTestServer([McpToolSpec(name="list_items", read_only=True, open_world=False)]) as server:
+        request = submit(
+            django_capture_on_commit_callbacks,
+            world["owner"],
+            kind="tool_onboarding",
+            tool=_mcp_tool(world, server.url),
+        )
+        methods = server.methods_called()
+    assert methods == ["initialize", "notifications/initialized", "tools/list"]  # no separate ping
+    checks = {check.name: check for check in request.checks.all()}
+    endpoint, mcp = checks["endpoint_reachable"], checks["mcp_tools"]
+    assert (endpoint.status, endpoint.attempts, endpoint.output) == ("passed", 1, {"url": server.url, "status": 200})
+    assert endpoint.summary == f"{server.url} answered HTTP 200."
+    assert (mcp.status, mcp.attempts, mcp.output["tools"][0]["name"]) == ("passed", 1, "list_items")
+
+
+def test_an_mcp_endpoint_that_fails_shows_as_the_endpoint_checks_error_while_the_mcp_check_keeps_its_verdict(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    served = [McpToolSpec(name="list_items", read_only=True, open_world=False)]
+    with McpTestServer(served, http_errors={"initialize": 503, "ping": 503}) as server:
+        request = submit(
+            django_capture_on_commit_callbacks,
+            world["owner"],
+            kind="tool_onboarding",
+            tool=_mcp_tool(world, server.url),
+        )
+        methods = server.methods_called()
+    checks = {check.name: check for check in request.checks.all()}
+    endpoint, mcp = checks["endpoint_reachable"], checks["mcp_tools"]
+    assert (endpoint.status, endpoint.attempts) == ("error", 4)
+    assert "answered HTTP 503" in endpoint.summary
+    assert (mcp.status, mcp.attempts) == ("failed", 1)
+    assert "does not speak MCP correctly" in mcp.summary
+    # One handshake for both, then the endpoint check alone on its retries.
+    assert methods == ["initialize", "ping", "ping", "ping"]
+    assert request.state == "changes_requested"
+    reasons = AuditEvent.objects.get(action="approvals.request.changes_requested", object_id=str(request.pk)).changes[
+        "reasons"
+    ]
+    assert any(reason.startswith("Endpoint answers: Could not complete after 4 attempts") for reason in reasons)
+    assert any(reason.startswith("MCP tools match: The server does not speak MCP") for reason in reasons)
+
+
+def test_an_mcp_endpoint_that_is_down_is_an_error_of_both_network_checks(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    with McpTestServer([]) as gone:
+        url = gone.url
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=_mcp_tool(world, url)
+    )
+    checks = {check.name: check for check in request.checks.all()}
+    for name in ("endpoint_reachable", "mcp_tools"):
+        assert (checks[name].status, checks[name].attempts) == ("error", 4)
+        assert "did not answer" in checks[name].summary
+    assert request.state == "changes_requested"
+
+
 def test_an_endpoint_at_a_metadata_address_is_refused(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -498,3 +572,72 @@ def test_a_run_whose_lease_was_taken_over_does_not_overwrite_the_newer_run(
     assert set(CheckRun.objects.filter(request=request).values_list("attempts", flat=True)) == {2}
     request.refresh_from_db()
     assert request.state == "in_review"
+
+
+def test_the_check_task_sends_its_transitions_notifications_itself(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from approvals import tasks
+
+    enqueued: list[Any] = []
+    monkeypatch.setattr(tasks.send_notification, "delay", lambda *args, **kwargs: enqueued.append(args))
+    monkeypatch.setattr(tasks.send_notification, "apply_async", lambda *args, **kwargs: enqueued.append(args))
+    request = submit(
+        django_capture_on_commit_callbacks,
+        world["owner"],
+        kind="tool_onboarding",
+        tool=make_tool(tier="low"),
+        attest=True,
+    )
+    assert request.state == "approved"
+    notification = Notification.objects.get(request=request, event="approved")
+    assert (notification.status, notification.attempts) == ("sent", 1)
+    assert [message.to for message in mail.outbox if message.subject.startswith("Approved")] == [[world["owner"].email]]
+    assert enqueued == []
+
+
+def test_a_notification_the_check_task_cannot_send_gets_the_tasks_retries_up_to_the_same_limit(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    with LocalHttpServer({"POST /hook": Reply(status=500)}) as server:
+        world["team"].chat_webhook_url = server.url("/hook")
+        world["team"].save()
+        request = submit(
+            django_capture_on_commit_callbacks,
+            world["owner"],
+            kind="tool_onboarding",
+            tool=make_tool(tier="low"),
+            attest=True,
+        )
+        posts = server.requests_to("/hook")
+    assert request.state == "approved"
+    webhook = Notification.objects.get(request=request, channel="webhook", event="approved")
+    assert (webhook.status, webhook.attempts) == ("failed", 6)
+    assert len(posts) == 6
+
+
+def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from approvals import notifications
+
+    with monkeypatch.context() as dying:  # the worker dies after the round's commit, before sending
+        dying.setattr(notifications, "notifications_send", lambda notification_ids: None)
+        request = submit(
+            django_capture_on_commit_callbacks,
+            world["owner"],
+            kind="tool_onboarding",
+            tool=make_tool(tier="low"),
+            attest=True,
+        )
+    notification = Notification.objects.get(request=request, event="approved")
+    assert (request.state, notification.status) == ("approved", "pending")
+
+    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == 0  # redelivered
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("sent", 1)
+    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
+    notification.refresh_from_db()
+    assert notification.attempts == 1
