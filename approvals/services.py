@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from approvals import notifications
@@ -324,15 +324,22 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
     return now + timedelta(hours=int(stage.get("sla_hours") or 48))
 
 
-def _locked(request_id: int) -> ApprovalRequest:
-    try:
-        return (
-            ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("requester", "owning_team")
-            .get(pk=request_id)
+def _locked(request_id: int, *, reviewer: AbstractBaseUser | None = None) -> ApprovalRequest:
+    """The request, locked until the transaction ends. With a `reviewer`, the same query answers whether they
+    already decided in the current round (as `reviewer_decided`): a decision reads it under the lock anyway."""
+    requests = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("requester", "owning_team")
+    if reviewer is not None:
+        requests = requests.annotate(
+            reviewer_decided=Exists(
+                Decision.objects.filter(request_id=OuterRef("pk"), round=OuterRef("round"), reviewer_id=reviewer.pk)
+            )
         )
+    try:
+        request = requests.get(pk=request_id)
     except ApprovalRequest.DoesNotExist as exc:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from exc
+    request.decided_reviewer_id = reviewer.pk if reviewer is not None else None  # whom reviewer_decided is about
+    return request
 
 
 # --- submit --------------------------------------------------------------------------------------------------
@@ -641,12 +648,22 @@ def _write_outcomes(checks: list[CheckRun]) -> int:
         for check in checks
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET status = %s, summary = %s, output = COALESCE(%s, output), "  # noqa: S608 (names are ours)
-            "finished_at = COALESCE(%s, finished_at), lease_until = NULL "
-            "WHERE id = %s AND status = %s AND attempts = %s",
-            rows,
-        )
+        if connection.vendor == "postgresql":  # one statement for the round, not one per check
+            values = ", ".join(["(%s, %s, %s::jsonb, %s::timestamptz, %s::bigint, %s, %s::integer)"] * len(rows))
+            cursor.execute(
+                f"UPDATE {table} AS c SET status = v.status, summary = v.summary, "  # noqa: S608 (names are ours)
+                "output = COALESCE(v.output, c.output), finished_at = COALESCE(v.finished_at, c.finished_at), "
+                f"lease_until = NULL FROM (VALUES {values}) AS v(status, summary, output, finished_at, id, held, attempts) "
+                "WHERE c.id = v.id AND c.status = v.held AND c.attempts = v.attempts",
+                [value for row in rows for value in row],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET status = %s, summary = %s, output = COALESCE(%s, output), "  # noqa: S608
+                "finished_at = COALESCE(%s, finished_at), lease_until = NULL "
+                "WHERE id = %s AND status = %s AND attempts = %s",
+                rows,
+            )
         return int(cursor.rowcount)
 
 
@@ -763,7 +780,11 @@ def decision_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRe
         return "Nobody approves their own request."
     if not user_has_role(user, stage["role"]):
         return f"The '{stage['name']}' stage needs the {stage['role']} role."
-    if request.decisions.filter(round=request.round, reviewer=user).exists():
+    if getattr(request, "decided_reviewer_id", None) == user.pk:
+        decided = request.reviewer_decided  # _locked(reviewer=user) read it with the request
+    else:
+        decided = request.decisions.filter(round=request.round, reviewer=user).exists()
+    if decided:
         return "You already decided on this request in this round; one person counts once."
     if (
         request.policy_snapshot.get("exclude_owning_team")
@@ -789,7 +810,7 @@ def request_decide(
     refusal: str | None = None
     try:
         with transaction.atomic(), audit_deferred():
-            request = _locked(request_id)
+            request = _locked(request_id, reviewer=actor)
             if request.state != ApprovalRequest.State.IN_REVIEW:
                 raise ApprovalConflict(
                     f"Request #{request.pk} is {request.get_state_display()}; it was decided or withdrawn meanwhile."
