@@ -6,12 +6,14 @@ taken from the table's sequence up front, so callers can link related rows in th
 
 Callers that write thousands of rows pass plain tuples (`copy_rows`): building a model instance per row cost more
 than writing it. `insert_instances` is the same path for code that already holds unsaved instances.
+`BackgroundCopies` runs a series of `copy_rows` in a worker thread while the caller builds the next rows.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from operator import attrgetter
 from typing import Any
 
@@ -42,36 +44,94 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     """
     if isinstance(rows, Sequence) and not rows:
         return
-    by_attname = {field.attname: field for field in model._meta.concrete_fields}
-    fields = [by_attname[name] for name in columns]
     if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
         return
-    json_columns = [i for i, field in enumerate(fields) if field.get_internal_type() == "JSONField"]
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        _copy(cursor.cursor, *_statement(model, columns), rows)  # the psycopg cursor behind Django's wrapper
+
+
+def _statement(model: type[models.Model], columns: Sequence[str]) -> tuple[str, list[int]]:
+    """The COPY statement and the positions of its JSON columns."""
+    by_attname = {field.attname: field for field in model._meta.concrete_fields}
+    fields = [by_attname[name] for name in columns]
     quoted = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
+    json_columns = [i for i, field in enumerate(fields) if field.get_internal_type() == "JSONField"]
+    return f"COPY {table} ({quoted}) FROM STDIN", json_columns
+
+
+def _copy(cursor: Any, statement: str, json_columns: list[int], rows: Iterable[Sequence[Any]]) -> None:
     # Rows often share one JSON value (a default, a risk assessment): dump each object once. Keyed by id(); the
     # entry keeps the object alive, so its id cannot be reused by another object before the copy ends.
     dumped: dict[int, tuple[Any, str]] = {}
     dumps = json.dumps
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        raw = cursor.cursor  # the psycopg cursor behind Django's wrapper
-        # A writer thread sends while this one formats rows: the server ingests as they come.
-        with raw.copy(f"COPY {table} ({quoted}) FROM STDIN", writer=QueuedLibpqWriter(raw)) as copy:
-            write_row = copy.write_row
-            if not json_columns:
-                for row in rows:
-                    write_row(row)
-                return
+    # A writer thread sends while this one formats rows: the server ingests as they come.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        write_row = copy.write_row
+        if not json_columns:
             for row in rows:
-                values = list(row)
-                for i in json_columns:
-                    value = values[i]
-                    known = dumped.get(id(value))
-                    if known is None:
-                        known = dumped[id(value)] = (value, dumps(value))
-                    values[i] = known[1]  # COPY's text format: PostgreSQL parses the JSON text itself
-                write_row(values)
+                write_row(row)
+            return
+        for row in rows:
+            values = list(row)
+            for i in json_columns:
+                value = values[i]
+                known = dumped.get(id(value))
+                if known is None:
+                    known = dumped[id(value)] = (value, dumps(value))
+                values[i] = known[1]  # COPY's text format: PostgreSQL parses the JSON text itself
+            write_row(values)
+
+
+class BackgroundCopies:
+    """`copy_rows` run in order by a worker thread while the calling thread computes what comes next.
+
+    An import's COPYs keep the server busy for about as long as Python takes to build the rows: done one after the
+    other, each side waits for the other. The worker uses the calling thread's connection, so the caller must not
+    use it until the block ends (Django's connections belong to one thread; psycopg's lock would make it wait).
+    The block waits for every COPY and raises the first failure as Django's DatabaseError, in the calling thread,
+    so the caller's atomic block rolls back as usual. Elsewhere than PostgreSQL the copies run at once, inline.
+    """
+
+    def __init__(self) -> None:
+        self._inline = connection.vendor != "postgresql"
+        self._jobs: list[Future[None]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._failed = False
+
+    def __enter__(self) -> BackgroundCopies:
+        if not self._inline:
+            connection.ensure_connection()
+            self._raw = connection.connection
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-copy")
+        return self
+
+    def copy_rows(self, model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self._pool is None:
+            copy_rows(model, columns, rows)
+        elif rows:
+            self._jobs.append(self._pool.submit(self._copy, *_statement(model, columns), rows))
+
+    def _copy(self, statement: str, json_columns: list[int], rows: Sequence[Sequence[Any]]) -> None:
+        if self._failed:
+            return  # the transaction is aborted: the first error is the one to report
+        try:
+            with self._raw.cursor() as cursor:
+                _copy(cursor, statement, json_columns, rows)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=True)  # even when the caller failed: the connection must be idle again
+        for job in self._jobs:
+            error = job.exception()
+            if error is not None and exc_info[0] is None:
+                with connection.wrap_database_errors:
+                    raise error
 
 
 def insert_instances(model: type[models.Model], instances: Sequence[Any], *, batch_size: int = 2000) -> None:

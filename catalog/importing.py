@@ -2,9 +2,10 @@
 
 Idempotent: an entity whose facts already match is "unchanged" and writes nothing; a changed one goes through the
 same update services as the UI and API. New entities are written in bulk (rows, relations, search entries and
-audit events) because a catalog is usually imported thousands at a time; a batch that still fails
-in the database falls back to one savepoint per entity, so a bad document never leaves part of itself behind
-and never takes the good ones down with it.
+audit events) because a catalog is usually imported thousands at a time: the new tools and agents together, the
+COPYs running in the background (catalog.bulk.BackgroundCopies) while the next rows and the audit chain are built.
+If that fails in the database, each kind is tried again on its own, and a kind that still fails falls back to one
+savepoint per entity, so a bad document never leaves part of itself behind and never takes the good ones down.
 
 New entities are validated as plain rows (no model instances, no query per entity) when every check is sure to
 pass; anything else goes through the services' full validation, whose per-field messages are what gets reported.
@@ -19,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
@@ -29,13 +30,13 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from catalog import risk, services
-from catalog.bulk import allocate_ids, copy_rows
+from catalog.bulk import BackgroundCopies, allocate_ids
 from catalog.formats import ParsedEntity, ParseResult, parse_document_bytes
 from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, TeamMembership, Tool
 from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
-from portal.audit import audit_record_many
+from portal.audit import audit_events_chain, audit_events_write, audit_head_lock, audit_record_many
 from portal.roles import user_is_platform_admin
 
 KIND_ORDER = {"team": 0, "user": 1, "model": 2, "tool": 3, "agent": 4}
@@ -242,8 +243,8 @@ def _import_all(entities: list[ParsedEntity], context: _Context) -> None:
     for entity in by_kind["model"]:
         _one(entity, context, _import_model)
     context.teams = {team.name: team for team in Team.objects.all()}
-    _import_entities(by_kind["tool"], context, Tool)
-    _import_entities(by_kind["agent"], context, Agent)
+    batches = [_import_entities(by_kind["tool"], context, Tool), _import_entities(by_kind["agent"], context, Agent)]
+    _create_new([batch for batch in batches if batch.prepared], context)
 
 
 def _one(entity: ParsedEntity, context: _Context, handler: Any) -> None:
@@ -462,9 +463,20 @@ def _existing(model: type[Agent] | type[Tool], names: list[str]) -> dict[str, di
     return existing
 
 
-def _import_entities(entities: list[ParsedEntity], context: _Context, model: type[Agent] | type[Tool]) -> None:
+@dataclass
+class _Batch:
+    """New entities of one kind, validated and ready to be written."""
+
+    model: type[Agent] | type[Tool]
+    prepared: list[_New]
+    report_at: int  # where their outcomes go in the report: after those of the entities read before them
+
+
+def _import_entities(entities: list[ParsedEntity], context: _Context, model: type[Agent] | type[Tool]) -> _Batch:
+    """Report unchanged entities, update changed ones and validate new ones; the new ones are written later,
+    with those of the other kind, by _create_new."""
     if not entities:
-        return
+        return _Batch(model, [], len(context.report.outcomes))
     existing = _existing(model, [entity.name.lower() for entity in entities])
     new_entities = []
     if model is Agent:
@@ -480,8 +492,8 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
             context.report.add_outcome(entity, "unchanged")
             continue
         _one(entity, context, lambda e, c, pk=current["id"], d=data: _update_existing(model, pk, d, c))
-    if new_entities:
-        _create_new(new_entities, context, model)
+    prepared = _prepare_all(new_entities, context, model) if new_entities else []
+    return _Batch(model, prepared, len(context.report.outcomes))
 
 
 def _location_changed(current: Mapping[str, Any], context: _Context) -> bool:
@@ -512,35 +524,63 @@ def _mark_source(model: type[Agent] | type[Tool], pks: list[int], context: _Cont
     model.objects.filter(pk__in=pks).update(**values)
 
 
-def _create_new(
+def _prepare_all(
     items: list[tuple[ParsedEntity, dict[str, Any]]], context: _Context, model: type[Agent] | type[Tool]
-) -> None:
-    """Validate all, then write the valid ones in bulk; on a database error, retry one savepoint per entity."""
+) -> list[_New]:
     lookups = _lookups([data for _, data in items], model)
     prepared = []
     for entity, data in items:
         new = _prepare_new(entity, data, context, model, lookups)
         if new is not None:
             prepared.append(new)
-    if not prepared:
+    return prepared
+
+
+def _create_new(batches: list[_Batch], context: _Context) -> None:
+    """Write the batches in bulk; on a database error, each batch again on its own, and a batch that fails on its
+    own one savepoint per entity."""
+    if not batches:
         return
     try:
         with transaction.atomic():
-            _bulk_write(prepared, context, model)
+            _bulk_write(batches, context)
     except DatabaseError:
-        create = services.agent_create if model is Agent else services.tool_create
-        for new in prepared:
-            _one(
-                new.entity,
-                context,
-                lambda e, c, d=new.data: (
-                    create(actor=c.actor, data=d, check_permission=c.actor is not None),
-                    "created",
-                )[1],
-            )
+        if len(batches) == 1:
+            _create_one_by_one(batches[0], context)
+            return
+        for batch in batches:
+            try:
+                with transaction.atomic():
+                    _bulk_write([batch], context)
+            except DatabaseError:
+                _create_one_by_one(batch, context)
+            else:
+                context.report.created += len(batch.prepared)
+                context.report.outcomes.extend(_created(batch))
         return
-    for new in prepared:
-        context.report.add_outcome(new.entity, "created")
+    for batch in reversed(batches):  # later batches first: inserting them leaves earlier positions as they were
+        context.report.created += len(batch.prepared)
+        context.report.outcomes[batch.report_at : batch.report_at] = _created(batch)
+
+
+def _created(batch: _Batch) -> list[dict[str, Any]]:
+    report = ImportReport()
+    for new in batch.prepared:
+        report.add_outcome(new.entity, "created")
+    return report.outcomes
+
+
+def _create_one_by_one(batch: _Batch, context: _Context) -> None:
+    create = services.agent_create if batch.model is Agent else services.tool_create
+    for new in batch.prepared:
+        _one(
+            new.entity,
+            context,
+            lambda e, c, d=new.data: (
+                create(actor=c.actor, data=d, check_permission=c.actor is not None),
+                "created",
+            )[1],
+        )
 
 
 def _register_missing_models(entities: list[ParsedEntity], context: _Context) -> None:
@@ -629,7 +669,11 @@ def _prepare_valid(
 ) -> _New | None:
     """The same row _prepare_checked builds, without model instances or per-entity queries; None when any check
     would fail (or it cannot tell)."""
-    if not lookups.defaults_pass or entity.name.lower() in services.RESERVED_NAMES or services._has_nul(data):
+    if (
+        not lookups.defaults_pass
+        or entity.name.lower() in services.RESERVED_NAMES
+        or (not entity.nul_free and services._has_nul(data))  # data adds only the owner's name: no NUL in it
+    ):
         return None  # the full checks report these by field
     row: Any = _Row(lookups.defaults)
     row.name = entity.name.lower()
@@ -743,38 +787,52 @@ def _columns(model: type[Any]) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-@dataclass
-class _Rows:
-    """New entities' rows for every table an entity writes to, as tuples in column order."""
-
-    entities: list[tuple[Any, ...]]
-    capabilities: list[tuple[Any, ...]]
-    models_used: list[tuple[int, int]]
-    entries: list[tuple[Any, ...]]
-    audit: list[dict[str, Any]]
-
-
 _ENTRY_COLUMNS: Final = [f.attname for f in CatalogEntry._meta.concrete_fields if not f.primary_key]
 _CAPABILITY_COLUMNS: Final = ["tool_id", "name", "description", *services.CAPABILITY_HINTS]
 
 
-def _bulk_write(prepared: list[_New], context: _Context, model: type[Agent] | type[Tool]) -> None:
-    for new, pk in zip(prepared, allocate_ids(model, len(prepared)), strict=True):
-        new.row.id = pk
-    rows = _rows(prepared, model, context)
-    copy_rows(model, _columns(model), rows.entities)
-    copy_rows(Capability, _CAPABILITY_COLUMNS, rows.capabilities)
-    copy_rows(Agent.models_used.through, ["agent_id", "aimodel_id"], rows.models_used)
-    if model is Agent:
-        _link_calls(prepared)
-    copy_rows(CatalogEntry, _ENTRY_COLUMNS, rows.entries)
+def _bulk_write(batches: list[_Batch], context: _Context) -> None:
+    """Write new entities' rows for every table an entity writes to, with no per-entity queries. No permission
+    rows: the owning team's maintainers may edit because they maintain the owner (services.can_edit).
+
+    The COPYs run in the background while this thread builds the next rows and chains the audit events. The
+    audit head is locked first, because the connection is busy after; the import would hold it until its commit
+    anyway."""
+    for batch in batches:
+        for new, pk in zip(batch.prepared, allocate_ids(batch.model, len(batch.prepared)), strict=True):
+            new.row.id = pk
+    head = audit_head_lock()
+    with BackgroundCopies() as copies:
+        for batch in batches:
+            model, prepared = batch.model, batch.prepared
+            _assess_all(prepared, model, context)
+            columns = _columns(model)
+            copies.copy_rows(model, columns, list(map(attrgetter(*columns), (new.row for new in prepared))))
+            copies.copy_rows(
+                Capability,
+                _CAPABILITY_COLUMNS,
+                [
+                    (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
+                    for new in prepared
+                    for cap in new.capabilities
+                ],
+            )
+            copies.copy_rows(
+                Agent.models_used.through,
+                ["agent_id", "aimodel_id"],
+                [(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
+            )
+            copies.copy_rows(CatalogEntry, _ENTRY_COLUMNS, _entry_rows(prepared, model))
+        events = [event for batch in batches for event in _audit_events(batch.prepared, batch.model, context)]
+        audit = audit_events_chain(events, head=head)
+    for batch in batches:
+        if batch.model is Agent:
+            _link_calls(batch.prepared)
     invalidate_catalog_counts()
-    audit_record_many(rows.audit)
+    audit_events_write(audit)
 
 
-def _rows(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> _Rows:
-    """Risk, search rows and audit events of new entities, with no queries. No permission rows: the owning team's
-    maintainers may edit because they maintain the owner (services.can_edit)."""
+def _assess_all(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> None:
     now = timezone.now()
     for new in prepared:
         row = new.row
@@ -794,6 +852,10 @@ def _rows(prepared: list[_New], model: type[Agent] | type[Tool], context: _Conte
         else:
             facts = services.agent_facts(row)
         _assess(row, facts, context)
+
+
+def _entry_rows(prepared: list[_New], model: type[Agent] | type[Tool]) -> list[tuple[Any, ...]]:
+    """Search rows: the services' values, in column order."""
     if model is Tool:
         # Capability names in the order the services read them back (by name), so both write the same search text.
         entries = [
@@ -801,38 +863,41 @@ def _rows(prepared: list[_New], model: type[Agent] | type[Tool], context: _Conte
         ]
     else:
         entries = [services.agent_entry_values(new.row) for new in prepared]
-    entry_defaults = {f.attname: f.get_default() for f in CatalogEntry._meta.concrete_fields if not f.primary_key}
-    kind = name = model._meta.model_name
-    teams = {team.pk: team for team in context.teams.values()}
-    return _Rows(
-        entities=list(map(attrgetter(*_columns(model)), (new.row for new in prepared))),
-        capabilities=[
-            (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
-            for new in prepared
-            for cap in new.capabilities
-        ],
-        models_used=[(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
-        entries=[
-            tuple({**entry_defaults, **entry, "kind": kind, "entity_id": new.row.id}[c] for c in _ENTRY_COLUMNS)
-            for new, entry in zip(prepared, entries, strict=True)
-        ],
-        audit=[
-            {
-                "action": f"catalog.{name}.created",
-                "object_type": f"catalog.{name}",
-                "object_id": new.row.id,
-                "object_repr": new.row.name,
-                "changes": {
-                    "name": new.row.name,
-                    "owner": teams[new.row.owner_id].name,
-                    "source": new.entity.source,
-                    "index": new.entity.index,
-                    "imported": True,
-                },
-            }
-            for new in prepared
-        ],
-    )
+    if not entries:
+        return []
+    kind = model._meta.model_name
+    defaults = {f.attname: f.get_default() for f in CatalogEntry._meta.concrete_fields if not f.primary_key}
+    missing = {name: defaults[name] for name in _ENTRY_COLUMNS if name not in entries[0] and name != "entity_id"}
+    in_order = itemgetter(*_ENTRY_COLUMNS)
+    rows = []
+    for new, entry in zip(prepared, entries, strict=True):
+        if missing:
+            entry = {**missing, **entry}
+        entry["kind"] = kind
+        entry["entity_id"] = new.row.id
+        rows.append(in_order(entry))
+    return rows
+
+
+def _audit_events(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> list[dict[str, Any]]:
+    name = model._meta.model_name
+    teams = {team.pk: team.name for team in context.teams.values()}
+    return [
+        {
+            "action": f"catalog.{name}.created",
+            "object_type": f"catalog.{name}",
+            "object_id": new.row.id,
+            "object_repr": new.row.name,
+            "changes": {
+                "name": new.row.name,
+                "owner": teams[new.row.owner_id],
+                "source": new.entity.source,
+                "index": new.entity.index,
+                "imported": True,
+            },
+        }
+        for new in prepared
+    ]
 
 
 def _link_calls(prepared: list[_New]) -> None:

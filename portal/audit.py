@@ -25,9 +25,19 @@ _EVENT_COLUMNS: Final = [field.attname for field in AuditEvent._meta.concrete_fi
 _deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("audit_deferred", default=None)
 
 
+# The encoders json.dumps(value, default=str, sort_keys=True) and the canonical json.dumps would build on every
+# call, built once: the same output, for a third less of an import's per-event audit cost.
+_SAFE_ENCODER: Final = json.JSONEncoder(default=str, sort_keys=True)
+_CANONICAL_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Values that come back from a JSON round trip as they went in.
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
+
+
 def _json_safe(value: Any) -> Any:
     """Round-trip through JSON so what we hash is exactly what the database gives back."""
-    return json.loads(json.dumps(value, default=str, sort_keys=True))
+    if type(value) is dict and all(type(k) is str and type(v) in _PLAIN for k, v in value.items()):
+        return dict(sorted(value.items()))  # what the round trip gives (keys sorted), several times faster
+    return json.loads(_SAFE_ENCODER.encode(value))
 
 
 def event_digest(
@@ -49,7 +59,7 @@ def event_digest(
 ) -> str:
     payload = {
         "sequence": sequence,
-        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "occurred_at": _timestamp(occurred_at),
         "actor_kind": actor_kind,
         "actor_user_id": actor_user_id,
         "actor_label": actor_label,
@@ -63,8 +73,15 @@ def event_digest(
         "client_ip": client_ip,
         "prev_hash": prev_hash,
     }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return _hash(payload)
+
+
+def _timestamp(occurred_at: datetime) -> str:
+    return occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_CANONICAL_ENCODER.encode(payload).encode()).hexdigest()
 
 
 def _digest_of(event: AuditEvent) -> str:
@@ -175,53 +192,78 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
     One event comes back saved, with its id; a few come back without ids; a large batch (an import's, 50 or
     more) streams through COPY as plain values and returns an empty list: nobody reads those back, and building
     a model instance per event cost more than writing it."""
+    # No savepoint: a failure here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        return audit_events_write(audit_events_chain(events, head=audit_head_lock(), actor=actor))
+
+
+def audit_head_lock() -> tuple[int, str]:
+    """Lock the chain head until the transaction ends; its (sequence, hash), for `audit_events_chain`.
+
+    With `audit_events_chain` and `audit_events_write`, the steps of `audit_record_many`, for a caller that
+    chains its events while its connection is busy with other writes (catalog.importing): it locks first, then
+    chains, then writes, all in one transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_head_lock() needs a transaction: the lock lasts until it ends.")
+    return _locked_head()
+
+
+def audit_events_chain(
+    events: list[dict[str, Any]], *, head: tuple[int, str], actor: Actor | None = None
+) -> list[dict[str, Any]]:
+    """The events' rows, hash-chained after `head` (from `audit_head_lock`); no queries."""
     default_actor = actor or current_actor()
     request_id = request_id_var.get() if request_id_var.get() != "-" else ""
     client_ip = client_ip_var.get()
-    # No savepoint: a failure here fails the caller's transaction anyway.
-    with transaction.atomic(savepoint=False):
-        sequence, prev_hash = _locked_head()
-        rows: list[dict[str, Any]] = []
-        now = timezone.now()
-        for spec in events:
-            target = spec.get("target")
-            who = spec.get("actor") or default_actor
-            sequence += 1
-            values = {
-                "sequence": sequence,
-                "occurred_at": now,
-                "actor_kind": who.kind,
-                "actor_user_id": who.user_id,
-                "actor_label": who.label[:200],
-                "actor_token_id": who.token_id,
-                "action": spec["action"],
-                "object_type": spec.get("object_type") or (object_type_of(target) if target is not None else ""),
-                "object_id": str(spec.get("object_id") or (target.pk if target is not None else "")),
-                "object_repr": (spec.get("object_repr") or (str(target) if target is not None else ""))[:300],
-                "changes": _json_safe(dict(spec.get("changes") or {})),
-                "request_id": request_id,
-                "client_ip": client_ip,
-                "prev_hash": prev_hash,
-            }
-            values["hash"] = prev_hash = event_digest(**values)
-            rows.append(values)
-        saved: list[AuditEvent] = []
-        if len(rows) >= _COPY_FROM:
-            from catalog.bulk import copy_rows
+    sequence, prev_hash = head
+    rows: list[dict[str, Any]] = []
+    now = timezone.now()
+    occurred_at = _timestamp(now)
+    for spec in events:
+        target = spec.get("target")
+        who = spec.get("actor") or default_actor
+        sequence += 1
+        values = {
+            "sequence": sequence,
+            "occurred_at": now,
+            "actor_kind": who.kind,
+            "actor_user_id": who.user_id,
+            "actor_label": who.label[:200],
+            "actor_token_id": who.token_id,
+            "action": spec["action"],
+            "object_type": spec.get("object_type") or (object_type_of(target) if target is not None else ""),
+            "object_id": str(spec.get("object_id") or (target.pk if target is not None else "")),
+            "object_repr": (spec.get("object_repr") or (str(target) if target is not None else ""))[:300],
+            "changes": _json_safe(dict(spec.get("changes") or {})),
+            "request_id": request_id,
+            "client_ip": client_ip,
+            "prev_hash": prev_hash,
+        }
+        # event_digest(**values), with the batch's one timestamp formatted once
+        values["hash"] = prev_hash = _hash({**values, "occurred_at": occurred_at})
+        rows.append(values)
+    return rows
 
-            copy_rows(AuditEvent, _EVENT_COLUMNS, [tuple(values[c] for c in _EVENT_COLUMNS) for values in rows])
-        elif rows:
-            saved = [AuditEvent(**values) for values in rows]
-            if len(saved) == 1:
-                saved[0].save(force_insert=True)  # gets its id: audit_record returns it
-            else:
-                insert_without_ids(AuditEvent, saved)  # a workflow's few events; nobody reads their ids
-        if rows:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {_head_table()} SET last_sequence = %s, last_hash = %s WHERE id = 1",  # noqa: S608
-                    [sequence, prev_hash],
-                )
+
+def audit_events_write(rows: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Write rows of `audit_events_chain` and move the head (locked by `audit_head_lock`) to the last."""
+    saved: list[AuditEvent] = []
+    if len(rows) >= _COPY_FROM:
+        from catalog.bulk import copy_rows
+
+        copy_rows(AuditEvent, _EVENT_COLUMNS, [tuple(values[c] for c in _EVENT_COLUMNS) for values in rows])
+    elif rows:
+        saved = [AuditEvent(**values) for values in rows]
+        if len(saved) == 1:
+            saved[0].save(force_insert=True)  # gets its id: audit_record returns it
+        else:
+            insert_without_ids(AuditEvent, saved)  # a workflow's few events; nobody reads their ids
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_head_table()} SET last_sequence = %s, last_hash = %s WHERE id = 1",  # noqa: S608
+                [rows[-1]["sequence"], rows[-1]["hash"]],
+            )
     return saved
 
 

@@ -124,9 +124,15 @@ def parse_document_bytes(
     """Detect the descriptor format and parse it; bad input is reported, never raised."""
     try:
         text = decode_text(content, max_bytes=max_bytes)
-        return _parse_text(text, source, max_depth, max_documents)
+        result = _parse_text(text, source, max_depth, max_documents)
     except InputRejected as error:
         return _failure(source, str(error))
+    if "\\" not in text:
+        # NUL bytes are refused, so only an escape (YAML's \0, \x00, \u0000; JSON's \u0000) could put a NUL in a
+        # string: without a backslash in the text, the importer need not look for one in every value.
+        for entity in result.entities:
+            entity.nul_free = True
+    return result
 
 
 def _parse_text(text: str, source: str, max_depth: int, max_documents: int) -> ParseResult:

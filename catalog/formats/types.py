@@ -39,6 +39,8 @@ class ParsedEntity:
     source: str
     index: int
     warnings: list[str] = field(default_factory=list)
+    # True when no string in `data` can hold a NUL character (see parse_document_bytes); False when unknown.
+    nul_free: bool = False
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
 from catalog import importing
@@ -261,3 +262,111 @@ def test_the_quick_field_check_never_accepts_what_full_clean_refuses(model: type
             after = {f.attname: getattr(instance, f.attname) for f in model._meta.fields}
             assert after == before, f"full_clean changed {field.name}={value!r}"
     assert accepted > 50  # the quick path is taken for ordinary values
+
+
+def test_a_kind_the_database_refuses_does_not_take_the_other_kind_down(
+    teams: dict[str, Team], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tools and agents are written together; when that fails, each kind is retried on its own, and only the kind
+    that still fails goes one entity at a time."""
+    written_alone: list[list[str]] = []
+    real_bulk_write = importing._bulk_write
+
+    def agents_refused(batches: list[importing._Batch], context: importing._Context) -> None:
+        written_alone.append([batch.model._meta.model_name for batch in batches])
+        real_bulk_write(batches, context)
+        if any(batch.model is Agent for batch in batches):
+            raise DatabaseError("forced: agents are refused in bulk")
+
+    monkeypatch.setattr(importing, "_bulk_write", agents_refused)
+    bulk, report = _import_and_snapshot()
+    monkeypatch.setattr(importing, "_bulk_write", _without_bulk_writes)
+    one_by_one, _ = _import_and_snapshot()
+
+    assert written_alone == [["tool", "agent"], ["tool"], ["agent"]]
+    assert bulk == one_by_one
+    assert (report["created"], report["failed"]) == (10, 0)
+
+
+def test_the_report_lists_tools_before_agents_as_it_always_has(teams: dict[str, Team]) -> None:
+    first = import_inputs(_inputs())
+    assert first.failed == 0
+    extra = (
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: late-agent}\n"
+        "spec: {type: ai-agent, lifecycle: production, owner: engineering}\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: late-tool}\n"
+        "spec: {type: mcp-server, lifecycle: production, owner: engineering}\n"
+    )
+    again = import_inputs([*_inputs(), ("late.yaml", extra.encode())])
+
+    outcomes = [(entity["kind"], entity["outcome"]) for entity in again.outcomes]
+    tools, agents = (
+        outcomes[: outcomes.index(("agent", "unchanged"))],
+        outcomes[outcomes.index(("agent", "unchanged")) :],
+    )
+    assert {kind for kind, _ in tools} == {"tool"} and {kind for kind, _ in agents} == {"agent"}
+    assert tools[-1] == ("tool", "created") and agents[-1] == ("agent", "created")
+    assert (again.created, again.unchanged) == (2, 10)
+    assert audit_verify_chain().ok
+
+
+def test_entities_from_text_without_escapes_skip_the_nul_scan() -> None:
+    plain = (
+        b"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a, description: plain}\n"
+        b"spec: {type: ai-agent, lifecycle: production, owner: engineering}\n"
+    )
+    escaped = plain.replace(b"description: plain", b'description: "tab\\there"')
+
+    assert [e.nul_free for e in parse_document_bytes(plain, source="p.yaml").entities] == [True]
+    assert [e.nul_free for e in parse_document_bytes(escaped, source="e.yaml").entities] == [False]
+
+
+def test_background_copies_raise_the_databases_error_and_leave_the_connection_usable(teams: dict[str, Team]) -> None:
+    from django.db import IntegrityError
+
+    from catalog.bulk import BackgroundCopies
+
+    owner = teams["engineering"]
+    row = ("agent", 1, "a", "", "", owner.pk, "low", 0, "", "production", "active", None, "", "", [], "", "", None)
+    columns = [name for name in importing._ENTRY_COLUMNS]
+    values = [dict(zip(columns, row, strict=True)) | {"updated_at": timezone.now()}]
+    rows = [tuple(value[c] for c in columns) for value in values]
+
+    def copy(times: int) -> None:
+        with transaction.atomic(), BackgroundCopies() as copies:
+            for _ in range(times):
+                copies.copy_rows(CatalogEntry, columns, rows)
+
+    with pytest.raises(IntegrityError):
+        copy(2)  # the same (kind, entity_id) twice
+    assert not CatalogEntry.objects.exists()  # the atomic block rolled back; the connection answers
+    copy(1)
+    assert CatalogEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "x", "owner": "t", "index": 3, "imported": True, "none": None},
+        {"b": "é ✓", "a": 2**70, "c": ""},
+        {"float": 1.5, "list": [1, (2, 3)], "nested": {"z": 1, "a": None}},
+        {1: "int key"},
+        {"when": timezone.now()},
+        {"status": Agent.Status.ACTIVE},
+    ],
+)
+def test_an_imports_audit_events_hash_as_each_alone_would(db: None, changes: dict[Any, Any]) -> None:
+    """The import chains its events in one go (one timestamp formatted once, plain changes not round-tripped through
+    JSON): each must still hash as event_digest says and store what the database gives back."""
+    import json
+
+    from portal.audit import audit_events_chain, event_digest
+
+    events = [{"action": "catalog.agent.created", "object_type": "catalog.agent", "object_id": i, "changes": changes}
+              for i in range(2)]  # fmt: skip
+    rows = audit_events_chain(events, head=(41, "f" * 64))
+    for row in rows:
+        assert row["hash"] == event_digest(**{k: v for k, v in row.items() if k != "hash"})
+        assert row["changes"] == json.loads(json.dumps(changes, default=str, sort_keys=True))
+        assert list(row["changes"]) == sorted(row["changes"])
+    assert [row["sequence"] for row in rows] == [42, 43] and rows[1]["prev_hash"] == rows[0]["hash"]
