@@ -78,3 +78,30 @@ def test_check_deploy_is_clean_in_production_mode() -> None:
     result = _run(GOOD_PRODUCTION_ENV, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_postgresql_prepares_a_statement_a_connection_repeats() -> None:
+    """Server-side parameters and prepare_threshold: the sixth run of a statement uses a prepared plan."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL setting")
+    user_model = get_user_model()
+    for attempt in range(6):
+        list(user_model.objects.filter(username=f"nobody-{attempt}"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any(user_model._meta.db_table in statement for statement in prepared), prepared
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler() -> None:
+    script = "from django.conf import settings; print(sorted(settings.DATABASES['default']['OPTIONS']))"
+    env = {"PORTAL_MODE": "test", "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal"}
+    on = _run(env, "shell", "-c", script)
+    off = _run({**env, "DATABASE_PREPARED_STATEMENTS": "false"}, "shell", "-c", script)
+    assert on.returncode == 0 and off.returncode == 0, on.stderr + off.stderr
+    assert "'prepare_threshold'" in on.stdout and "'server_side_binding'" in on.stdout
+    assert "prepare_threshold" not in off.stdout and "server_side_binding" not in off.stdout
