@@ -34,6 +34,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from catalog.models import Agent, AIModel, CatalogEntry, Location, Team, TeamMembership, Tool, ToolGrant
 from catalog.risk import Tier
 from catalog.search_cache import TTL_SECONDS, counts_key
+from portal.db import planned_for_each_value
 
 FACETS: tuple[tuple[str, str], ...] = (
     ("kind", "Kind"),
@@ -200,6 +201,7 @@ class _PostgresSearch:
                 counted = self._count(with_facets)
         return counted
 
+    @planned_for_each_value()  # a generic plan is blind to how common the words are
     def _count(self, with_facets: bool) -> _Counted:
         where, params = self._where()
         if not with_facets:
@@ -286,6 +288,7 @@ class _PostgresSearch:
             params.append(self.query.filters["owner"])
         return " AND ".join(clauses) or "TRUE", params
 
+    @planned_for_each_value()  # a generic plan is blind to how common the words are
     def page(self, *, sort: str, total: int, offset: int, limit: int) -> list[CatalogEntry]:
         where, params = self._where()
         order = PG_ORDER[sort]
@@ -314,6 +317,7 @@ class _PostgresSearch:
         return [by_id[pk] for pk in ids if pk in by_id]
 
 
+@planned_for_each_value()  # a generic plan is blind to how common the words are
 def _corrections(q: str) -> dict[str, list[str]]:
     """{misspelt word: [the catalog words it may mean]}: the closest few vocabulary words by trigram word
     similarity (pg_trgm's `%>`), for each search word of three or more letters that the vocabulary lacks."""

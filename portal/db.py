@@ -7,7 +7,8 @@ signals are not run: callers use these for plain rows only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -81,3 +82,24 @@ def update_each(model: type[models.Model], instances: Sequence[Any], field_names
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _execute_unprepared(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    if many or params is None or context["connection"].vendor != "postgresql":
+        return execute(sql, params, many, context)
+    context["connection"].validate_no_broken_transaction()
+    with context["connection"].wrap_database_errors:
+        return context["cursor"].cursor.execute(sql, params, prepare=False)
+
+
+@contextlib.contextmanager
+def planned_for_each_value() -> Iterator[None]:
+    """Run the block's statements without preparing them, so PostgreSQL plans each one for its own values.
+
+    Prepared statements (settings: DATABASE_PREPARED_STATEMENTS) save the planning of short repeated statements,
+    but after five runs PostgreSQL may settle on one generic plan, blind to the values. Catalog searches need the
+    values: how common a word or facet token is decides between collecting the matches and walking an index in
+    sort order, and a generic plan that walks the index for a rare word reads most of the catalog. Statements
+    still pass through Django's cursor wrappers, so they are logged and counted as any other."""
+    with connection.execute_wrapper(_execute_unprepared):
+        yield

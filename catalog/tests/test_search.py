@@ -276,3 +276,19 @@ def test_it_finds_the_same_page_by_walking_the_name_index(make_team: Any, monkey
     walked = search(q="records", sort="name", page_size=4, page=2)
 
     assert names(walked) == sorted_in_memory
+
+
+def test_searches_are_planned_for_their_values_while_other_statements_get_prepared(team: Any) -> None:
+    """A prepared search would get a generic plan after five runs, blind to how common its words are."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_tool(team, "deploy-bot", description="Deploys services.")
+    for _ in range(8):
+        cache.clear()  # count afresh every time
+        assert names(search(q="deploy", kind=["tool"])) == ["deploy-bot"]
+        list(Tool.objects.filter(name="deploy-bot"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('"catalog_tool"' in statement for statement in prepared), prepared
+    assert not any("catalog_search_row" in statement for statement in prepared), prepared
