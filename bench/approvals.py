@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.services import cpu_seconds, percentile, postgres, redis, setup_django
+from bench.services import HostSteal, cpu_seconds, percentile, postgres, redis, setup_django
 
 WORKFLOWS = int(os.environ.get("BENCH_WORKFLOWS", "1000"))
 OPEN_REQUESTS = int(os.environ.get("BENCH_OPEN_REQUESTS", "10000"))
@@ -106,6 +106,7 @@ def _throughput(database_url: str, broker_url: str) -> None:
             "MCP server": "bench.mcp_server",
         }
         cpu_before = cpu_seconds(groups)
+        steal = HostSteal()
         try:
             started = time.perf_counter()
             for tool in tools:  # as the API and the UI call it: its own transaction, checks sent on commit
@@ -135,7 +136,8 @@ def _throughput(database_url: str, broker_url: str) -> None:
     verdict = "OK" if rate >= 30 else "BELOW FLOOR"
     print(
         f"workflows: {len(approved)} approved, {others} not approved, in {elapsed:.1f} s wall -> {rate:.1f} workflows/s "
-        f"(floor 30/s: {verdict}); submit->approved p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s",
+        f"(floor 30/s: {verdict}); submit->approved p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s"
+        f"{steal.text()}",
         flush=True,
     )
     per_workflow = {group: spent * 1000 / max(len(approved), 1) for group, spent in cpu_used.items()}
@@ -247,6 +249,7 @@ def _decision_latency() -> None:
         use_ui = False
     samples: list[float] = []
     queries: list[int] = []
+    steal = HostSteal()
     warm_up = 10  # the first decisions of a process compile templates and plans; they are not measured
     for number, request in enumerate(rows[: DECISIONS + warm_up]):
         if use_ui:
@@ -269,7 +272,8 @@ def _decision_latency() -> None:
     p95 = percentile(samples, 0.95)
     print(
         f"decision -> updated row ({'htmx queue row' if use_ui else 'API'}), {OPEN_REQUESTS} open: p50 {statistics.median(samples):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {max(samples):.1f} ms, queries {min(queries)}-{max(queries)} (budget p95 50 ms: {'OK' if p95 <= 50 else 'OVER BUDGET'})",
+        f"p95 {p95:.1f} ms, max {max(samples):.1f} ms, queries {min(queries)}-{max(queries)} (budget p95 50 ms: {'OK' if p95 <= 50 else 'OVER BUDGET'})"
+        f"{steal.text()}",
         flush=True,
     )
 

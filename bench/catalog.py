@@ -15,7 +15,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.services import percentile, postgres, setup_django
+from bench.services import HostSteal, percentile, postgres, setup_django
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "20000"))
 TOOLS = int(os.environ.get("BENCH_TOOLS", "80000"))
@@ -37,12 +37,12 @@ def _timed(client: Any, url: str, samples: list[float], queries: list[int]) -> N
         raise SystemExit(f"{url} answered {response.status_code}")
 
 
-def _report(label: str, samples: list[float], queries: list[int], budget_ms: float) -> None:
+def _report(label: str, samples: list[float], queries: list[int], budget_ms: float, steal: HostSteal) -> None:
     p95 = percentile(samples, 0.95)
     verdict = "OK" if p95 <= budget_ms else "OVER BUDGET"
     print(
         f"{label:<52} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms  max {max(samples):6.1f} ms  "
-        f"queries {min(queries)}-{max(queries)}  (budget p95 {budget_ms:.0f} ms: {verdict})",
+        f"queries {min(queries)}-{max(queries)}  (budget p95 {budget_ms:.0f} ms: {verdict}){steal.text()}",
         flush=True,
     )
 
@@ -89,10 +89,10 @@ def main() -> None:
         if Agent.objects.filter(name__startswith="s-").count() >= AGENTS and Tool.objects.count() >= TOOLS:
             print("seed_scale skipped: BENCH_DATABASE_URL already holds the seeded catalog", flush=True)
         else:
-            started = time.perf_counter()
+            started, steal = time.perf_counter(), HostSteal()
             call_command("seed_scale", agents=AGENTS, tools=TOOLS, teams=500, verbosity=0)
             print(
-                f"{f'seed_scale --agents {AGENTS} --tools {TOOLS} (500 teams)':<52} {time.perf_counter() - started:6.1f} s  (budget 60 s)",
+                f"{f'seed_scale --agents {AGENTS} --tools {TOOLS} (500 teams)':<52} {time.perf_counter() - started:6.1f} s  (budget 60 s){steal.text()}",
                 flush=True,
             )
 
@@ -115,6 +115,7 @@ def main() -> None:
         for label, cold in [("(with facet counts)", False), ("(counts never cached)", True)]:
             samples: list[float] = []
             queries: list[int] = []
+            steal = HostSteal()
             for i in range(REQUESTS):
                 term = TERMS[i % len(TERMS)]
                 tier = ["low", "medium", "high", "critical"][i % 4]
@@ -122,9 +123,9 @@ def main() -> None:
                     cache.clear()
                 url = f"/catalog/?q={term}&kind={'tool' if i % 2 else 'agent'}&risk_tier={tier}"
                 _timed(client, url, samples, queries)
-            _report(f"catalog page: search + 2 facets {label}", samples, queries, 80)
+            _report(f"catalog page: search + 2 facets {label}", samples, queries, 80, steal)
 
-        samples, queries = [], []
+        samples, queries, steal = [], [], HostSteal()
         for i in range(REQUESTS):
             team = rng.choice(teams)
             url = (
@@ -133,9 +134,9 @@ def main() -> None:
                 else f"/api/v1/agents/?owner={team}&lifecycle=production"
             )
             _timed(client, url, samples, queries)
-        _report("API list with filters", samples, queries, 50)
+        _report("API list with filters", samples, queries, 50, steal)
 
-        samples, queries = [], []
+        samples, queries, steal = [], [], HostSteal()
         for i in range(REQUESTS):
             url = (
                 f"/catalog/tools/{tool_names[i % len(tool_names)]}/"
@@ -143,12 +144,12 @@ def main() -> None:
                 else f"/catalog/agents/{agent_names[i % len(agent_names)]}/"
             )
             _timed(client, url, samples, queries)
-        _report("entity page", samples, queries, 50)
+        _report("entity page", samples, queries, 50, steal)
 
-        samples, queries = [], []
+        samples, queries, steal = [], [], HostSteal()
         for i in range(REQUESTS // 4):
             _timed(client, f"/catalog/?page={1 + i}", samples, queries)
-        _report("catalog page: no filter (all 100k, counts)", samples, queries, 80)
+        _report("catalog page: no filter (all 100k, counts)", samples, queries, 80, steal)
 
         _bench_import(teams[0])
 
@@ -160,12 +161,12 @@ def _bench_import(owner: str) -> None:
     # A reused BENCH_DATABASE_URL holds earlier runs' imports: new names keep the first import all new.
     runs = Agent.objects.filter(name__startswith="imp", name__endswith="-agent-1").count()
     content = _backstage_file(IMPORT_DOCS, owner).replace(b"name: imp-", f"name: imp{runs or ''}-".encode())
-    started = time.perf_counter()
+    started, steal = time.perf_counter(), HostSteal()
     report = import_inputs([("bench.yaml", content)])
     elapsed = time.perf_counter() - started
     print(
         f"{f'import {IMPORT_DOCS}-document Backstage file (new)':<52} {elapsed:6.2f} s = {IMPORT_DOCS / elapsed:7.0f} docs/s "
-        f"(created {report.created}, failed {report.failed}; floor 2000 docs/s)",
+        f"(created {report.created}, failed {report.failed}; floor 2000 docs/s){steal.text()}",
         flush=True,
     )
     started = time.perf_counter()
