@@ -51,7 +51,9 @@ def review_queue(
         queue = queue.filter(kind=kind)
     if team:
         queue = queue.filter(owning_team__name=team)
-    return queue.select_related("owning_team", "requester").prefetch_related("checks").order_by("due_at", "pk")
+    # A check's raw output (an MCP server's whole tool list) is for its own record; rows show name, status, summary.
+    checks = Prefetch("checks", queryset=CheckRun.objects.defer("output"))
+    return queue.select_related("owning_team", "requester").prefetch_related(checks).order_by("due_at", "pk")
 
 
 def my_requests(*, user: AbstractBaseUser | AnonymousUser, state: str = "") -> QuerySet[ApprovalRequest]:
@@ -98,7 +100,12 @@ def with_subject(request: ApprovalRequest) -> ApprovalRequest:
 
 
 def current_checks(request: ApprovalRequest) -> list[CheckRun]:
-    return [check for check in request.checks.all() if check.round == request.round]
+    """The current round's checks: from the prefetched ones when the queue loaded them, else only this round's,
+    without their raw output (pages and the API show name, status and summary)."""
+    prefetched = getattr(request, "_prefetched_objects_cache", {}).get("checks")
+    if prefetched is not None:
+        return [check for check in prefetched if check.round == request.round]
+    return list(request.checks.filter(round=request.round).defer("output"))
 
 
 @dataclass
@@ -127,7 +134,7 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
                 actor=event.actor_label,
             )
         )
-    for check in request.checks.all().order_by("round", "name"):
+    for check in request.checks.defer("output").order_by("round", "name"):
         items.append(
             TimelineItem(
                 check.finished_at or check.started_at or request.created_at,

@@ -624,3 +624,22 @@ def test_it_lets_only_maintainers_change_a_teams_chat(client: Any, world: dict[s
 
     assert "You maintain no team" in page
     assert response.status_code == 403
+
+
+def test_rows_show_the_current_rounds_checks_without_loading_their_raw_output(
+    world: dict[str, Any], in_review: ApprovalRequest
+) -> None:
+    from approvals import selectors
+    from approvals.models import CheckRun
+
+    current = {check.name for check in in_review.checks.filter(round=in_review.round)}
+    CheckRun.objects.create(request=in_review, round=in_review.round + 1, name="old_or_next_round")  # another round
+    loaded = selectors.current_checks(in_review)
+    assert {check.name for check in loaded} == current
+    assert all("output" in check.get_deferred_fields() for check in loaded)
+    queued = selectors.review_queue(user=world["reviewer"]).get(pk=in_review.pk)
+    with CaptureQueriesContext(connection) as queries:
+        rows = selectors.current_checks(queued)
+    assert len(queries) == 0  # the queue's prefetch answers
+    assert {check.name for check in rows} == current
+    assert all("output" in check.get_deferred_fields() for check in rows)
