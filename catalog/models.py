@@ -163,11 +163,13 @@ class CatalogEntity(models.Model):
     tags = models.JSONField(default=list, blank=True)
     links = models.JSONField(default=list, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
-    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.CRITICAL, db_index=True)
+    # Indexed by Meta.indexes of Agent and Tool: db_index=True on a CharField also builds a LIKE index on PostgreSQL
+    # (varchar_pattern_ops) that no query uses and every write, an import's COPY above all, has to maintain.
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.CRITICAL)
     risk_score = models.PositiveSmallIntegerField(default=16)
     risk = models.JSONField(default=dict, blank=True, help_text="The assessment: factors, floors, rubric version.")
     source_location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    source_key = models.CharField(max_length=300, blank=True, db_index=True)
+    source_key = models.CharField(max_length=300, blank=True)
     orphaned = models.BooleanField(default=False, help_text="Vanished from its location; kept, never auto-deleted.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,7 +223,7 @@ class Agent(CatalogEntity):
         SAAS = "saas", "SaaS"
         SERVERLESS = "serverless"
 
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     agent_type = models.CharField(max_length=20, choices=AgentType.choices, default=AgentType.OTHER)
     autonomy_level = models.PositiveSmallIntegerField(
         choices=Autonomy.choices,
@@ -252,7 +254,13 @@ class Agent(CatalogEntity):
             ),
         ]
         permissions = [("attest_agent", "Can attest facts of an agent")]
-        indexes = [models.Index(fields=["name"], name="agent_name_idx")]
+        indexes = [
+            models.Index(fields=["name"], name="agent_name_idx"),
+            *(
+                models.Index(fields=[field], name=f"agent_{field}_idx")
+                for field in ("risk_tier", "status", "source_key")
+            ),
+        ]
 
 
 class Tool(CatalogEntity):
@@ -295,8 +303,8 @@ class Tool(CatalogEntity):
         OPEN_WORLD = "open_world", "open world or untrusted content"
 
     registry_name = models.CharField(max_length=200, null=True, blank=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MCP_SERVER, db_index=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MCP_SERVER)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     endpoint_url = models.URLField(max_length=500, blank=True)
     transport = models.CharField(max_length=20, choices=Transport.choices, blank=True)
     auth_scheme = models.CharField(max_length=20, choices=AuthScheme.choices, blank=True)
@@ -319,7 +327,13 @@ class Tool(CatalogEntity):
             models.UniqueConstraint(fields=["registry_name"], name="tool_registry_name_unique"),
         ]
         permissions = [("attest_tool", "Can attest the capability hints of a tool")]
-        indexes = [models.Index(fields=["name"], name="tool_name_idx")]
+        indexes = [
+            models.Index(fields=["name"], name="tool_name_idx"),
+            *(
+                models.Index(fields=[field], name=f"tool_{field}_idx")
+                for field in ("risk_tier", "kind", "status", "source_key")
+            ),
+        ]
 
 
 class Capability(models.Model):

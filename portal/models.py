@@ -46,13 +46,14 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)  # unique by Meta.constraints, without a LIKE index beside it
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-sequence"]
         indexes = [models.Index(fields=["object_type", "object_id", "-sequence"], name="audit_object_idx")]
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_unique")]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"

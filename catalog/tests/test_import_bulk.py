@@ -370,3 +370,24 @@ def test_an_imports_audit_events_hash_as_each_alone_would(db: None, changes: dic
         assert row["changes"] == json.loads(json.dumps(changes, default=str, sort_keys=True))
         assert list(row["changes"]) == sorted(row["changes"])
     assert [row["sequence"] for row in rows] == [42, 43] and rows[1]["prev_hash"] == rows[0]["hash"]
+
+
+@pytest.mark.django_db
+def test_bulk_written_tables_carry_no_like_index_and_keep_their_lookups() -> None:
+    """db_index=True on a CharField builds a second, LIKE-only index on PostgreSQL that every COPY maintains;
+    the catalog's and the audit trail's lookups are plain equality, so only plain indexes remain."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("varchar_pattern_ops indexes are PostgreSQL's")
+    tables = ["catalog_agent", "catalog_tool", "portal_auditevent"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [tables])
+        indexes = cursor.fetchall()
+    indexed = {(table, definition.split("(", 1)[1].split(")")[0]) for table, _, definition in indexes}
+    like_only = {(table, column) for table, column in indexed if "pattern_ops" in column}
+    assert like_only == {("portal_auditevent", "action varchar_pattern_ops")}  # the audit page filters by prefix
+    for table, column in [("catalog_tool", "risk_tier"), ("catalog_tool", "status"), ("catalog_tool", "kind"),
+                          ("catalog_tool", "source_key"), ("catalog_agent", "risk_tier"), ("catalog_agent", "status"),
+                          ("catalog_agent", "source_key"), ("portal_auditevent", "hash")]:  # fmt: skip
+        assert (table, column) in indexed, (table, column)
