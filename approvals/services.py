@@ -326,7 +326,7 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
 
 def _locked(request_id: int, *, reviewer: AbstractBaseUser | None = None) -> ApprovalRequest:
     """The request, locked until the transaction ends. With a `reviewer`, the same query answers whether they
-    already decided in the current round (as `reviewer_decided`): a decision reads it under the lock anyway."""
+    already decided in the current round (as `request.reviewer_decided`): a decision needs it under the lock."""
     requests = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("requester", "owning_team")
     if reviewer is not None:
         requests = requests.annotate(
@@ -335,11 +335,9 @@ def _locked(request_id: int, *, reviewer: AbstractBaseUser | None = None) -> App
             )
         )
     try:
-        request = requests.get(pk=request_id)
+        return requests.get(pk=request_id)
     except ApprovalRequest.DoesNotExist as exc:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from exc
-    request.decided_reviewer_id = reviewer.pk if reviewer is not None else None  # whom reviewer_decided is about
-    return request
 
 
 # --- submit --------------------------------------------------------------------------------------------------
@@ -762,8 +760,11 @@ def _enter_stage(request: ApprovalRequest, index: int, stage: dict[str, Any] | N
 # --- decisions -----------------------------------------------------------------------------------------------
 
 
-def decision_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest) -> str | None:
-    """Why this user may not decide the request's current stage, or None. Used by the queue and by decide."""
+def decision_refusal(
+    user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest, *, already_decided: bool | None = None
+) -> str | None:
+    """Why this user may not decide the request's current stage, or None. Used by the queue and by decide.
+    `already_decided`: whether the user decided in this round, when the caller read it already."""
     if not user.is_authenticated:
         return "You must be signed in."
     if request.state != ApprovalRequest.State.IN_REVIEW:
@@ -780,11 +781,9 @@ def decision_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRe
         return "Nobody approves their own request."
     if not user_has_role(user, stage["role"]):
         return f"The '{stage['name']}' stage needs the {stage['role']} role."
-    if getattr(request, "decided_reviewer_id", None) == user.pk:
-        decided = request.reviewer_decided  # _locked(reviewer=user) read it with the request
-    else:
-        decided = request.decisions.filter(round=request.round, reviewer=user).exists()
-    if decided:
+    if already_decided is None:
+        already_decided = request.decisions.filter(round=request.round, reviewer=user).exists()
+    if already_decided:
         return "You already decided on this request in this round; one person counts once."
     if (
         request.policy_snapshot.get("exclude_owning_team")
@@ -817,7 +816,7 @@ def request_decide(
                 )
             if stage_index is not None and stage_index != request.current_stage:
                 raise ApprovalConflict("That stage was decided meanwhile; reload to see the request's current stage.")
-            refusal = decision_refusal(actor, request)
+            refusal = decision_refusal(actor, request, already_decided=request.reviewer_decided)
             if refusal is not None:
                 raise ApprovalPermissionError(refusal)
             return _decide_locked(actor, request, outcome, comment)

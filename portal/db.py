@@ -17,12 +17,14 @@ from django.db import connection, models
 _MAX_PARAMETERS = 999
 
 
-def _insert_sql(model: type[models.Model], suffix: str = "") -> tuple[str, list[models.Field[Any, Any]]]:
+def _insert_sql(
+    model: type[models.Model], suffix: str = "", *, rows: int = 1
+) -> tuple[str, list[models.Field[Any, Any]]]:
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}){suffix}"  # noqa: S608
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {values}{suffix}"  # noqa: S608
     return sql, fields
 
 
@@ -38,15 +40,12 @@ def insert_without_ids(model: type[models.Model], instances: Sequence[Any]) -> N
     ones (each of those is formatted, sent, parsed and planned on its own)."""
     if not instances:
         return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    _, fields = _insert_sql(model)
     per_statement = max(1, _MAX_PARAMETERS // len(fields))
     with connection.cursor() as cursor:
         for start in range(0, len(instances), per_statement):
             chunk = instances[start : start + per_statement]
-            sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))}"  # noqa: S608
+            sql, _ = _insert_sql(model, rows=len(chunk))
             cursor.execute(sql, [value for instance in chunk for value in _insert_values(instance, fields)])
 
 

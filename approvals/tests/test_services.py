@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -473,13 +475,20 @@ def test_an_unreachable_endpoint_is_retried_then_shown_as_an_error(
     assert request.state == "changes_requested"
 
 
-def test_a_failing_webhook_never_blocks_a_transition(
-    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
-) -> None:
+@contextlib.contextmanager
+def failing_team_webhook(world: dict[str, Any], settings: Any) -> Iterator[LocalHttpServer]:
+    """The owning team's chat webhook points at a local server that answers every post with a 500."""
     settings.SSRF_ALLOWLIST = ["127.0.0.1"]
     with LocalHttpServer({"POST /hook": Reply(status=500)}) as server:
         world["team"].chat_webhook_url = server.url("/hook")
         world["team"].save()
+        yield server
+
+
+def test_a_failing_webhook_never_blocks_a_transition(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    with failing_team_webhook(world, settings) as server:
         request = submit(
             django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
         )
@@ -599,10 +608,7 @@ def test_the_check_task_sends_its_transitions_notifications_itself(
 def test_a_notification_the_check_task_cannot_send_gets_the_tasks_retries_up_to_the_same_limit(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
-    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
-    with LocalHttpServer({"POST /hook": Reply(status=500)}) as server:
-        world["team"].chat_webhook_url = server.url("/hook")
-        world["team"].save()
+    with failing_team_webhook(world, settings) as server:
         request = submit(
             django_capture_on_commit_callbacks,
             world["owner"],
