@@ -11,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog import selectors, services
 from catalog.migrations import _search_sql
@@ -292,3 +293,33 @@ def test_searches_are_planned_for_their_values_while_other_statements_get_prepar
         prepared = [row[0] for row in cursor.fetchall()]
     assert any('"catalog_tool"' in statement for statement in prepared), prepared
     assert not any("catalog_search_row" in statement for statement in prepared), prepared
+
+
+@on_postgres
+def test_a_bulk_insert_analyses_the_search_table_only_when_it_grows_by_half(team: Any) -> None:
+    from catalog.bulk import copy_rows
+
+    now = timezone.now()
+    fixed = {"kind": "tool", "title": "", "summary": "", "owner_id": team.pk, "risk_tier": "low", "risk_rank": 0,
+             "risk_explanation": "", "lifecycle": "production", "status": "active", "autonomy_level": None,
+             "data_class": "", "tool_kind": "mcp", "tags": ["t"], "search_text": "bulk", "updated_at": now}  # fmt: skip
+
+    def insert_entries(first_id: int) -> None:  # in one statement, as an import writes them
+        ids = range(first_id, first_id + _search_sql.BULK_ROWS)
+        columns = [*fixed, "entity_id", "name", "search_names"]
+        copy_rows(CatalogEntry, columns, [(*fixed.values(), i, f"bulk-{i}", f"bulk-{i}") for i in ids])
+
+    def search_row_estimate() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'catalog_search_row'::regclass")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:  # as if the table held a million rows (rolled back with the test)
+        cursor.execute("UPDATE pg_class SET reltuples = 1e6 WHERE oid = 'catalog_search_row'::regclass")
+    insert_entries(1)
+    assert search_row_estimate() == 1e6  # 10,000 more rows: not analysed
+
+    with connection.cursor() as cursor:  # never analysed, as after a migration
+        cursor.execute("UPDATE pg_class SET reltuples = -1 WHERE oid = 'catalog_search_row'::regclass")
+    insert_entries(1 + _search_sql.BULK_ROWS)
+    assert search_row_estimate() == CatalogEntry.objects.count() == 2 * _search_sql.BULK_ROWS  # analysed

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection
 from guardian.models import GroupObjectPermission
 
 from catalog import risk, services
@@ -39,3 +39,42 @@ def test_it_seeds_a_consistent_catalog(capsys: Any) -> None:
             assert cursor.fetchone()[0] == 150  # the triggers kept the search table
     assert audit_verify_chain().ok
     assert "seeded 7 teams, 120 tools, 30 agents" in capsys.readouterr().out
+
+
+def test_every_stored_assessment_is_the_rubrics_for_the_stored_facts() -> None:
+    # seed_scale assesses each distinct set of facts once and shares the result: it must match the rubric's
+    # answer for every entity, as if each had been assessed alone.
+    call_command("seed_scale", agents=40, tools=200, teams=5, prefix="r")
+
+    tools = Tool.objects.prefetch_related("capabilities")
+    assert tools.count() == 200
+    for tool in tools:
+        assert tool.risk == risk.assess_tool(services.tool_facts(tool)).to_dict(), tool.name
+        assert tool.risk_tier == tool.risk["tier"]
+    for agent in Agent.objects.all():
+        assert agent.risk == risk.assess_agent(services.agent_facts(agent)).to_dict(), agent.name
+
+
+def _schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'catalog%%' ORDER BY 1")
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid::regclass::text LIKE 'catalog%%' ORDER BY 1"
+        )
+        return indexes, cursor.fetchall()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bulk load drops indexes on PostgreSQL only")
+def test_the_bulk_load_restores_every_index_and_key_and_a_duplicate_still_fails() -> None:
+    before = _schema()
+    call_command("seed_scale", agents=10, tools=30, teams=3, prefix="k")
+    assert _schema() == before  # the 23 dropped indexes and 6 foreign keys are back, as they were
+
+    # The same prefix again: the names collide. The case-insensitive unique index, built after the load, refuses
+    # them and the whole seed rolls back, indexes included.
+    with pytest.raises(IntegrityError):
+        call_command("seed_scale", agents=10, tools=30, teams=3, prefix="k")
+    assert _schema() == before
+    assert (Tool.objects.count(), Agent.objects.count()) == (30, 10)
