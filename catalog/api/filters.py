@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 import django_filters
+from django import forms
 from django.db import connection
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
@@ -51,19 +53,52 @@ def _risk_tier_filter() -> django_filters.ChoiceFilter:
     return django_filters.ChoiceFilter(choices=RiskTier.choices, help_text="Risk tier from the rubric.")
 
 
-class _TaggedSearchFilterSet(django_filters.FilterSet):
-    search_fields: tuple[str, ...] = ("name", "title", "description")
+class _Shared(dict[str, Any]):
+    """Filters or form fields that hold no per-request state: every filter set and form uses this one copy."""
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
+class _CatalogFilterSet(django_filters.FilterSet):
+    """Shares its filters and its form between requests. django-filter deep-copies every filter and builds a form
+    class with a new field per filter on every request, and the form deep-copies those fields again: most of what
+    filtering cost the API lists. Nothing changes them once built (the filter methods are plain functions, so no
+    filter needs its per-request `parent`), so each class keeps one copy of each."""
+
+    _form_classes: ClassVar[dict[type[django_filters.FilterSet], type[forms.Form]]] = {}
+
+    @classmethod
+    def get_filters(cls) -> dict[str, Any]:
+        # Copied once per class: subclasses inherit the declared filter objects themselves.
+        return _Shared(copy.deepcopy(super().get_filters()))
+
+    def get_form_class(self) -> type[forms.Form]:
+        form_class = self._form_classes.get(type(self))
+        if form_class is None:
+            form_class = super().get_form_class()
+            form_class.base_fields = _Shared(form_class.base_fields)
+            self._form_classes[type(self)] = form_class
+        return form_class
+
+
+def _search_entities(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    return _search(queryset, value, ("name", "title", "description"))
+
+
+def _search_teams(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    return _search(queryset, value, ("name", "title"))
+
+
+def _filter_tag(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    return _with_tag(queryset, value)
+
+
+class _TaggedSearchFilterSet(_CatalogFilterSet):
     q = django_filters.CharFilter(
-        method="filter_q", help_text="Words to find in the name, title or description (all must match)."
+        method=_search_entities, help_text="Words to find in the name, title or description (all must match)."
     )
-    tag = django_filters.CharFilter(method="filter_tag", help_text="Only entities carrying this exact tag.")
-
-    def filter_q(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return _search(queryset, value, self.search_fields)
-
-    def filter_tag(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return _with_tag(queryset, value)
+    tag = django_filters.CharFilter(method=_filter_tag, help_text="Only entities carrying this exact tag.")
 
 
 class AgentFilter(_TaggedSearchFilterSet):
@@ -106,7 +141,7 @@ class ToolFilter(_TaggedSearchFilterSet):
         fields: list[str] = []
 
 
-class GrantFilter(django_filters.FilterSet):
+class GrantFilter(_CatalogFilterSet):
     agent = django_filters.CharFilter(field_name="agent__name", lookup_expr="iexact", help_text="Agent name.")
     tool = django_filters.CharFilter(field_name="tool__name", lookup_expr="iexact", help_text="Tool name.")
     environment = django_filters.CharFilter(help_text="Environment the grant is for, e.g. `production`.")
@@ -118,12 +153,9 @@ class GrantFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class TeamFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", help_text="Words to find in the team's name or title.")
+class TeamFilter(_CatalogFilterSet):
+    q = django_filters.CharFilter(method=_search_teams, help_text="Words to find in the team's name or title.")
 
     class Meta:
         model = Team
         fields: list[str] = []
-
-    def filter_q(self, queryset: QuerySet[Team], name: str, value: str) -> QuerySet[Team]:
-        return _search(queryset, value, ("name", "title"))
