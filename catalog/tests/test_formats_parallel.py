@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -120,3 +121,12 @@ def test_small_streams_stay_in_this_process(monkeypatch: pytest.MonkeyPatch) -> 
 
     assert len(result.entities) > 250  # type: ignore[attr-defined]
     assert parallel.process_count(parallel.PARALLEL_MIN_DOCUMENTS - 1) == 1
+
+
+def test_a_failing_worker_reports_its_error_and_its_slice_is_parsed_here(caplog: pytest.LogCaptureFixture) -> None:
+    # The worker refuses a function outside catalog.formats and exits with an error on stderr (a temporary file).
+    worker = parallel._Worker(json.dumps, ({"slice": [1, 2]},))  # type: ignore[arg-type]
+
+    assert worker.result() == '{"slice": [1, 2]}'
+    assert worker.problem.startswith("exit status 1") and "only catalog.formats functions" in worker.problem
+    assert "parsing its slice in this process" in caplog.text
