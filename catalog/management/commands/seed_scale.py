@@ -75,7 +75,11 @@ def _sentence(rng: random.Random, words: int) -> str:
 
 
 class Command(BaseCommand):
-    help = "Create a large synthetic catalog (default 20,000 agents and 80,000 tools over 500 teams)."
+    help = (
+        "Create a large synthetic catalog (default 20,000 agents and 80,000 tools over 500 teams). On PostgreSQL it"
+        " loads without the catalog tables' indexes and holds them locked until it commits: for benchmark and demo"
+        " databases, not one the portal is serving from."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--agents", type=int, default=20_000)
