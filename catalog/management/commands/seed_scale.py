@@ -141,8 +141,7 @@ class Command(BaseCommand):
         tools: list[SimpleNamespace] = []
         ids = allocate_ids(Tool, count)
         now = timezone.now()
-        entity_defaults = {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
-                           "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
+        entity_defaults = _entity_defaults(now)
         tool_defaults = {"endpoint_url": "", "auth_scheme": "", "secret_names": [], "packages": [], "remotes": [],
                          "definition": ""}  # fmt: skip
         pick = _picker(rng)
@@ -178,8 +177,7 @@ class Command(BaseCommand):
         agents: list[SimpleNamespace] = []
         ids = allocate_ids(Agent, count)
         now = timezone.now()
-        entity_defaults = {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
-                           "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
+        entity_defaults = _entity_defaults(now)
         agent_defaults = {"a2a_endpoint": "", "a2a_protocol_version": "", "provider_org": "", "environments": [],
                           "skills": [], "requested_tools": []}  # fmt: skip
         pick = _picker(rng)
@@ -201,6 +199,12 @@ class Command(BaseCommand):
                 )
                 agents.extend(chunk)
         return agents
+
+
+def _entity_defaults(now: Any) -> dict[str, Any]:
+    """The columns agents and tools share that a seed leaves at their defaults."""
+    return {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
+            "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
 
 
 # Rows per COPY: small enough that PostgreSQL starts early and the last chunk's wait is short, large enough that
