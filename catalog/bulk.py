@@ -61,13 +61,16 @@ def _statement(model: type[models.Model], columns: Sequence[str]) -> tuple[str, 
     return f"COPY {table} ({quoted}) FROM STDIN", json_columns
 
 
-def _copy(cursor: Any, statement: str, json_columns: list[int], rows: Iterable[Sequence[Any]]) -> None:
+def _copy(
+    cursor: Any, statement: str, json_columns: list[int], rows: Iterable[Sequence[Any]], *, queued: bool = True
+) -> None:
     # Rows often share one JSON value (a default, a risk assessment): dump each object once. Keyed by id(); the
     # entry keeps the object alive, so its id cannot be reused by another object before the copy ends.
     dumped: dict[int, tuple[Any, str]] = {}
     dumps = json.dumps
-    # A writer thread sends while this one formats rows: the server ingests as they come.
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+    # A writer thread sends while this one formats rows, so the server ingests as they come; not for a thread that
+    # is itself in the background, which would only add a third thread waiting for the GIL.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor) if queued else None) as copy:
         write_row = copy.write_row
         if not json_columns:
             for row in rows:
@@ -118,7 +121,7 @@ class BackgroundCopies:
             return  # the transaction is aborted: the first error is the one to report
         try:
             with self._raw.cursor() as cursor:
-                _copy(cursor, statement, json_columns, rows)
+                _copy(cursor, statement, json_columns, rows, queued=False)
         except BaseException:
             self._failed = True
             raise

@@ -36,7 +36,15 @@ from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, T
 from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
-from portal.audit import audit_events_chain, audit_events_write, audit_head_lock, audit_record_many
+from portal.audit import (
+    AUDIT_EVENT_COLUMNS,
+    audit_event_tuples,
+    audit_events_chain,
+    audit_head_lock,
+    audit_head_move,
+    audit_record_many,
+)
+from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
 KIND_ORDER = {"team": 0, "user": 1, "model": 2, "tool": 3, "agent": 4}
@@ -244,7 +252,7 @@ def _import_all(entities: list[ParsedEntity], context: _Context) -> None:
         _one(entity, context, _import_model)
     context.teams = {team.name: team for team in Team.objects.all()}
     batches = [_import_entities(by_kind["tool"], context, Tool), _import_entities(by_kind["agent"], context, Agent)]
-    _create_new([batch for batch in batches if batch.prepared], context)
+    _create_new(batches, context)
 
 
 def _one(entity: ParsedEntity, context: _Context, handler: Any) -> None:
@@ -386,6 +394,7 @@ class _New:
     capabilities: list[dict[str, Any]] = field(default_factory=list)
     model_ids: list[int] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    position: int = 0  # among the batch's new entities: the report lists them in document order
 
 
 @dataclass
@@ -395,7 +404,6 @@ class _Lookups:
     defaults: dict[str, Any]
     defaults_pass: bool  # full_clean accepts every default the quick path keeps
     model_ids: dict[str, int]
-    agent_names: set[str]
     registry_names: set[str]
 
 
@@ -465,18 +473,31 @@ def _existing(model: type[Agent] | type[Tool], names: list[str]) -> dict[str, di
 
 @dataclass
 class _Batch:
-    """New entities of one kind, validated and ready to be written."""
+    """New entities of one kind. They are validated while the rows before them are written (`_ready_chunks`):
+    the quick path needs no query, so it runs while the connection copies; the entities it is unsure of get the
+    full checks, which query, once the copies are done."""
 
     model: type[Agent] | type[Tool]
-    prepared: list[_New]
     report_at: int  # where their outcomes go in the report: after those of the entities read before them
+    lookups: _Lookups | None = None
+    pending: list[tuple[int, ParsedEntity, dict[str, Any]]] = field(default_factory=list)  # (position, ...)
+    unsure: list[tuple[int, ParsedEntity, dict[str, Any]]] = field(default_factory=list)
+    prepared: list[_New] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # report outcomes of entities the checks refused
+
+    @property
+    def empty(self) -> bool:
+        return not (self.pending or self.unsure or self.prepared)
+
+    def most_rows(self) -> int:
+        return len(self.pending) + len(self.unsure) + len(self.prepared)
 
 
 def _import_entities(entities: list[ParsedEntity], context: _Context, model: type[Agent] | type[Tool]) -> _Batch:
-    """Report unchanged entities, update changed ones and validate new ones; the new ones are written later,
-    with those of the other kind, by _create_new."""
+    """Report unchanged entities and update changed ones; the new ones are validated and written later, with
+    those of the other kind, by _create_new. Everything validating them needs from the database is read here."""
     if not entities:
-        return _Batch(model, [], len(context.report.outcomes))
+        return _Batch(model, len(context.report.outcomes))
     existing = _existing(model, [entity.name.lower() for entity in entities])
     new_entities = []
     if model is Agent:
@@ -485,15 +506,21 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
         data = _service_data(entity, context)
         current = existing.get(entity.name.lower())
         if current is None:
-            new_entities.append((entity, data))
+            new_entities.append((len(new_entities), entity, data))
             continue
         keys = [key for key in data if key != "name"]
         if _current_values(current, keys) == _desired_values(data, keys) and not _location_changed(current, context):
             context.report.add_outcome(entity, "unchanged")
             continue
         _one(entity, context, lambda e, c, pk=current["id"], d=data: _update_existing(model, pk, d, c))
-    prepared = _prepare_all(new_entities, context, model) if new_entities else []
-    return _Batch(model, prepared, len(context.report.outcomes))
+    batch = _Batch(model, len(context.report.outcomes), pending=new_entities)
+    if new_entities:
+        batch.lookups = _lookups([data for _, _, data in new_entities], model)
+        for _, _, data in new_entities:  # the actor's rights per owner, read now: the quick path may not query
+            owner = _owner_of(data, context)
+            if owner is not None:
+                _may_create(context, owner)
+    return batch
 
 
 def _location_changed(current: Mapping[str, Any], context: _Context) -> bool:
@@ -524,30 +551,24 @@ def _mark_source(model: type[Agent] | type[Tool], pks: list[int], context: _Cont
     model.objects.filter(pk__in=pks).update(**values)
 
 
-def _prepare_all(
-    items: list[tuple[ParsedEntity, dict[str, Any]]], context: _Context, model: type[Agent] | type[Tool]
-) -> list[_New]:
-    lookups = _lookups([data for _, data in items], model)
-    prepared = []
-    for entity, data in items:
-        new = _prepare_new(entity, data, context, model, lookups)
-        if new is not None:
-            prepared.append(new)
-    return prepared
-
-
 def _create_new(batches: list[_Batch], context: _Context) -> None:
-    """Write the batches in bulk; on a database error, each batch again on its own, and a batch that fails on its
-    own one savepoint per entity."""
+    """Validate and write the batches in bulk; on a database error, each batch again on its own, and a batch that
+    fails on its own one savepoint per entity."""
+    batches = [batch for batch in batches if not batch.empty]
     if not batches:
         return
     try:
         with transaction.atomic():
             _bulk_write(batches, context)
     except DatabaseError:
+        for batch in batches:  # what the failed attempt had not validated yet
+            _prepare_rest(batch, context)
         if len(batches) == 1:
+            _report_failures(batches[0], context)
             _create_one_by_one(batches[0], context)
             return
+        for batch in reversed(batches):
+            _report_failures(batch, context)
         for batch in batches:
             try:
                 with transaction.atomic():
@@ -559,8 +580,16 @@ def _create_new(batches: list[_Batch], context: _Context) -> None:
                 context.report.outcomes.extend(_created(batch))
         return
     for batch in reversed(batches):  # later batches first: inserting them leaves earlier positions as they were
+        _report_failures(batch, context)
         context.report.created += len(batch.prepared)
-        context.report.outcomes[batch.report_at : batch.report_at] = _created(batch)
+        context.report.outcomes[batch.report_at + len(batch.failures) : batch.report_at + len(batch.failures)] = (
+            _created(batch)
+        )
+
+
+def _report_failures(batch: _Batch, context: _Context) -> None:
+    """The refused new entities' outcomes, where the report lists that kind (their errors are already counted)."""
+    context.report.outcomes[batch.report_at : batch.report_at] = batch.failures
 
 
 def _created(batch: _Batch) -> list[dict[str, Any]]:
@@ -612,16 +641,12 @@ def _lookups(datas: list[dict[str, Any]], model: type[Agent] | type[Tool]) -> _L
         defaults=defaults,
         defaults_pass=_clean_check(model).passes(_Row(defaults), [name for name in defaults if name not in assigned]),
         model_ids={},
-        agent_names=set(),
         registry_names=set(),
     )
     if model is Agent:
         models = {name.lower() for data in datas for name in _names(data, "models")}
         if models:
             lookups.model_ids = dict(AIModel.objects.filter(name__in=models).values_list("name", "pk"))
-        calls = {name.lower() for data in datas for name in _names(data, "calls")}
-        if calls:
-            lookups.agent_names = set(Agent.objects.filter(name__in=calls).values_list("name", flat=True))
     else:
         wanted = {data["registry_name"] for data in datas if isinstance(data.get("registry_name"), str)}
         if wanted - {""}:
@@ -646,17 +671,65 @@ def _may_create(context: _Context, owner: Team) -> bool:
     return context.may_create[owner.pk]
 
 
-def _prepare_new(
-    entity: ParsedEntity, data: dict[str, Any], context: _Context, model: type[Agent] | type[Tool], lookups: _Lookups
-) -> _New | None:
-    """A valid entity takes the quick path; anything it is unsure of goes through the full checks, whose messages
-    are the ones reported."""
-    owner = context.teams.get(str(data.get("owner") or "").removeprefix("group:").lower())
-    if owner is not None and _may_create(context, owner):
-        new = _prepare_valid(entity, data, context, model, owner, lookups)
+# New entities are validated and written this many at a time, so the server starts on the first rows while the
+# rest are validated (a tenth of a 10,000-document import).
+CHUNK_ROWS: Final = 1_000
+
+
+def _owner_of(data: Mapping[str, Any], context: _Context) -> Team | None:
+    return context.teams.get(str(data.get("owner") or "").removeprefix("group:").lower())
+
+
+def _ready_chunks(batch: _Batch, context: _Context) -> Iterator[list[_New]]:
+    """The batch's valid new entities, a chunk at a time: first those an earlier attempt validated, then those the
+    quick path vouches for as it goes. No query: the caller's connection is busy copying the previous chunks."""
+    earlier = list(batch.prepared)
+    for start in range(0, len(earlier), CHUNK_ROWS):
+        yield earlier[start : start + CHUNK_ROWS]
+    pending, batch.pending = batch.pending, []
+    lookups = batch.lookups
+    if pending and lookups is None:
+        raise RuntimeError("new entities without their lookups: _import_entities reads them")
+    for start in range(0, len(pending), CHUNK_ROWS):
+        chunk = []
+        for position, entity, data in pending[start : start + CHUNK_ROWS]:
+            owner = _owner_of(data, context)
+            new = None
+            if owner is not None and context.may_create.get(owner.pk, context.actor is None):
+                new = _prepare_valid(entity, data, context, batch.model, owner, lookups)
+            if new is None:
+                batch.unsure.append((position, entity, data))
+            else:
+                new.position = position
+                chunk.append(new)
+        batch.prepared.extend(chunk)
+        yield chunk
+
+
+def _check_unsure(batch: _Batch, context: _Context) -> list[_New]:
+    """Every check, with its messages, for the entities the quick path was unsure of; the valid ones are returned
+    (and kept in the batch, in document order)."""
+    unsure, batch.unsure = batch.unsure, []
+    if not unsure:
+        return []
+    report = context.report
+    reported = len(report.outcomes)
+    checked = []
+    for position, entity, data in unsure:
+        new = _prepare_checked(entity, data, context, batch.model)
         if new is not None:
-            return new
-    return _prepare_checked(entity, data, context, model)
+            new.position = position
+            checked.append(new)
+    batch.failures.extend(report.outcomes[reported:])
+    del report.outcomes[reported:]
+    batch.prepared = sorted([*batch.prepared, *checked], key=attrgetter("position"))
+    return checked
+
+
+def _prepare_rest(batch: _Batch, context: _Context) -> None:
+    for _ in _ready_chunks(batch, context):
+        pass
+    _check_unsure(batch, context)
 
 
 def _prepare_valid(
@@ -682,7 +755,6 @@ def _prepare_valid(
     services._assign(row, fields, data)
     new = _New(entity, data, row)
     errors: dict[str, list[str]] = {}
-    missing_calls: list[str] = []
     if model is Agent:
         if "models" in data:
             used = services._clean_list_of_strings(data["models"], "models", errors)
@@ -691,8 +763,7 @@ def _prepare_valid(
                 return None
             new.model_ids = list(dict.fromkeys(model_ids))  # type: ignore[arg-type]
         if "calls" in data:
-            called = services._clean_list_of_strings(data["calls"], "calls", errors)
-            missing_calls = sorted({name.lower() for name in called} - lookups.agent_names)
+            services._clean_list_of_strings(data["calls"], "calls", errors)
         tools = services._clean_list_of_strings(data["tools"], "tools", errors) if "tools" in data else []
         row.requested_tools = sorted(set(tools))
         new.calls = [name.lower() for name in data.get("calls") or []]
@@ -708,10 +779,6 @@ def _prepare_valid(
     # The defaults were checked once for the batch: only what this entity set needs checking.
     if not _clean_check(model).passes(row, [*_SET_BY_IMPORT, *(name for name in fields if name in data)]):
         return None
-    if missing_calls:
-        context.report.warnings.append(
-            f"{entity.source} document {entity.index}: calls unknown agent(s) {', '.join(missing_calls)}"
-        )
     _set_source(row, entity, context)
     return new
 
@@ -736,11 +803,7 @@ def _prepare_checked(
     capabilities: list[dict[str, Any]] = []
     models: list[AIModel] = []
     if model is Agent:
-        relations = services._agent_relations(data, errors, strict_calls=False)
-        if relations.get("calls_missing"):
-            context.report.warnings.append(
-                f"{entity.source} document {entity.index}: calls unknown agent(s) {', '.join(relations['calls_missing'])}"
-            )
+        relations = services._agent_relations(data, errors, strict_calls=False)  # _link_calls warns of unknown
         models = relations.get("models", [])
         instance.requested_tools = relations.get("tools", [])
     else:
@@ -792,44 +855,69 @@ _CAPABILITY_COLUMNS: Final = ["tool_id", "name", "description", *services.CAPABI
 
 
 def _bulk_write(batches: list[_Batch], context: _Context) -> None:
-    """Write new entities' rows for every table an entity writes to, with no per-entity queries. No permission
-    rows: the owning team's maintainers may edit because they maintain the owner (services.can_edit).
+    """Validate and write new entities' rows for every table an entity writes to, and their audit events, with no
+    per-entity queries. No permission rows: the owning team's maintainers may edit because they maintain the owner
+    (services.can_edit).
 
-    The COPYs run in the background while this thread builds the next rows and chains the audit events. The
-    audit head is locked first, because the connection is busy after; the import would hold it until its commit
-    anyway."""
-    for batch in batches:
-        for new, pk in zip(batch.prepared, allocate_ids(batch.model, len(batch.prepared)), strict=True):
-            new.row.id = pk
-    head = audit_head_lock()
+    The COPYs run in the background while this thread validates and builds the next chunk's rows and chains its
+    audit events. Ids and the audit head are taken first, because the connection is busy after; the import would
+    hold the head until its commit anyway. Ids are taken for every new entity: a refused one leaves a gap."""
+    ids = {batch.model: iter(allocate_ids(batch.model, batch.most_rows())) for batch in batches}
+    writer = _ChunkWriter(context, head=audit_head_lock())
     with BackgroundCopies() as copies:
         for batch in batches:
-            model, prepared = batch.model, batch.prepared
-            _assess_all(prepared, model, context)
-            columns = _columns(model)
-            copies.copy_rows(model, columns, list(map(attrgetter(*columns), (new.row for new in prepared))))
-            copies.copy_rows(
-                Capability,
-                _CAPABILITY_COLUMNS,
-                [
-                    (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
-                    for new in prepared
-                    for cap in new.capabilities
-                ],
-            )
-            copies.copy_rows(
-                Agent.models_used.through,
-                ["agent_id", "aimodel_id"],
-                [(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
-            )
-            copies.copy_rows(CatalogEntry, _ENTRY_COLUMNS, _entry_rows(prepared, model))
-        events = [event for batch in batches for event in _audit_events(batch.prepared, batch.model, context)]
-        audit = audit_events_chain(events, head=head)
+            for chunk in _ready_chunks(batch, context):
+                writer.write(copies, batch.model, chunk, ids[batch.model])
+    checked = [(batch, _check_unsure(batch, context)) for batch in batches]  # these query: after the copies
+    with BackgroundCopies() as copies:
+        for batch, prepared in checked:
+            writer.write(copies, batch.model, prepared, ids[batch.model])
     for batch in batches:
         if batch.model is Agent:
-            _link_calls(batch.prepared)
+            _link_calls(batch.prepared, context)
     invalidate_catalog_counts()
-    audit_events_write(audit)
+    if writer.last_event is not None:
+        audit_head_move(writer.last_event)
+
+
+class _ChunkWriter:
+    """Writes chunks of new entities: their rows, relations, search entries and audit events, chained on from the
+    previous chunk's."""
+
+    def __init__(self, context: _Context, *, head: tuple[int, str]) -> None:
+        self.context = context
+        self.head = head
+        self.last_event: dict[str, Any] | None = None
+
+    def write(
+        self, copies: BackgroundCopies, model: type[Agent] | type[Tool], prepared: list[_New], ids: Iterator[int]
+    ) -> None:
+        if not prepared:
+            return
+        for new, pk in zip(prepared, ids, strict=False):
+            new.row.id = pk
+        _assess_all(prepared, model, self.context)
+        columns = _columns(model)
+        copies.copy_rows(model, columns, list(map(attrgetter(*columns), (new.row for new in prepared))))
+        copies.copy_rows(
+            Capability,
+            _CAPABILITY_COLUMNS,
+            [
+                (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
+                for new in prepared
+                for cap in new.capabilities
+            ],
+        )
+        copies.copy_rows(
+            Agent.models_used.through,
+            ["agent_id", "aimodel_id"],
+            [(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
+        )
+        copies.copy_rows(CatalogEntry, _ENTRY_COLUMNS, _entry_rows(prepared, model))
+        events = audit_events_chain(_audit_events(prepared, model, self.context), head=self.head)
+        copies.copy_rows(AuditEvent, AUDIT_EVENT_COLUMNS, audit_event_tuples(events))
+        self.last_event = events[-1]
+        self.head = (events[-1]["sequence"], events[-1]["hash"])
 
 
 def _assess_all(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> None:
@@ -900,7 +988,9 @@ def _audit_events(prepared: list[_New], model: type[Agent] | type[Tool], context
     ]
 
 
-def _link_calls(prepared: list[_New]) -> None:
+def _link_calls(prepared: list[_New], context: _Context) -> None:
+    """Link the called agents once every new one is written: an agent may call one defined after it. A call to an
+    agent that exists nowhere is a warning, not an error (descriptors often name agents not catalogued yet)."""
     wanted = {name for new in prepared for name in new.calls}
     if not wanted:
         return
@@ -915,6 +1005,12 @@ def _link_calls(prepared: list[_New]) -> None:
         ],
         ignore_conflicts=True,
     )
+    for new in prepared:
+        missing = sorted({name for name in new.calls if name not in by_name})
+        if missing:
+            context.report.warnings.append(
+                f"{new.entity.source} document {new.entity.index}: calls unknown agent(s) {', '.join(missing)}"
+            )
 
 
 def mark_orphans(*, location: Location, seen: Mapping[str, set[str]]) -> int:

@@ -251,7 +251,7 @@ def audit_events_write(rows: list[dict[str, Any]]) -> list[AuditEvent]:
     if len(rows) >= _COPY_FROM:
         from catalog.bulk import copy_rows
 
-        copy_rows(AuditEvent, _EVENT_COLUMNS, [tuple(values[c] for c in _EVENT_COLUMNS) for values in rows])
+        copy_rows(AuditEvent, AUDIT_EVENT_COLUMNS, audit_event_tuples(rows))
     elif rows:
         saved = [AuditEvent(**values) for values in rows]
         if len(saved) == 1:
@@ -259,12 +259,26 @@ def audit_events_write(rows: list[dict[str, Any]]) -> list[AuditEvent]:
         else:
             insert_without_ids(AuditEvent, saved)  # a workflow's few events; nobody reads their ids
     if rows:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {_head_table()} SET last_sequence = %s, last_hash = %s WHERE id = 1",  # noqa: S608
-                [rows[-1]["sequence"], rows[-1]["hash"]],
-            )
+        audit_head_move(rows[-1])
     return saved
+
+
+# For a caller that copies chained rows itself, a part at a time (catalog.importing): the rows as tuples of these
+# columns, then `audit_head_move` to the last row written, in the transaction that locked the head.
+AUDIT_EVENT_COLUMNS: Final = _EVENT_COLUMNS
+
+
+def audit_event_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(values[c] for c in _EVENT_COLUMNS) for values in rows]
+
+
+def audit_head_move(last_row: Mapping[str, Any]) -> None:
+    """Point the chain head (locked by `audit_head_lock`) at the last row written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_head_table()} SET last_sequence = %s, last_hash = %s WHERE id = 1",  # noqa: S608
+            [last_row["sequence"], last_row["hash"]],
+        )
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

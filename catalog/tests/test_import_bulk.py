@@ -12,6 +12,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
 from catalog import importing
+from catalog.bulk import BackgroundCopies
 from catalog.formats import parse_document_bytes
 from catalog.importing import import_inputs
 from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, Tool
@@ -391,3 +392,54 @@ def test_bulk_written_tables_carry_no_like_index_and_keep_their_lookups() -> Non
                           ("catalog_tool", "source_key"), ("catalog_agent", "risk_tier"), ("catalog_agent", "status"),
                           ("catalog_agent", "source_key"), ("portal_auditevent", "hash")]:  # fmt: skip
         assert (table, column) in indexed, (table, column)
+
+
+def test_new_entities_are_written_a_chunk_at_a_time_and_the_unsure_ones_after_the_copies(
+    teams: dict[str, Team], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick path's entities are copied a chunk at a time while the next chunk is validated; the ones it is
+    unsure of get the full checks (which query) once those copies are done. Rows, report and audit chain come out
+    as when everything is written at once, in document order."""
+    whole, whole_report = _import_and_snapshot()
+    unsure = {"rich-agent", "plain-2", "rich-tool"}
+    checked: list[str] = []
+    quick, full_checks = importing._prepare_valid, importing._prepare_checked
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(
+        importing, "_prepare_valid", lambda entity, *args: None if entity.name in unsure else quick(entity, *args)
+    )
+    monkeypatch.setattr(
+        importing, "_prepare_checked", lambda entity, *args: checked.append(entity.name) or full_checks(entity, *args)
+    )
+    copied: list[tuple[str, int]] = []
+    real_copy_rows = BackgroundCopies.copy_rows
+
+    def copy_rows(self: BackgroundCopies, model: Any, columns: Any, rows: Any) -> None:
+        if model in (Agent, Tool):
+            copied.append((model._meta.model_name, len(rows)))
+        real_copy_rows(self, model, columns, rows)
+
+    monkeypatch.setattr(BackgroundCopies, "copy_rows", copy_rows)
+    chunked, chunked_report = _import_and_snapshot()
+
+    assert sorted(checked) == sorted(unsure)
+    # 5 tools, the first unsure, and 5 agents, the 2nd and 4th unsure: chunks of 2 documents less the unsure ones,
+    # then the ones the full checks passed
+    quick_chunks = [("tool", 1), ("tool", 2), ("tool", 1), ("agent", 1), ("agent", 1), ("agent", 1)]
+    assert copied == [*quick_chunks, ("tool", 1), ("agent", 2)]
+    assert chunked == whole
+    assert chunked_report == whole_report
+
+
+def test_a_call_to_an_agent_later_in_the_file_links_and_only_a_call_to_no_agent_warns(teams: dict[str, Team]) -> None:
+    agents = [("caller", "[component:callee, component:ghost]"), ("callee", "[]")]
+    content = "---\n".join(
+        f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {name}}}\n"
+        f"spec: {{type: ai-agent, lifecycle: production, owner: engineering, dependsOn: {depends}}}\n"
+        for name, depends in agents
+    )
+    report = import_inputs([("calls.yaml", content.encode())])
+
+    assert report.created == 2 and report.failed == 0
+    assert list(Agent.objects.get(name="caller").calls.values_list("name", flat=True)) == ["callee"]
+    assert report.warnings == ["calls.yaml document 0: calls unknown agent(s) ghost"]
