@@ -83,6 +83,40 @@ def update_each(model: type[models.Model], instances: Sequence[Any], field_names
         cursor.executemany(sql, rows)
 
 
+def model_columns(model: type[models.Model], alias: str) -> str:
+    """The model's columns as `alias.column, ...`, in the order `model_from_row` reads them."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[models.Model], values: Sequence[Any]) -> Any:
+    """An instance built from the values of `model_columns`, converted as the ORM converts them (JSON text, SQLite's
+    dates and booleans): for hot paths that send hand-written SQL instead of paying the ORM to compile it."""
+    converted = list(values)
+    for index, column, converters in _row_converters(model, connection.vendor):
+        value = converted[index]
+        for convert in converters:
+            value = convert(value, column, connection)
+        converted[index] = value
+    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted)
+
+
+_CONVERTERS: dict[tuple[type[models.Model], str], list[tuple[int, Any, list[Callable[..., Any]]]]] = {}
+
+
+def _row_converters(model: type[models.Model], vendor: str) -> list[tuple[int, Any, list[Callable[..., Any]]]]:
+    key = (model, vendor)
+    if key not in _CONVERTERS:
+        found = []
+        for index, field in enumerate(model._meta.concrete_fields):
+            column = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                found.append((index, column, converters))
+        _CONVERTERS[key] = found
+    return _CONVERTERS[key]
+
+
 def _execute_unprepared(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     if many or params is None or context["connection"].vendor != "postgresql":
         return execute(sql, params, many, context)

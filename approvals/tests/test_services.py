@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from approvals import services
@@ -647,3 +648,30 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
     assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
     notification.refresh_from_db()
     assert notification.attempts == 1
+
+
+def test_the_locked_request_is_what_the_orm_reads_with_its_requester_and_team(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+) -> None:
+    """_locked sends a hand-written statement: it must build the same objects the ORM's select_related would."""
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
+    decide(django_capture_on_commit_callbacks, world["reviewer"], request, "request_changes", comment="fix the docs")
+
+    def values(instance: Any) -> dict[str, Any]:
+        return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+    expected = ApprovalRequest.objects.select_related("requester", "owning_team").get(pk=request.pk)
+    with transaction.atomic(), django_assert_num_queries(1):
+        locked = services._locked(request.pk, reviewer=world["reviewer"])
+        assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
+    assert values(locked) == values(expected)
+    assert values(locked.requester) == values(expected.requester)
+    assert values(locked.owning_team) == values(expected.owning_team)
+    assert isinstance(locked.policy_snapshot, dict) and isinstance(locked.submitted_at, datetime)
+    assert not locked._state.adding
+    assert locked.reviewer_decided is True  # rita requested changes in this round
+    with transaction.atomic():
+        assert services._locked(request.pk, reviewer=world["reviewer2"]).reviewer_decided is False
+        assert not hasattr(services._locked(request.pk), "reviewer_decided")
+    with pytest.raises(services.ApprovalConflict, match="does not exist"):
+        services._locked(10**9)
