@@ -15,6 +15,7 @@ from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
+from portal.db import select_instances
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
@@ -93,9 +94,9 @@ def with_subject(request: ApprovalRequest) -> ApprovalRequest:
     if request.grant_id:
         request.grant = ToolGrant.objects.select_related("agent", "tool").get(pk=request.grant_id)
     elif request.tool_id:
-        request.tool = Tool.objects.get(pk=request.tool_id)
+        request.tool = select_instances(Tool, "t.id = %s", [request.tool_id])[0]
     elif request.agent_id:
-        request.agent = Agent.objects.get(pk=request.agent_id)
+        request.agent = select_instances(Agent, "t.id = %s", [request.agent_id])[0]
     return request
 
 
@@ -105,7 +106,13 @@ def current_checks(request: ApprovalRequest) -> list[CheckRun]:
     prefetched = getattr(request, "_prefetched_objects_cache", {}).get("checks")
     if prefetched is not None:
         return [check for check in prefetched if check.round == request.round]
-    return list(request.checks.filter(round=request.round).defer("output"))
+    return select_instances(
+        CheckRun,
+        "t.request_id = %s AND t.round = %s",
+        [request.pk, request.round],
+        order_by="t.name",
+        exclude=["output"],
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ signals are not run: callers use these for plain rows only.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -83,38 +84,61 @@ def update_each(model: type[models.Model], instances: Sequence[Any], field_names
         cursor.executemany(sql, rows)
 
 
-def model_columns(model: type[models.Model], alias: str) -> str:
-    """The model's columns as `alias.column, ...`, in the order `model_from_row` reads them."""
+def model_columns(model: type[models.Model], alias: str, *, exclude: Sequence[str] = ()) -> str:
+    """The model's columns as `alias.column, ...` (less the `exclude`d attnames), in the order `model_from_row`
+    reads them."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model, tuple(exclude)))
 
 
-def model_from_row(model: type[models.Model], values: Sequence[Any]) -> Any:
+def model_from_row(model: type[models.Model], values: Sequence[Any], *, exclude: Sequence[str] = ()) -> Any:
     """An instance built from the values of `model_columns`, converted as the ORM converts them (JSON text, SQLite's
-    dates and booleans): for hot paths that send hand-written SQL instead of paying the ORM to compile it."""
+    dates and booleans); `exclude`d fields are deferred, loaded on first access. For hot paths that send
+    hand-written SQL instead of paying the ORM to compose it."""
     converted = list(values)
-    for index, column, converters in _row_converters(model, connection.vendor):
+    for index, column, converters in _row_converters(model, tuple(exclude), connection.vendor):
         value = converted[index]
         for convert in converters:
             value = convert(value, column, connection)
         converted[index] = value
-    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted)
+    return model.from_db(connection.alias, [field.attname for field in _fields(model, tuple(exclude))], converted)
 
 
-_CONVERTERS: dict[tuple[type[models.Model], str], list[tuple[int, Any, list[Callable[..., Any]]]]] = {}
+def select_instances(
+    model: type[models.Model], where: str, params: Sequence[Any], *, order_by: str = "", exclude: Sequence[str] = ()
+) -> list[Any]:
+    """`model` instances from `SELECT <columns> FROM <table> t WHERE <where> [ORDER BY <order_by>]`, the caller's
+    clauses written over the alias `t` with %s placeholders (the model's Meta.ordering does not apply)."""
+    sql = _select_sql(model, where, order_by, tuple(exclude), connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [model_from_row(model, row, exclude=exclude) for row in rows]
 
 
-def _row_converters(model: type[models.Model], vendor: str) -> list[tuple[int, Any, list[Callable[..., Any]]]]:
-    key = (model, vendor)
-    if key not in _CONVERTERS:
-        found = []
-        for index, field in enumerate(model._meta.concrete_fields):
-            column = field.get_col(model._meta.db_table)
-            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-            if converters:
-                found.append((index, column, converters))
-        _CONVERTERS[key] = found
-    return _CONVERTERS[key]
+@functools.cache
+def _select_sql(model: type[models.Model], where: str, order_by: str, exclude: tuple[str, ...], vendor: str) -> str:
+    order = f" ORDER BY {order_by}" if order_by else ""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"SELECT {model_columns(model, 't', exclude=exclude)} FROM {table} t WHERE {where}{order}"  # noqa: S608
+
+
+@functools.cache
+def _fields(model: type[models.Model], exclude: tuple[str, ...]) -> list[Any]:
+    return [field for field in model._meta.concrete_fields if field.attname not in exclude]
+
+
+@functools.cache
+def _row_converters(
+    model: type[models.Model], exclude: tuple[str, ...], vendor: str
+) -> list[tuple[int, Any, list[Callable[..., Any]]]]:
+    found = []
+    for index, field in enumerate(_fields(model, exclude)):
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if converters:
+            found.append((index, column, converters))
+    return found
 
 
 def _execute_unprepared(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
