@@ -67,3 +67,8 @@ def test_model_from_row_takes_the_columns_in_model_columns_order(tool: Tool) -> 
         cursor.execute(f"SELECT {model_columns(Tool, 'x')} FROM catalog_tool x WHERE x.id = %s", [tool.pk])  # noqa: S608
         row = cursor.fetchone()
     assert _values(model_from_row(Tool, row)) == _values(Tool.objects.get(pk=tool.pk))
+
+
+def test_excluding_a_column_the_model_does_not_have_is_refused() -> None:
+    with pytest.raises(ValueError, match="Tool has no column nope"):
+        model_columns(Tool, "t", exclude=["nope"])
