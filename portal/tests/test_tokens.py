@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from portal.models import ApiToken, AuditEvent
 from portal.roles import PLATFORM_ADMIN
-from portal.tokens import TokenError, TokenValidationError, token_authenticate, token_issue, token_revoke
+from portal.tokens import (
+    TOKEN_PATTERN,
+    TokenError,
+    TokenValidationError,
+    token_authenticate,
+    token_issue,
+    token_revoke,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +29,10 @@ def test_it_stores_only_a_digest_of_the_secret(make_user: Any) -> None:
 
     stored = ApiToken.objects.get(pk=issued.token.pk)
     assert stored.key_digest == hashlib.sha256(issued.secret.encode()).hexdigest()
-    secret_part = issued.secret.rsplit("_", 1)[1]
+    # The random part: everything after "ap_<prefix>_" (it may itself contain "_", so not split on it).
+    match = TOKEN_PATTERN.match(issued.secret)
+    assert match is not None
+    secret_part = match["secret"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM portal_apitoken")
         rows = cursor.fetchall()
