@@ -31,7 +31,7 @@ from catalog import services as catalog
 from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
-from portal.db import insert_without_ids, model_columns, model_from_row, update_each
+from portal.db import insert_without_ids, model_columns, models_from_row, update_each
 from portal.net import SafeHttpClient
 from portal.roles import (
     BUSINESS_OWNER,
@@ -338,13 +338,11 @@ def _locked(request_id: int, *, reviewer: AbstractBaseUser | None = None) -> App
         row = cursor.fetchone()
     if row is None:
         raise ApprovalConflict(f"Request #{request_id} does not exist.")
-    users_at = len(ApprovalRequest._meta.concrete_fields)
-    teams_at = users_at + len(user_model._meta.concrete_fields)
-    request = model_from_row(ApprovalRequest, row[:users_at])
-    request._state.fields_cache["requester"] = model_from_row(user_model, row[users_at:teams_at])
-    request._state.fields_cache["owning_team"] = model_from_row(Team, row[teams_at:-1])
+    (request, requester, owning_team), (decided,) = models_from_row(row, ApprovalRequest, user_model, Team)
+    request._state.fields_cache["requester"] = requester
+    request._state.fields_cache["owning_team"] = owning_team
     if reviewer is not None:
-        request.reviewer_decided = bool(row[-1])
+        request.reviewer_decided = bool(decided)
     return request
 
 

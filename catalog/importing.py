@@ -695,7 +695,7 @@ def _ready_chunks(batch: _Batch, context: _Context) -> Iterator[list[_New]]:
         for position, entity, data in pending[start : start + CHUNK_ROWS]:
             owner = _owner_of(data, context)
             new = None
-            if owner is not None and context.may_create.get(owner.pk, context.actor is None):
+            if owner is not None and _may_create(context, owner):  # read for every owner beforehand
                 new = _prepare_valid(entity, data, context, batch.model, owner, lookups)
             if new is None:
                 batch.unsure.append((position, entity, data))

@@ -42,7 +42,7 @@ from catalog.models import (
 )
 from catalog.risk import Tier
 from catalog.search_cache import TTL_SECONDS, counts_key
-from portal.db import cache_prefetched, model_columns, model_from_row, planned_for_each_value, select_instances
+from portal.db import cache_prefetched, model_columns, models_from_row, planned_for_each_value, select_instances
 
 FACETS: tuple[tuple[str, str], ...] = (
     ("kind", "Kind"),
@@ -692,12 +692,10 @@ def _page_entity(
         row = cursor.fetchone()
     if row is None:
         raise model.DoesNotExist(f"No {model._meta.verbose_name} is called {name!r}.")
-    owner_at = len(model._meta.concrete_fields) - len(exclude)
-    access_at = owner_at + len(Team._meta.concrete_fields)
-    entity = model_from_row(model, row[:owner_at], exclude=exclude)
-    entity._state.fields_cache["owner"] = model_from_row(Team, row[owner_at:access_at])
+    (entity, owner), access = models_from_row(row, (model, exclude), Team)
+    entity._state.fields_cache["owner"] = owner
     if isinstance(user, AbstractBaseUser):
-        entity.viewer_may_change, entity.viewer_maintains_owner = map(bool, row[access_at:])  # SQLite: 0 or 1
+        entity.viewer_may_change, entity.viewer_maintains_owner = map(bool, access)  # SQLite: 0 or 1
         _record_viewer_access(entity, user)
     return entity
 
@@ -717,14 +715,11 @@ def _grants_with(other: type[Agent] | type[Tool], *, grants_of: Agent | Tool) ->
     with connection.cursor() as cursor:
         cursor.execute(sql, [grants_of.pk])
         rows = cursor.fetchall()
-    other_at = len(ToolGrant._meta.concrete_fields)
-    owner_at = other_at + len(other._meta.concrete_fields) - len(long_fields)
     relation = other._meta.model_name
     grants = []
     for row in rows:
-        grant = model_from_row(ToolGrant, row[:other_at])
-        entity = model_from_row(other, row[other_at:owner_at], exclude=long_fields)
-        entity._state.fields_cache["owner"] = model_from_row(Team, row[owner_at:])
+        (grant, entity, owner), _ = models_from_row(row, ToolGrant, (other, long_fields), Team)
+        entity._state.fields_cache["owner"] = owner
         grant._state.fields_cache[relation] = entity
         grants.append(grant)
     return grants

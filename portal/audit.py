@@ -21,7 +21,10 @@ from portal.models import AuditChainHead, AuditEvent
 GENESIS_HASH = "0" * 64
 # Batches this small go in one INSERT; bigger ones (imports) stream through COPY.
 _COPY_FROM = 50
-_EVENT_COLUMNS: Final = [field.attname for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+# For a caller that copies chained rows itself, a part at a time (catalog.importing): the rows as tuples of these
+# columns (`audit_event_tuples`), then `audit_head_move` to the last row written, in the transaction that locked
+# the head.
+AUDIT_EVENT_COLUMNS: Final = [field.attname for field in AuditEvent._meta.concrete_fields if not field.primary_key]
 _deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("audit_deferred", default=None)
 
 
@@ -200,9 +203,9 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
 def audit_head_lock() -> tuple[int, str]:
     """Lock the chain head until the transaction ends; its (sequence, hash), for `audit_events_chain`.
 
-    With `audit_events_chain` and `audit_events_write`, the steps of `audit_record_many`, for a caller that
-    chains its events while its connection is busy with other writes (catalog.importing): it locks first, then
-    chains, then writes, all in one transaction."""
+    With `audit_events_chain` and `audit_events_write`, the steps of `audit_record_many`, for a caller that chains
+    its events while its connection is busy with other writes: it locks first, then chains, then writes, all in
+    one transaction. catalog.importing copies the chained rows itself and ends with `audit_head_move`."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_head_lock() needs a transaction: the lock lasts until it ends.")
     return _locked_head()
@@ -263,13 +266,8 @@ def audit_events_write(rows: list[dict[str, Any]]) -> list[AuditEvent]:
     return saved
 
 
-# For a caller that copies chained rows itself, a part at a time (catalog.importing): the rows as tuples of these
-# columns, then `audit_head_move` to the last row written, in the transaction that locked the head.
-AUDIT_EVENT_COLUMNS: Final = _EVENT_COLUMNS
-
-
 def audit_event_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(values[c] for c in _EVENT_COLUMNS) for values in rows]
+    return [tuple(values[c] for c in AUDIT_EVENT_COLUMNS) for values in rows]
 
 
 def audit_head_move(last_row: Mapping[str, Any]) -> None:

@@ -104,6 +104,21 @@ def model_from_row(model: type[models.Model], values: Sequence[Any], *, exclude:
     return model.from_db(connection.alias, [field.attname for field in _fields(model, tuple(exclude))], converted)
 
 
+def models_from_row(
+    row: Sequence[Any], *parts: type[models.Model] | tuple[type[models.Model], Sequence[str]]
+) -> tuple[list[Any], tuple[Any, ...]]:
+    """Instances of each of `parts` from a row holding their `model_columns` one after the other (a part given as
+    `(model, exclude)` had those columns left out), and the row's values after them."""
+    instances = []
+    at = 0
+    for part in parts:
+        model, exclude = part if isinstance(part, tuple) else (part, ())
+        width = len(_fields(model, tuple(exclude)))
+        instances.append(model_from_row(model, row[at : at + width], exclude=exclude))
+        at += width
+    return instances, tuple(row[at:])
+
+
 def select_instances(
     model: type[models.Model], where: str, params: Sequence[Any], *, order_by: str = "", exclude: Sequence[str] = ()
 ) -> list[Any]:

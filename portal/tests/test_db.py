@@ -8,7 +8,7 @@ import pytest
 
 from catalog import services as catalog
 from catalog.models import Capability, Tool
-from portal.db import model_columns, model_from_row, select_instances
+from portal.db import model_columns, model_from_row, models_from_row, select_instances
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,22 @@ def test_model_from_row_takes_the_columns_in_model_columns_order(tool: Tool) -> 
 def test_excluding_a_column_the_model_does_not_have_is_refused() -> None:
     with pytest.raises(ValueError, match="Tool has no column nope"):
         model_columns(Tool, "t", exclude=["nope"])
+
+
+def test_models_from_row_splits_a_joined_row_and_hands_back_what_follows(tool: Tool) -> None:
+    from django.db import connection
+
+    from catalog.models import Team
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {model_columns(Tool, 't', exclude=['definition'])}, {model_columns(Team, 'o')}, 7 "  # noqa: S608
+            "FROM catalog_tool t JOIN catalog_team o ON o.id = t.owner_id WHERE t.id = %s",
+            [tool.pk],
+        )
+        row = cursor.fetchone()
+    (read, owner), rest = models_from_row(row, (Tool, ["definition"]), Team)
+    assert read.get_deferred_fields() == {"definition"}
+    expected = Tool.objects.get(pk=tool.pk)
+    assert all(getattr(read, k) == getattr(expected, k) for k in _values(expected) if k != "definition")
+    assert owner.name == "payments" and rest == (7,)
