@@ -32,6 +32,7 @@ from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
 from portal.db import insert_without_ids, model_columns, models_from_row, update_each
+from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.net import SafeHttpClient
 from portal.roles import (
     BUSINESS_OWNER,
@@ -102,19 +103,15 @@ DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
-class ApprovalError(Exception):
+class ApprovalError(InvalidInput):
     """Bad input; `errors` maps fields to messages."""
 
-    def __init__(self, errors: dict[str, list[str] | str]) -> None:
-        self.errors = {key: [value] if isinstance(value, str) else value for key, value in errors.items()}
-        super().__init__("; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in self.errors.items()))
 
-
-class ApprovalPermissionError(Exception):
+class ApprovalPermissionError(PermissionDenied):
     pass
 
 
-class ApprovalConflict(Exception):
+class ApprovalConflict(Conflict):
     """The request changed meanwhile (another reviewer, a withdrawal, a double submit)."""
 
 

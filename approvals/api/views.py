@@ -218,6 +218,12 @@ class PolicyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.PolicySerializer
     pagination_class = None
     lookup_field = "tier"
+
+    @property
+    def required_scope(self) -> str | None:
+        """Editing a policy is for platform admins: a token needs the `admin` scope."""
+        return ApiToken.Scope.ADMIN if self.action == "partial_update" else None
+
     lookup_value_regex = "[a-z]+"
 
     def get_queryset(self) -> QuerySet[ApprovalPolicy]:

@@ -25,14 +25,15 @@ POLICIES = "/api/v1/approvals/policies/"
 
 @pytest.fixture
 def clients(world: dict[str, Any], token_client: Callable[..., APIClient]) -> dict[str, APIClient]:
-    """Owner with read/write; reviewers with read/write/review; a platform admin with read/write."""
+    """Owner with read/write; reviewers with read/write/review; a platform admin with read/write/admin (a token acts
+    with the platform-admin role only with the admin scope)."""
     return {
         "owner": token_client(world["owner"], scopes=["read", "write"]),
         "owner_review": token_client(world["owner"], scopes=["read", "write", "review"]),
         "reviewer": token_client(world["reviewer"], scopes=["read", "review"]),
         "reviewer2": token_client(world["reviewer2"], scopes=["read", "review"]),
         "data_owner": token_client(world["data_owner"], scopes=["read", "review"]),
-        "admin": token_client(world["admin"], scopes=["read", "write"]),
+        "admin": token_client(world["admin"], scopes=["read", "write", "admin"]),
         "member": token_client(world["member"], scopes=["read", "write"]),
     }
 

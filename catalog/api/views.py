@@ -49,7 +49,7 @@ class PayloadTooLarge(exceptions.APIException):
 class PlatformAdminWrites(permissions.BasePermission):
     """Teams and models are shared vocabulary: everyone reads them, platform admins change them."""
 
-    message = "Only platform admins can change teams and models."
+    message = "Only platform admins can change teams and models (with an API token: one with the admin scope)."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method in permissions.SAFE_METHODS or user_is_platform_admin(request.user)
