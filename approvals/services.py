@@ -441,6 +441,9 @@ def _submit_locked(
     *,
     draft: bool = False,
 ) -> ApprovalRequest:
+    if attest:
+        # The submitter is the requester: their word alone never completes a request (see _attestation_refusal).
+        raise ApprovalError({"attest": REQUESTER_CANNOT_ATTEST})
     now = timezone.now()
     assessment = current_assessment(subject)
     tier = assessment["tier"]
@@ -460,8 +463,6 @@ def _submit_locked(
         bound_facts=facts,
         policy_snapshot=policy_snapshot(tier),
         justification=justification,
-        attested_by=actor if attest else None,
-        attested_at=now if attest else None,
         previous=previous,
         submitted_at=now,
         round_snapshots=[{"round": 1, "submitted_at": now.isoformat(), "facts": facts, "risk": assessment}],
@@ -480,7 +481,7 @@ def _submit_locked(
     audit_record(
         action="approvals.request.submitted",
         target=request,
-        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": attest, "round": 1},
+        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": False, "round": 1},
     )
     return request
 
@@ -523,6 +524,8 @@ def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bo
             raise ApprovalPermissionError("Only the requester or the owning team's maintainers can submit this draft.")
         if request.state != ApprovalRequest.State.DRAFT:
             raise ApprovalConflict(f"Request #{request.pk} is {request.get_state_display()}, not a draft.")
+        if attest:
+            _attest_on_submit(actor, request)
         subject = subject_of(request)
         now = timezone.now()
         request.state = ApprovalRequest.State.CHECKING
@@ -807,10 +810,7 @@ def decision_refusal(
     if stage is None:
         return "This request has no open stage."
     if stage["role"] == OWNER_ATTESTATION_ROLE:
-        # Attesting is the owner vouching for their descriptor (often the requester), not an approval.
-        if not _is_maintainer(user, request.owning_team):
-            return f"Only maintainers of team {request.owning_team.name} can attest."
-        return None
+        return _attestation_refusal(user, request)
     if user.pk == request.requester_id:
         return "Nobody approves their own request."
     if not user_has_role(user, stage["role"]):
@@ -825,6 +825,45 @@ def decision_refusal(
     ):
         return f"At {request.tier} tier nobody from the owning team ({request.owning_team.name}) approves."
     return None
+
+
+REQUESTER_CANNOT_ATTEST = (
+    "the requester cannot attest their own request: once the checks pass, a maintainer of the owning team who is "
+    "not the requester attests it (a platform admin or security reviewer when the requester is its only maintainer)."
+)
+
+
+def _attestation_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest) -> str | None:
+    """Why this user may not attest the request, or None. Attesting is the owner vouching for the descriptor, and no
+    request is completed by its requester alone: a maintainer of the owning team other than the requester attests;
+    when the requester is the team's only maintainer, a platform admin or a security reviewer attests instead."""
+    team = request.owning_team
+    if user.pk == request.requester_id:
+        return "Nobody attests their own request. " + REQUESTER_CANNOT_ATTEST[0].upper() + REQUESTER_CANNOT_ATTEST[1:]
+    if _is_maintainer(user, team):
+        return None
+    other_maintainers = (
+        TeamMembership.objects.filter(team=team, role=TeamMembership.Role.MAINTAINER, user__is_active=True)
+        .exclude(user_id=request.requester_id)
+        .exists()
+    )
+    if other_maintainers:
+        return f"Only maintainers of team {team.name} other than the requester can attest."
+    if user_is_platform_admin(user) or user_has_role(user, SECURITY_REVIEWER):
+        return None
+    return (
+        f"Team {team.name} has no maintainer besides the requester, so a platform admin or a security reviewer attests."
+    )
+
+
+def _attest_on_submit(actor: AbstractBaseUser, request: ApprovalRequest) -> None:
+    """`attest` on submitting a draft or resubmitting: refused for the requester and for anyone who could not
+    attest at the attestation stage."""
+    if actor.pk == request.requester_id:
+        raise ApprovalError({"attest": REQUESTER_CANNOT_ATTEST})
+    refusal = _attestation_refusal(actor, request)
+    if refusal is not None:
+        raise ApprovalPermissionError(refusal)
 
 
 def request_decide(
@@ -873,6 +912,8 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
     stage = request.stage
     assert stage is not None
     if stage["role"] == OWNER_ATTESTATION_ROLE:
+        if actor.pk == request.requester_id:  # decision_refusal says so first; this keeps it true for every caller
+            raise ApprovalPermissionError("Nobody attests their own request.")
         if outcome != Decision.Outcome.APPROVE:
             raise ApprovalError({"outcome": "the owner attests (approve) or withdraws the request."})
         request.attested_by = actor
@@ -911,6 +952,13 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
 
 
 def request_attest(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+    """Attest a request that waits for the owner's attestation (see _attestation_refusal for who may). Any other
+    stage is decided with request_decide, never approved through here."""
+    waiting = ApprovalRequest.objects.filter(pk=request_id).values_list("state", "current_role").first()
+    if waiting is None:
+        raise ApprovalConflict(f"Request #{request_id} does not exist.")
+    if waiting != (ApprovalRequest.State.IN_REVIEW, OWNER_ATTESTATION_ROLE):
+        raise ApprovalConflict(f"Request #{request_id} is not waiting for the owner's attestation.")
     return request_decide(actor=actor, request_id=request_id, outcome=Decision.Outcome.APPROVE)
 
 
@@ -1052,12 +1100,20 @@ def request_resubmit(
 ) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
-        if request.requester_id != actor.pk and not _is_maintainer(actor, request.owning_team):
-            raise ApprovalPermissionError("Only the requester or the owning team's maintainers can resubmit.")
+        if (
+            request.requester_id != actor.pk
+            and not _is_maintainer(actor, request.owning_team)
+            and not user_is_platform_admin(actor)
+        ):
+            raise ApprovalPermissionError(
+                "Only the requester, the owning team's maintainers or a platform admin can resubmit."
+            )
         if request.state != ApprovalRequest.State.CHANGES_REQUESTED:
             raise ApprovalConflict(
                 f"Request #{request.pk} is {request.get_state_display()}; only a request with changes requested can be resubmitted."
             )
+        if attest:
+            _attest_on_submit(actor, request)
         subject = subject_of(request)
         assessment = current_assessment(subject)
         facts = bound_facts(subject)

@@ -362,7 +362,10 @@ class RequestSubmitSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Why; at most 10,000 characters."
     )
     attest = serializers.BooleanField(
-        required=False, default=False, help_text="You attest the descriptor is true (low tier approves on checks)."
+        required=False,
+        default=False,
+        help_text="Must be false: the requester cannot attest their own request; another maintainer of the owning "
+        "team attests it at the attestation stage (`POST .../attest/`).",
     )
 
 
@@ -397,7 +400,12 @@ class ResubmitSerializer(serializers.Serializer):
         trim_whitespace=False,
         help_text="New justification; left out keeps the old one. At most 10,000 characters.",
     )
-    attest = serializers.BooleanField(required=False, default=False, help_text="You attest the descriptor is true.")
+    attest = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="You attest the descriptor is true; refused for the requester (a maintainer of the owning team "
+        "who is not the requester attests).",
+    )
 
 
 # --- policies -----------------------------------------------------------------------------------------------

@@ -561,3 +561,37 @@ def test_it_shows_audit_events_and_tokens_read_only_in_the_admin(
     for page in ("approvals/approvalrequest", "approvals/decision", "catalog/tool", "catalog/agent"):
         assert client.get(f"/admin/{page}/").status_code == 200
         assert client.get(f"/admin/{page}/add/").status_code == 403
+
+
+def test_it_refuses_the_requesters_own_attestation_on_submit_and_at_the_attest_endpoint(
+    world: dict[str, Any],
+    clients: dict[str, APIClient],
+    token_client: Callable[..., APIClient],
+    make_tool: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    tool = make_tool(tier="low")
+    refused = post(
+        django_capture_on_commit_callbacks,
+        clients["owner"],
+        REQUESTS,
+        {"kind": "tool_onboarding", "tool": tool.name, "attest": True},
+    )
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["fields"]) == ["attest"]
+    assert not ApprovalRequest.objects.filter(tool=tool).exists()
+
+    request = submit(
+        django_capture_on_commit_callbacks, clients["owner_review"], kind="tool_onboarding", tool=tool.name
+    )
+    assert (request["state"], request["current_role"], request["can_decide"]) == (
+        "in_review",
+        "owner-maintainer",
+        False,
+    )
+    url = f"{REQUESTS}{request['id']}/attest/"
+    own = post(django_capture_on_commit_callbacks, clients["owner_review"], url)
+    assert own.status_code == 403
+    assert "own request" in own.json()["error"]["message"]
+    attested = post(django_capture_on_commit_callbacks, clients["reviewer"], url)
+    assert (attested.status_code, attested.json()["state"], attested.json()["attested_by"]) == (200, "approved", "rita")
