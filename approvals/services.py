@@ -208,6 +208,14 @@ def policy_update(
             errors[f"stages[{index}].sla_hours"] = "must be a whole number of hours."
     if data.get("auto_approve") and stages:
         errors["auto_approve"] = "an automatic policy has no human stages; remove the stages or turn it off."
+    auto_approve = bool(data.get("auto_approve", policy.auto_approve))
+    stage_count = len(stages) if stages is not None else policy.stages.count()
+    if not auto_approve and stage_count == 0:
+        # Nobody could ever decide such a request: it would wait in checking for ever.
+        errors["stages"] = (
+            f"the {policy.tier} tier is not approved automatically, so it needs at least one review stage "
+            "(or set auto_approve)."
+        )
     if errors:
         raise ApprovalError(errors)
     before = policy_snapshot(policy.tier)
@@ -738,6 +746,11 @@ def _evaluate_locked(
             _to_changes_requested(request, reasons=reasons, by="automated checks")
             return request
         policy = request.policy_snapshot
+        problem = snapshot_problem(policy)
+        if problem is not None:
+            # Never an endless retry: the request waits where people see it until a platform admin resolves it.
+            _to_changes_requested(request, reasons=[problem], by="approval policy")
+            return request
         if policy.get("auto_approve") and not policy.get("stages"):
             if policy.get("requires_attestation") and request.attested_at is None:
                 _enter_stage(
@@ -748,6 +761,24 @@ def _evaluate_locked(
             return request
         _enter_stage(request, 0)
         return request
+
+
+def snapshot_problem(policy: dict[str, Any]) -> str | None:
+    """Why a request cannot be reviewed under its policy snapshot, or None. A snapshot taken while a policy had no
+    stages and no automatic approval (or damaged in storage) must not leave the request waiting for nobody."""
+    stages = policy.get("stages")
+    tier = policy.get("tier", "its")
+    fix = (
+        "A platform admin fixes the policy, then resubmits the request (or withdraws it); its requester and the "
+        "owning team's maintainers may resubmit too."
+    )
+    if not isinstance(stages, list) or not all(
+        isinstance(stage, dict) and stage.get("name") and stage.get("role") for stage in stages
+    ):
+        return f"The approval policy this request was submitted under ({tier} tier) is damaged. {fix}"
+    if not stages and not policy.get("auto_approve"):
+        return f"The approval policy of the {tier} tier had no review stages when this was submitted. {fix}"
+    return None
 
 
 def _adopt_recomputed_risk(request: ApprovalRequest, checks: list[CheckRun]) -> None:
