@@ -106,6 +106,7 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
 )
 class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ApprovalRequestSerializer
+    query_serializer_class = s.RequestListQuerySerializer
     lookup_value_regex = r"\d+"
 
     @property
