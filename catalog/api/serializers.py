@@ -22,6 +22,9 @@ from catalog.api.stored import (
     left_out,
 )
 from catalog.models import Agent, AIModel, DataClass, Lifecycle, Location, RiskTier, Tool, ToolGrant
+from portal.api.serializers import ErrorSerializer
+
+__all__ = ["ErrorSerializer"]  # the API's one error shape, imported from here by the apps' API views
 
 NAME_HELP = "DNS label: lowercase letters, digits and '-', at most 63 characters; unique, case-insensitive."
 DATA_CLASS_HELP = (
@@ -53,22 +56,6 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         return {"type": "string", "enum": list(self.target.choices)}
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField(help_text="The HTTP status code.")
-    code = serializers.CharField(help_text="Machine-readable code, e.g. `invalid`, `permission_denied`, `conflict`.")
-    message = serializers.CharField(help_text="What went wrong, for people.")
-
-
-# `fields` is the name of a Serializer property, so it cannot be declared as a class attribute.
-ErrorDetailSerializer._declared_fields["fields"] = serializers.DictField(
-    help_text="For `invalid`: each field (or path such as `capabilities[0].name`) and what was wrong with it."
-)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer(help_text="The one error shape of the whole API.")
 
 
 class RiskFactorSerializer(serializers.Serializer):
@@ -706,23 +693,31 @@ class ImportReportSerializer(serializers.Serializer):
     entities = ImportOutcomeSerializer(many=True, help_text="The outcome of each entity.")
 
 
-class ImportErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField(help_text="400.")
-    code = serializers.CharField(help_text="`invalid`.")
-    message = serializers.CharField(help_text="How many documents or entities failed.")
-
-
-class ImportErrorFieldsSerializer(serializers.Serializer):
-    report = ImportReportSerializer(help_text="The import report, the same shape as a successful answer.")
-
-
-ImportErrorDetailSerializer._declared_fields["fields"] = ImportErrorFieldsSerializer(
-    help_text="Carries the import report."
-)
-
-
-class ImportErrorSerializer(serializers.Serializer):
-    error = ImportErrorDetailSerializer(help_text="Failed import; `fields.report` has the full report.")
+# The import's 400: the one error shape, whose `fields` carries the report when documents failed, or names the bad
+# request fields (`files`, `content`, ...) when the request itself was wrong. Written as a schema: a serializer
+# cannot say "a report, or any other field with its messages".
+IMPORT_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message", "fields"],
+            "properties": {
+                "status": {"type": "integer", "description": "400."},
+                "code": {"type": "string", "description": "`invalid`."},
+                "message": {"type": "string", "description": "How many documents failed, or which fields are bad."},
+                "fields": {
+                    "type": "object",
+                    "description": "`report` when documents or entities failed (the same shape as a successful "
+                    "answer); otherwise each bad request field and what was wrong with it.",
+                    "properties": {"report": {"$ref": "#/components/schemas/ImportReport"}},
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 
 
 # --- list rows ----------------------------------------------------------------------------------------------
