@@ -28,6 +28,15 @@ def _eager_submit(**kwargs: Any) -> ApprovalRequest:
     return request
 
 
+def _attest(request: ApprovalRequest, *candidates: Any) -> None:
+    """Attested by the first candidate who may (never the requester: see services._attestation_refusal)."""
+    request.refresh_from_db()
+    for user in candidates:
+        if services.decision_refusal(user, request) is None:
+            services.request_attest(actor=user, request_id=request.pk)
+            return
+
+
 def seed_requests(stdout: Any) -> None:
     if ApprovalRequest.objects.exists():
         stdout.write("approvals demo: requests already present, left alone")
@@ -41,7 +50,8 @@ def seed_requests(stdout: Any) -> None:
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             # Approved: a low-tier tool, automatic after checks with the owner's attestation.
             catalog.tool_attest_annotations(tool=tools["status-page-api"])
-            _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["status-page-api"], attest=True)
+            status_page = _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["status-page-api"])
+            _attest(status_page, alice, bob, sam)
             # In review: a medium-tier MCP server waiting for a security reviewer (sam).
             catalog.tool_attest_annotations(tool=tools["github-mcp"])
             github = _eager_submit(
@@ -57,8 +67,10 @@ def seed_requests(stdout: Any) -> None:
                 tool=tools["github-mcp"],
                 capability_names=["list_issues", "get_pull_request", "add_comment"],
             )
-            pr_grant = _eager_submit(actor=admin, kind="tool_grant", grant=grant, attest=True)
-            if pr_grant.state == "in_review":
+            pr_grant = _eager_submit(actor=admin, kind="tool_grant", grant=grant)
+            if pr_grant.current_role == services.OWNER_ATTESTATION_ROLE:
+                _attest(pr_grant, alice, bob, sam)
+            elif pr_grant.state == "in_review":
                 services.request_decide(actor=sam, request_id=pr_grant.pk, outcome="approve", comment="Fine for CI.")
             catalog.tool_attest_annotations(tool=tools["jira-mcp"])
             _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["jira-mcp"])

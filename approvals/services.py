@@ -32,6 +32,7 @@ from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.context import Actor, acting_as, actor_for_user
 from portal.db import insert_without_ids, model_columns, models_from_row, update_each
+from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.net import SafeHttpClient
 from portal.roles import (
     BUSINESS_OWNER,
@@ -102,19 +103,15 @@ DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
-class ApprovalError(Exception):
+class ApprovalError(InvalidInput):
     """Bad input; `errors` maps fields to messages."""
 
-    def __init__(self, errors: dict[str, list[str] | str]) -> None:
-        self.errors = {key: [value] if isinstance(value, str) else value for key, value in errors.items()}
-        super().__init__("; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in self.errors.items()))
 
-
-class ApprovalPermissionError(Exception):
+class ApprovalPermissionError(PermissionDenied):
     pass
 
 
-class ApprovalConflict(Exception):
+class ApprovalConflict(Conflict):
     """The request changed meanwhile (another reviewer, a withdrawal, a double submit)."""
 
 
@@ -211,6 +208,14 @@ def policy_update(
             errors[f"stages[{index}].sla_hours"] = "must be a whole number of hours."
     if data.get("auto_approve") and stages:
         errors["auto_approve"] = "an automatic policy has no human stages; remove the stages or turn it off."
+    auto_approve = bool(data.get("auto_approve", policy.auto_approve))
+    stage_count = len(stages) if stages is not None else policy.stages.count()
+    if not auto_approve and stage_count == 0:
+        # Nobody could ever decide such a request: it would wait in checking for ever.
+        errors["stages"] = (
+            f"the {policy.tier} tier is not approved automatically, so it needs at least one review stage "
+            "(or set auto_approve)."
+        )
     if errors:
         raise ApprovalError(errors)
     before = policy_snapshot(policy.tier)
@@ -444,6 +449,9 @@ def _submit_locked(
     *,
     draft: bool = False,
 ) -> ApprovalRequest:
+    if attest:
+        # The submitter is the requester: their word alone never completes a request (see _attestation_refusal).
+        raise ApprovalError({"attest": REQUESTER_CANNOT_ATTEST})
     now = timezone.now()
     assessment = current_assessment(subject)
     tier = assessment["tier"]
@@ -463,8 +471,6 @@ def _submit_locked(
         bound_facts=facts,
         policy_snapshot=policy_snapshot(tier),
         justification=justification,
-        attested_by=actor if attest else None,
-        attested_at=now if attest else None,
         previous=previous,
         submitted_at=now,
         round_snapshots=[{"round": 1, "submitted_at": now.isoformat(), "facts": facts, "risk": assessment}],
@@ -483,7 +489,7 @@ def _submit_locked(
     audit_record(
         action="approvals.request.submitted",
         target=request,
-        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": attest, "round": 1},
+        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": False, "round": 1},
     )
     return request
 
@@ -526,6 +532,8 @@ def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bo
             raise ApprovalPermissionError("Only the requester or the owning team's maintainers can submit this draft.")
         if request.state != ApprovalRequest.State.DRAFT:
             raise ApprovalConflict(f"Request #{request.pk} is {request.get_state_display()}, not a draft.")
+        if attest:
+            _attest_on_submit(actor, request)
         subject = subject_of(request)
         now = timezone.now()
         request.state = ApprovalRequest.State.CHECKING
@@ -738,6 +746,11 @@ def _evaluate_locked(
             _to_changes_requested(request, reasons=reasons, by="automated checks")
             return request
         policy = request.policy_snapshot
+        problem = snapshot_problem(policy)
+        if problem is not None:
+            # Never an endless retry: the request waits where people see it until a platform admin resolves it.
+            _to_changes_requested(request, reasons=[problem], by="approval policy")
+            return request
         if policy.get("auto_approve") and not policy.get("stages"):
             if policy.get("requires_attestation") and request.attested_at is None:
                 _enter_stage(
@@ -748,6 +761,24 @@ def _evaluate_locked(
             return request
         _enter_stage(request, 0)
         return request
+
+
+def snapshot_problem(policy: dict[str, Any]) -> str | None:
+    """Why a request cannot be reviewed under its policy snapshot, or None. A snapshot taken while a policy had no
+    stages and no automatic approval (or damaged in storage) must not leave the request waiting for nobody."""
+    stages = policy.get("stages")
+    tier = policy.get("tier", "its")
+    fix = (
+        "A platform admin fixes the policy, then resubmits the request (or withdraws it); its requester and the "
+        "owning team's maintainers may resubmit too."
+    )
+    if not isinstance(stages, list) or not all(
+        isinstance(stage, dict) and stage.get("name") and stage.get("role") for stage in stages
+    ):
+        return f"The approval policy this request was submitted under ({tier} tier) is damaged. {fix}"
+    if not stages and not policy.get("auto_approve"):
+        return f"The approval policy of the {tier} tier had no review stages when this was submitted. {fix}"
+    return None
 
 
 def _adopt_recomputed_risk(request: ApprovalRequest, checks: list[CheckRun]) -> None:
@@ -810,10 +841,7 @@ def decision_refusal(
     if stage is None:
         return "This request has no open stage."
     if stage["role"] == OWNER_ATTESTATION_ROLE:
-        # Attesting is the owner vouching for their descriptor (often the requester), not an approval.
-        if not _is_maintainer(user, request.owning_team):
-            return f"Only maintainers of team {request.owning_team.name} can attest."
-        return None
+        return _attestation_refusal(user, request)
     if user.pk == request.requester_id:
         return "Nobody approves their own request."
     if not user_has_role(user, stage["role"]):
@@ -828,6 +856,45 @@ def decision_refusal(
     ):
         return f"At {request.tier} tier nobody from the owning team ({request.owning_team.name}) approves."
     return None
+
+
+REQUESTER_CANNOT_ATTEST = (
+    "the requester cannot attest their own request: once the checks pass, a maintainer of the owning team who is "
+    "not the requester attests it (a platform admin or security reviewer when the requester is its only maintainer)."
+)
+
+
+def _attestation_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest) -> str | None:
+    """Why this user may not attest the request, or None. Attesting is the owner vouching for the descriptor, and no
+    request is completed by its requester alone: a maintainer of the owning team other than the requester attests;
+    when the requester is the team's only maintainer, a platform admin or a security reviewer attests instead."""
+    team = request.owning_team
+    if user.pk == request.requester_id:
+        return "Nobody attests their own request. " + REQUESTER_CANNOT_ATTEST[0].upper() + REQUESTER_CANNOT_ATTEST[1:]
+    if _is_maintainer(user, team):
+        return None
+    other_maintainers = (
+        TeamMembership.objects.filter(team=team, role=TeamMembership.Role.MAINTAINER, user__is_active=True)
+        .exclude(user_id=request.requester_id)
+        .exists()
+    )
+    if other_maintainers:
+        return f"Only maintainers of team {team.name} other than the requester can attest."
+    if user_is_platform_admin(user) or user_has_role(user, SECURITY_REVIEWER):
+        return None
+    return (
+        f"Team {team.name} has no maintainer besides the requester, so a platform admin or a security reviewer attests."
+    )
+
+
+def _attest_on_submit(actor: AbstractBaseUser, request: ApprovalRequest) -> None:
+    """`attest` on submitting a draft or resubmitting: refused for the requester and for anyone who could not
+    attest at the attestation stage."""
+    if actor.pk == request.requester_id:
+        raise ApprovalError({"attest": REQUESTER_CANNOT_ATTEST})
+    refusal = _attestation_refusal(actor, request)
+    if refusal is not None:
+        raise ApprovalPermissionError(refusal)
 
 
 def request_decide(
@@ -876,6 +943,8 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
     stage = request.stage
     assert stage is not None
     if stage["role"] == OWNER_ATTESTATION_ROLE:
+        if actor.pk == request.requester_id:  # decision_refusal says so first; this keeps it true for every caller
+            raise ApprovalPermissionError("Nobody attests their own request.")
         if outcome != Decision.Outcome.APPROVE:
             raise ApprovalError({"outcome": "the owner attests (approve) or withdraws the request."})
         request.attested_by = actor
@@ -914,6 +983,13 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
 
 
 def request_attest(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+    """Attest a request that waits for the owner's attestation (see _attestation_refusal for who may). Any other
+    stage is decided with request_decide, never approved through here."""
+    waiting = ApprovalRequest.objects.filter(pk=request_id).values_list("state", "current_role").first()
+    if waiting is None:
+        raise ApprovalConflict(f"Request #{request_id} does not exist.")
+    if waiting != (ApprovalRequest.State.IN_REVIEW, OWNER_ATTESTATION_ROLE):
+        raise ApprovalConflict(f"Request #{request_id} is not waiting for the owner's attestation.")
     return request_decide(actor=actor, request_id=request_id, outcome=Decision.Outcome.APPROVE)
 
 
@@ -1055,12 +1131,20 @@ def request_resubmit(
 ) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
-        if request.requester_id != actor.pk and not _is_maintainer(actor, request.owning_team):
-            raise ApprovalPermissionError("Only the requester or the owning team's maintainers can resubmit.")
+        if (
+            request.requester_id != actor.pk
+            and not _is_maintainer(actor, request.owning_team)
+            and not user_is_platform_admin(actor)
+        ):
+            raise ApprovalPermissionError(
+                "Only the requester, the owning team's maintainers or a platform admin can resubmit."
+            )
         if request.state != ApprovalRequest.State.CHANGES_REQUESTED:
             raise ApprovalConflict(
                 f"Request #{request.pk} is {request.get_state_display()}; only a request with changes requested can be resubmitted."
             )
+        if attest:
+            _attest_on_submit(actor, request)
         subject = subject_of(request)
         assessment = current_assessment(subject)
         facts = bound_facts(subject)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Prefetch
 
-from catalog.formats import export_backstage
+from catalog.formats import ExportError, export_backstage
 from catalog.models import Agent, AIModel, Capability, Team, TeamMembership, Tool
 from catalog.services import AGENT_FIELDS, TOOL_FIELDS
 
@@ -14,6 +16,57 @@ from catalog.services import AGENT_FIELDS, TOOL_FIELDS
 AGENT_EXPORT_FIELDS = AGENT_FIELDS
 TOOL_EXPORT_FIELDS = TOOL_FIELDS
 HINTS = ("read_only", "destructive", "idempotent", "open_world")
+
+logger = logging.getLogger(__name__)
+
+
+def _strings(values: Any) -> list[str]:
+    return [value for value in values if isinstance(value, str)] if isinstance(values, list) else []
+
+
+def _objects(values: Any) -> list[dict[str, Any]]:
+    return [dict(value) for value in values if isinstance(value, Mapping)] if isinstance(values, list) else []
+
+
+def _skill(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    skill_id = item.get("id")
+    if not isinstance(skill_id, str) or not skill_id.strip():
+        return None
+    name = item.get("name")
+    description = item.get("description")
+    return {
+        "id": skill_id,
+        "name": name if isinstance(name, str) and name.strip() else skill_id,
+        "description": description if isinstance(description, str) else "",
+        "tags": _strings(item.get("tags")),
+    }
+
+
+def _stored_lists(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON columns as the descriptor format takes them. Stored values can be malformed (written around the
+    services, or by an older release): what cannot be read is left out, logged, and the entity is still exported."""
+    clean = dict(data)
+    for key in ("tags", "environments"):
+        if key in clean:
+            clean[key] = _strings(clean[key])
+    if "annotations" in clean:
+        stored = clean["annotations"]
+        mapping = stored if isinstance(stored, Mapping) else {}
+        clean["annotations"] = {str(k): v for k, v in mapping.items() if isinstance(v, str)}
+    if "links" in clean:
+        clean["links"] = [
+            {"url": link["url"], "title": link.get("title") if isinstance(link.get("title"), str) else ""}
+            for link in _objects(clean["links"])
+            if isinstance(link.get("url"), str)
+        ]
+    if "skills" in clean:
+        clean["skills"] = [skill for skill in map(_skill, _objects(clean["skills"])) if skill is not None]
+    for key in ("packages", "remotes"):
+        if key in clean:
+            clean[key] = _objects(clean[key])
+    if clean != data:
+        logger.warning("export: left out malformed stored values of %s", name)
+    return clean
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
@@ -35,8 +88,8 @@ def agent_data(agent: Agent) -> dict[str, Any]:
     data.update({field: getattr(agent, field) for field in AGENT_EXPORT_FIELDS})
     data["models"] = sorted(m.name for m in agent.models_used.all())
     data["calls"] = sorted(a.name for a in agent.calls.all())
-    data["tools"] = sorted(agent.requested_tools)
-    return _present(data)
+    data["tools"] = sorted(_strings(agent.requested_tools))
+    return _present(_stored_lists(agent.name, data))
 
 
 def tool_data(tool: Tool) -> dict[str, Any]:
@@ -46,8 +99,8 @@ def tool_data(tool: Tool) -> dict[str, Any]:
         {"name": cap.name, "description": cap.description, **{hint: getattr(cap, hint) for hint in HINTS}}
         for cap in tool.capabilities.all()
     ]
-    data["secrets"] = sorted(tool.secret_names)
-    return _present(data)
+    data["secrets"] = sorted(_strings(tool.secret_names))
+    return _present(_stored_lists(tool.name, data))
 
 
 def model_data(model: AIModel) -> dict[str, Any]:
@@ -94,4 +147,18 @@ def catalog_export_entities() -> list[dict[str, Any]]:
 
 
 def catalog_export_backstage(*, namespace: str = "default") -> str:
-    return export_backstage(catalog_export_entities(), namespace=namespace)
+    """The whole catalog as Backstage YAML. An entity Backstage would refuse (stored facts the format cannot say)
+    is left out and logged, never the whole export: one bad row must not stop every consumer."""
+    entities = catalog_export_entities()
+    try:
+        return export_backstage(entities, namespace=namespace)
+    except ExportError:
+        exportable = []
+        for entity in entities:
+            try:
+                export_backstage([entity], namespace=namespace)
+            except ExportError as error:
+                logger.warning("export: left out %s %r: %s", entity["kind"], entity["data"].get("name"), error)
+            else:
+                exportable.append(entity)
+        return export_backstage(exportable, namespace=namespace)

@@ -32,6 +32,7 @@ from catalog.models import (
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.signals import entity_changed
 from portal.audit import audit_record, field_changes
+from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.roles import user_is_platform_admin
 
 AGENT_FIELDS = (
@@ -88,19 +89,15 @@ MAX_DESCRIPTION = 20_000
 RESERVED_NAMES = {"new", "import", "edit", "api", "teams", "agents", "tools"}
 
 
-class CatalogError(Exception):
+class CatalogError(InvalidInput):
     """Bad input; `errors` maps each field to what was wrong and what is accepted."""
 
-    def __init__(self, errors: Mapping[str, list[str] | str]) -> None:
-        self.errors = {field: [msg] if isinstance(msg, str) else list(msg) for field, msg in errors.items()}
-        super().__init__("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items()))
 
-
-class CatalogPermissionError(Exception):
+class CatalogPermissionError(PermissionDenied):
     pass
 
 
-class CatalogConflict(Exception):
+class CatalogConflict(Conflict):
     pass
 
 

@@ -32,7 +32,16 @@ def user_has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
 
 
 def user_is_platform_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if user.__dict__.get("_portal_without_platform_admin"):
+        return False
     return bool(getattr(user, "is_superuser", False)) or user_has_role(user, PLATFORM_ADMIN)
+
+
+def act_without_platform_admin(user: AbstractBaseUser) -> None:
+    """For the rest of this request (or task) the user acts without the platform-admin role: an API token
+    without the `admin` scope. Only this in-memory user object changes, never the stored user."""
+    user.__dict__["_portal_without_platform_admin"] = True
+    user.__dict__["_portal_roles"] = frozenset(user.groups.values_list("name", flat=True)) - {PLATFORM_ADMIN}  # type: ignore[attr-defined]
 
 
 def grant_object_permission(permission: str, group: Group, obj: models.Model) -> None:

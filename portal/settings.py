@@ -8,6 +8,7 @@ invalid one stops start-up with its name and what it expects.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -229,7 +230,11 @@ if IS_TEST:
 
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Per address (password spraying: many usernames from one address) and per username and address (guessing one
+# password; the user still signs in from elsewhere). Each has its own limit: see portal.authentication.
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_HANDLER = "portal.authentication.LoginFailureHandler"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
@@ -397,16 +402,31 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "portal.authentication.TokenScopePermission",
+        "portal.api.query.KnownQueryParameters",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {"user": "6000/hour"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.PortalUserRateThrottle",
+        "portal.api.throttling.PortalAnonRateThrottle",
+    ],
+    # Counted in the default cache (Redis when CACHE_URL is set, so every process shares the count). Tests run
+    # thousands of requests from one user: their rates only stop a runaway loop; test_throttling lowers them.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_USER_RATE", "1000000/hour" if IS_TEST else "6000/hour"),
+        "anon": env_str("API_ANON_RATE", "1000000/hour" if IS_TEST else "600/hour"),
+    },
 }
+for _scope, _rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].items():
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(
+            f"API_{_scope.upper()}_RATE must look like 6000/hour (per second, minute, hour or day); got {_rate!r}."
+        )
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 SPECTACULAR_SETTINGS = {

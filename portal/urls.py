@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from portal import views
+from portal.api.views import api_not_found
 
 portal_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -29,6 +30,8 @@ urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("v0.1/", include("approvals.registry_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Last of the API: an unknown path or an id of the wrong shape answers the JSON error, not the HTML page.
+    re_path(r"^api/(?P<unmatched>.*)$", api_not_found, name="api-not-found"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

@@ -16,6 +16,8 @@ from catalog.api.serializers import NamedChoiceField, RiskFactorSerializer
 from catalog.models import Agent, RiskTier, Tool, ToolGrant
 
 TIER_HELP = "Risk tier: low, medium, high or critical."
+# What a method field returning `str | None` is published as (OpenApiTypes.STR would say it is never null).
+NULLABLE_STR = serializers.CharField(allow_null=True)
 # The columns' lengths: longer values would fail on PostgreSQL instead of answering 400.
 STAGE_NAME_MAX = int(PolicyStage._meta.get_field("name").max_length or 0)
 STAGE_ROLE_MAX = int(PolicyStage._meta.get_field("role").max_length or 0)
@@ -173,21 +175,21 @@ class ApprovalRequestSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True, help_text="When it was first submitted.")
     updated_at = serializers.DateTimeField(read_only=True, help_text="Last change.")
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_agent(self, request: ApprovalRequest) -> str | None:
         agent = request.grant.agent if request.grant is not None else request.agent
         return agent.name if agent is not None else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_tool(self, request: ApprovalRequest) -> str | None:
         tool = request.grant.tool if request.grant is not None else request.tool
         return tool.name if tool is not None else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_environment(self, request: ApprovalRequest) -> str | None:
         return request.grant.environment if request.grant is not None else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_current_stage_name(self, request: ApprovalRequest) -> str | None:
         stage = request.stage
         return str(stage["name"]) if stage else None
@@ -280,7 +282,7 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     def get_can_decide(self, request: ApprovalRequest) -> bool:
         return self._refusal(request) is None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_why_not(self, request: ApprovalRequest) -> str | None:
         return self._refusal(request)
 
@@ -362,7 +364,10 @@ class RequestSubmitSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Why; at most 10,000 characters."
     )
     attest = serializers.BooleanField(
-        required=False, default=False, help_text="You attest the descriptor is true (low tier approves on checks)."
+        required=False,
+        default=False,
+        help_text="Must be false: the requester cannot attest their own request; another maintainer of the owning "
+        "team attests it at the attestation stage (`POST .../attest/`).",
     )
 
 
@@ -397,7 +402,12 @@ class ResubmitSerializer(serializers.Serializer):
         trim_whitespace=False,
         help_text="New justification; left out keeps the old one. At most 10,000 characters.",
     )
-    attest = serializers.BooleanField(required=False, default=False, help_text="You attest the descriptor is true.")
+    attest = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="You attest the descriptor is true; refused for the requester (a maintainer of the owning team "
+        "who is not the requester attests).",
+    )
 
 
 # --- policies -----------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
         summary="Submit an approval request",
         description=(
             "You must maintain the owning team (or be a platform admin). Automated checks run next; the request "
-            "then waits at the policy's first stage, or is approved when the policy is automatic. For "
+            "then waits at the policy's first stage, or for the owner's attestation by a maintainer other than you "
+            "(low tier), or is approved when the policy is automatic without attestation. `attest: true` is "
+            "refused (400): no request is completed by its requester alone. For "
             "`tool_grant`, give `grant`, or `agent` and `tool` to request the grant (idempotent) and submit it. "
             "409 when an open request of this kind exists for the subject."
         ),
@@ -77,8 +79,10 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
     attest=extend_schema(
         summary="Attest as the owner",
         description=(
-            "For low-tier requests waiting for the owner's attestation: a maintainer of the owning team (not the "
-            "requester) attests the descriptor is true, which approves the request. Needs the `review` scope."
+            "For requests waiting for the owner's attestation (low tier): a maintainer of the owning team who is not "
+            "the requester attests the descriptor is true, which approves the request. When the requester is the "
+            "team's only maintainer, a platform admin or a security reviewer attests instead. Nobody attests their "
+            "own request (403); 409 when the request is not waiting for an attestation. Needs the `review` scope."
         ),
         request=None,
         responses={200: s.ApprovalRequestDetailSerializer, **ACTION_ERRORS},
@@ -91,13 +95,18 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
     ),
     resubmit=extend_schema(
         summary="Resubmit after changes were requested",
-        description="Starts the next round: re-scores the subject, runs the checks again and shows what changed.",
+        description=(
+            "Starts the next round: re-scores the subject, runs the checks again and shows what changed. The "
+            "requester, a maintainer of the owning team or a platform admin resubmits; `attest: true` counts only "
+            "from someone who may attest (not the requester: 400)."
+        ),
         request=s.ResubmitSerializer,
         responses={200: s.ApprovalRequestDetailSerializer, **ACTION_ERRORS},
     ),
 )
 class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ApprovalRequestSerializer
+    query_serializer_class = s.RequestListQuerySerializer
     lookup_value_regex = r"\d+"
 
     @property
@@ -218,6 +227,12 @@ class PolicyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.PolicySerializer
     pagination_class = None
     lookup_field = "tier"
+
+    @property
+    def required_scope(self) -> str | None:
+        """Editing a policy is for platform admins: a token needs the `admin` scope."""
+        return ApiToken.Scope.ADMIN if self.action == "partial_update" else None
+
     lookup_value_regex = "[a-z]+"
 
     def get_queryset(self) -> QuerySet[ApprovalPolicy]:

@@ -25,14 +25,15 @@ POLICIES = "/api/v1/approvals/policies/"
 
 @pytest.fixture
 def clients(world: dict[str, Any], token_client: Callable[..., APIClient]) -> dict[str, APIClient]:
-    """Owner with read/write; reviewers with read/write/review; a platform admin with read/write."""
+    """Owner with read/write; reviewers with read/write/review; a platform admin with read/write/admin (a token acts
+    with the platform-admin role only with the admin scope)."""
     return {
         "owner": token_client(world["owner"], scopes=["read", "write"]),
         "owner_review": token_client(world["owner"], scopes=["read", "write", "review"]),
         "reviewer": token_client(world["reviewer"], scopes=["read", "review"]),
         "reviewer2": token_client(world["reviewer2"], scopes=["read", "review"]),
         "data_owner": token_client(world["data_owner"], scopes=["read", "review"]),
-        "admin": token_client(world["admin"], scopes=["read", "write"]),
+        "admin": token_client(world["admin"], scopes=["read", "write", "admin"]),
         "member": token_client(world["member"], scopes=["read", "write"]),
     }
 
@@ -560,3 +561,37 @@ def test_it_shows_audit_events_and_tokens_read_only_in_the_admin(
     for page in ("approvals/approvalrequest", "approvals/decision", "catalog/tool", "catalog/agent"):
         assert client.get(f"/admin/{page}/").status_code == 200
         assert client.get(f"/admin/{page}/add/").status_code == 403
+
+
+def test_it_refuses_the_requesters_own_attestation_on_submit_and_at_the_attest_endpoint(
+    world: dict[str, Any],
+    clients: dict[str, APIClient],
+    token_client: Callable[..., APIClient],
+    make_tool: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    tool = make_tool(tier="low")
+    refused = post(
+        django_capture_on_commit_callbacks,
+        clients["owner"],
+        REQUESTS,
+        {"kind": "tool_onboarding", "tool": tool.name, "attest": True},
+    )
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["fields"]) == ["attest"]
+    assert not ApprovalRequest.objects.filter(tool=tool).exists()
+
+    request = submit(
+        django_capture_on_commit_callbacks, clients["owner_review"], kind="tool_onboarding", tool=tool.name
+    )
+    assert (request["state"], request["current_role"], request["can_decide"]) == (
+        "in_review",
+        "owner-maintainer",
+        False,
+    )
+    url = f"{REQUESTS}{request['id']}/attest/"
+    own = post(django_capture_on_commit_callbacks, clients["owner_review"], url)
+    assert own.status_code == 403
+    assert "own request" in own.json()["error"]["message"]
+    attested = post(django_capture_on_commit_callbacks, clients["reviewer"], url)
+    assert (attested.status_code, attested.json()["state"], attested.json()["attested_by"]) == (200, "approved", "rita")

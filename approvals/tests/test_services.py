@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import services
-from approvals.models import ApprovalRequest, CheckRun, Decision, Notification
+from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification
 from catalog import services as catalog
 from catalog.models import Agent, Tool, ToolGrant
 from portal.audit import audit_verify_chain
@@ -76,13 +76,100 @@ def test_medium_tool_goes_through_checks_then_one_security_review(
     assert audit_verify_chain().ok
 
 
-def test_low_tier_is_automatic_after_checks_with_the_owners_attestation(
+@pytest.fixture
+def automatic_low_tier(world: dict[str, Any]) -> None:
+    """A low-tier policy approved by the checks alone (no attestation), as a platform admin may set it."""
+    policy = ApprovalPolicy.objects.get(tier="low")
+    services.policy_update(actor=world["admin"], policy=policy, data={"requires_attestation": False})
+
+
+def test_the_requester_cannot_attest_their_own_request_on_submit(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     tool = make_tool(tier="low")
-    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool, attest=True)
-    assert request.state == "approved"
+    with pytest.raises(services.ApprovalError) as refused:
+        submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool, attest=True)
+    assert "attest" in refused.value.errors
+    assert not ApprovalRequest.objects.filter(tool=tool).exists()
+
+
+def test_low_tier_is_approved_on_checks_and_the_attestation_of_another_maintainer(
+    world: dict[str, Any], make_tool: Any, make_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from catalog.teams import team_set_member
+
+    second = make_user("otto")
+    team_set_member(team=world["team"], user=second, role="maintainer")
+    tool = make_tool(tier="low")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    assert (request.state, request.current_role) == ("in_review", services.OWNER_ATTESTATION_ROLE)
+
+    with pytest.raises(services.ApprovalPermissionError, match="own request"):
+        services.request_attest(actor=world["owner"], request_id=request.pk)
+    with pytest.raises(services.ApprovalPermissionError, match="other than the requester"):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=second, request_id=request.pk)
+
+    request.refresh_from_db()
+    assert (request.state, request.attested_by) == ("approved", second)
     assert not request.decisions.exists()
+
+
+def test_a_single_maintainers_request_is_attested_by_a_security_reviewer_or_platform_admin(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("a", tier="low")
+    )
+    second = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("b", tier="low")
+    )
+    assert services.decision_refusal(world["owner"], first) is not None
+    assert services.decision_refusal(world["member"], first) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=world["reviewer"], request_id=first.pk)
+        services.request_attest(actor=world["admin"], request_id=second.pk)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.attested_by, second.state, second.attested_by) == (
+        "approved", world["reviewer"], "approved", world["admin"],
+    )  # fmt: skip
+
+
+def test_the_attest_action_approves_only_an_attestation_stage(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
+    assert request.current_role == "security-reviewer"
+    with pytest.raises(services.ApprovalConflict, match="not waiting for the owner's attestation"):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+    request.refresh_from_db()
+    assert request.state == "in_review"
+
+
+def test_neither_a_draft_nor_a_resubmission_is_attested_by_its_requester(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    draft = services.request_submit(
+        actor=world["owner"], kind="tool_onboarding", tool=make_tool(tier="low"), draft=True
+    )
+    with pytest.raises(services.ApprovalError) as refused:
+        services.request_submit_draft(actor=world["owner"], request_id=draft.pk, attest=True)
+    assert "attest" in refused.value.errors
+    draft.refresh_from_db()
+    assert (draft.state, draft.attested_by) == ("draft", None)
+
+    tool = make_tool("bad", tier="medium", version="latest")
+    sent_back = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    assert sent_back.state == "changes_requested"
+    with pytest.raises(services.ApprovalError) as refused:
+        services.request_resubmit(actor=world["owner"], request_id=sent_back.pk, attest=True)
+    assert "attest" in refused.value.errors
+    sent_back.refresh_from_db()
+    assert (sent_back.state, sent_back.attested_by) == ("changes_requested", None)
 
 
 def test_low_tier_without_attestation_waits_for_an_owner_maintainer(
@@ -272,7 +359,10 @@ def test_grant_approval_activates_the_grant_until_its_expiry_then_it_expires_onc
         },
     )
     grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=tool)
-    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant, attest=True)
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+    request.refresh_from_db()
     assert (request.tier, request.state) == ("low", "approved")
     grant.refresh_from_db()
     assert grant.status == "approved"
@@ -585,7 +675,11 @@ def test_a_run_whose_lease_was_taken_over_does_not_overwrite_the_newer_run(
 
 
 def test_the_check_task_sends_its_transitions_notifications_itself(
-    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Any],
+    make_tool: Any,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    automatic_low_tier: None,
 ) -> None:
     from approvals import tasks
 
@@ -597,7 +691,6 @@ def test_the_check_task_sends_its_transitions_notifications_itself(
         world["owner"],
         kind="tool_onboarding",
         tool=make_tool(tier="low"),
-        attest=True,
     )
     assert request.state == "approved"
     notification = Notification.objects.get(request=request, event="approved")
@@ -607,7 +700,11 @@ def test_the_check_task_sends_its_transitions_notifications_itself(
 
 
 def test_a_notification_the_check_task_cannot_send_gets_the_tasks_retries_up_to_the_same_limit(
-    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, settings: Any
+    world: dict[str, Any],
+    make_tool: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+    automatic_low_tier: None,
 ) -> None:
     with failing_team_webhook(world, settings) as server:
         request = submit(
@@ -615,7 +712,6 @@ def test_a_notification_the_check_task_cannot_send_gets_the_tasks_retries_up_to_
             world["owner"],
             kind="tool_onboarding",
             tool=make_tool(tier="low"),
-            attest=True,
         )
         posts = server.requests_to("/hook")
     assert request.state == "approved"
@@ -625,7 +721,11 @@ def test_a_notification_the_check_task_cannot_send_gets_the_tasks_retries_up_to_
 
 
 def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
-    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Any],
+    make_tool: Any,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    automatic_low_tier: None,
 ) -> None:
     from approvals import notifications
 
@@ -636,7 +736,6 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
             world["owner"],
             kind="tool_onboarding",
             tool=make_tool(tier="low"),
-            attest=True,
         )
     notification = Notification.objects.get(request=request, event="approved")
     assert (request.state, notification.status) == ("approved", "pending")

@@ -442,12 +442,15 @@ def test_it_lets_a_maintainer_submit_a_tool_from_its_page(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("approvals:submit"),
-            {"kind": "tool_onboarding", "name": tool.name, "justification": "Stock checks.", "attest": "on"},
+            {"kind": "tool_onboarding", "name": tool.name, "justification": "Stock checks."},
         )
 
     request = ApprovalRequest.objects.get(tool=tool)
     assert response.status_code == 302 and response["Location"] == reverse("approvals:request", args=[request.pk])
-    assert (request.state, request.attested_by, request.justification) == ("approved", world["owner"], "Stock checks.")
+    assert (request.state, request.attested_by, request.justification) == ("in_review", None, "Stock checks.")
+    assert request.current_role == services.OWNER_ATTESTATION_ROLE, "attested by someone other than the requester"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
     page = html_of(client.get(reverse("catalog:tool", args=[tool.name])))
     assert f'href="/reviews/requests/{request.pk}/"' in page and 'data-testid="request-state">Approved<' in page
 
@@ -484,13 +487,16 @@ def test_it_requests_tool_access_for_an_agent_and_shows_active_grants(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("approvals:grant"),
-            {"agent": agent.name, "tool": tool.name, "environment": "staging", "attest": "on"},
+            {"agent": agent.name, "tool": tool.name, "environment": "staging"},
         )
 
     grant = ToolGrant.objects.get(agent=agent, tool=tool, environment="staging")
     request = ApprovalRequest.objects.get(grant=grant)
     assert response.status_code == 302 and response["Location"] == reverse("approvals:request", args=[request.pk])
-    assert (request.tier, request.state) == ("low", "approved"), "a low-tier grant attested by its owner"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+    request.refresh_from_db()
+    assert (request.tier, request.state) == ("low", "approved"), "a low-tier grant attested by someone else"
     page = html_of(client.get(reverse("catalog:agent", args=[agent.name])))
     assert 'data-testid="active-grant"' in page and f'href="/reviews/requests/{request.pk}/"' in page
     assert 'data-testid="active-grant"' in html_of(client.get(reverse("catalog:tool", args=[tool.name])))
@@ -514,9 +520,10 @@ def test_it_shows_each_active_grant_with_its_approval_in_as_many_queries_for_six
 
     def approved_grant(number: int) -> ApprovalRequest:
         grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=make_tool(f"t{number}"))
-        request = submit(
-            django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant, attest=True
-        )
+        request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        request.refresh_from_db()
         assert request.state == "approved"
         return request
 

@@ -13,7 +13,18 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.fields import _UnvalidatedField
 
+from catalog.api.stored import (
+    MALFORMED,
+    ObjectListField,
+    StringListField,
+    StringMapField,
+    WholeItemSerializer,
+    left_out,
+)
 from catalog.models import Agent, AIModel, DataClass, Lifecycle, Location, RiskTier, Tool, ToolGrant
+from portal.api.serializers import ErrorSerializer
+
+__all__ = ["ErrorSerializer"]  # the API's one error shape, imported from here by the apps' API views
 
 NAME_HELP = "DNS label: lowercase letters, digits and '-', at most 63 characters; unique, case-insensitive."
 DATA_CLASS_HELP = (
@@ -45,22 +56,6 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         return {"type": "string", "enum": list(self.target.choices)}
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField(help_text="The HTTP status code.")
-    code = serializers.CharField(help_text="Machine-readable code, e.g. `invalid`, `permission_denied`, `conflict`.")
-    message = serializers.CharField(help_text="What went wrong, for people.")
-
-
-# `fields` is the name of a Serializer property, so it cannot be declared as a class attribute.
-ErrorDetailSerializer._declared_fields["fields"] = serializers.DictField(
-    help_text="For `invalid`: each field (or path such as `capabilities[0].name`) and what was wrong with it."
-)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer(help_text="The one error shape of the whole API.")
 
 
 class RiskFactorSerializer(serializers.Serializer):
@@ -96,16 +91,29 @@ class RiskSerializer(serializers.Serializer):
 
 
 def risk_representation(stored: dict[str, Any] | None, *, tier: str, score: int) -> dict[str, Any]:
-    stored = stored or {}
-    return {
-        "tier": stored.get("tier", tier),
-        "score": stored.get("score", score),
-        "factors": [{"code": f["code"], "points": f["points"], "label": f["label"]} for f in stored.get("factors", [])],
-        "floors": list(stored.get("floors", [])),
-        "rubric_version": stored.get("rubric_version", ""),
-        "driver": stored.get("driver", ""),
-        "explanation": stored.get("explanation", tier),
-    }
+    if not isinstance(stored, dict):
+        if stored is not None:
+            left_out("risk", "not an object", stored)
+        stored = {}
+    try:
+        return {
+            "tier": str(stored.get("tier", tier)),
+            "score": int(stored.get("score", score)),
+            "factors": [
+                {"code": str(f["code"]), "points": int(f["points"]), "label": str(f["label"])}
+                for f in stored.get("factors", [])
+            ],
+            "floors": [str(floor) for floor in stored.get("floors", [])],
+            "rubric_version": str(stored.get("rubric_version", "")),
+            "driver": str(stored.get("driver", "") or ""),
+            "explanation": str(stored.get("explanation", tier)),
+        }
+    except MALFORMED as exc:
+        # The stored columns still say the tier and score; the explanation says the assessment must be redone.
+        left_out("risk", f"{type(exc).__name__}: {exc}", stored)
+        return risk_representation(
+            {"explanation": f"{tier} (stored assessment unreadable; re-score to explain)"}, tier=tier, score=score
+        )
 
 
 class NamesField(serializers.ListField):
@@ -120,21 +128,21 @@ class NamesField(serializers.ListField):
         return [row.name for row in data.all()]
 
 
-class LinkSerializer(serializers.Serializer):
+class LinkSerializer(WholeItemSerializer):
     url = serializers.URLField(max_length=500, help_text="http(s) URL.")
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Link text.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", help_text="Link text.")
 
 
-class SkillSerializer(serializers.Serializer):
+class SkillSerializer(WholeItemSerializer):
     id = serializers.CharField(max_length=200, help_text="Skill id from the agent card.")
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Skill name.")
-    description = serializers.CharField(required=False, allow_blank=True, help_text="What the skill does.")
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, help_text="Tags of the skill."
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", help_text="Skill name.")
+    description = serializers.CharField(required=False, allow_blank=True, default="", help_text="What the skill does.")
+    tags = StringListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, help_text="Tags of the skill."
     )
 
 
-class CapabilitySerializer(serializers.Serializer):
+class CapabilitySerializer(WholeItemSerializer):
     """An operation of a tool with MCP-style hints; null means the descriptor did not say (counts as worst)."""
 
     name = serializers.CharField(max_length=200, help_text="Operation name, unique within the tool.")
@@ -166,9 +174,9 @@ class CatalogEntityReadSerializer(serializers.Serializer):
     data_class = serializers.ChoiceField(
         choices=DataClass.choices, allow_null=True, read_only=True, help_text=DATA_CLASS_HELP
     )
-    tags = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Free-form tags.")
+    tags = StringListField(read_only=True, help_text="Free-form tags.")
     links = LinkSerializer(many=True, read_only=True, help_text="Related links (dashboards, runbooks).")
-    annotations = serializers.DictField(read_only=True, help_text="Annotations from other tools (e.g. Backstage).")
+    annotations = StringMapField(read_only=True, help_text="Annotations from other tools (e.g. Backstage).")
     risk = RiskSerializer(help_text="Risk assessment: tier, score, factors, floors and rubric version.")
     orphaned = serializers.BooleanField(
         read_only=True, help_text="It vanished from the location it was imported from; kept, never auto-deleted."
@@ -184,9 +192,7 @@ class GrantSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True, help_text="Grant id (see /grants/{id}/).")
     tool = serializers.CharField(source="tool.name", read_only=True, help_text="Tool the agent may call.")
     environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
-    capability_names = serializers.ListField(
-        child=serializers.CharField(), read_only=True, help_text="Granted capabilities; empty means all of them."
-    )
+    capability_names = StringListField(read_only=True, help_text="Granted capabilities; empty means all of them.")
     status = NamedChoiceField(
         enum_name="GrantStatusEnum", choices=ToolGrant.Status.choices, read_only=True, help_text="Grant status."
     )
@@ -220,15 +226,12 @@ class AgentSerializer(CatalogEntityReadSerializer):
     a2a_endpoint = serializers.CharField(read_only=True, help_text="A2A endpoint URL, if it speaks A2A.")
     a2a_protocol_version = serializers.CharField(read_only=True, help_text="A2A protocol version.")
     provider_org = serializers.CharField(read_only=True, help_text="Organisation that provides the agent.")
-    environments = serializers.ListField(
-        child=serializers.CharField(), read_only=True, help_text="Environments it runs in."
-    )
+    environments = StringListField(read_only=True, help_text="Environments it runs in.")
     skills = SkillSerializer(many=True, read_only=True, help_text="Skills from its agent card.")
     models = NamesField(source="models_used", help_text="Models it uses.")
     calls = NamesField(help_text="Agents it calls (A2A or otherwise).")
-    tools = serializers.ListField(
+    tools = StringListField(
         source="requested_tools",
-        child=serializers.CharField(),
         read_only=True,
         help_text="Tool names its descriptor asks for; grants say what it may actually call.",
     )
@@ -370,15 +373,9 @@ class ToolSerializer(CatalogEntityReadSerializer):
         read_only=True, help_text="SHA-256 of the capability list; a change voids an attestation."
     )
     capabilities = CapabilitySerializer(many=True, read_only=True, help_text="Operations it offers.")
-    secrets = serializers.ListField(
-        source="secret_names", child=serializers.CharField(), read_only=True, help_text="Secret names; never values."
-    )
-    packages = serializers.ListField(
-        child=serializers.DictField(), read_only=True, help_text="Packages it ships as (MCP registry shape)."
-    )
-    remotes = serializers.ListField(
-        child=serializers.DictField(), read_only=True, help_text="Remote endpoints: {type, url, headers}."
-    )
+    secrets = StringListField(source="secret_names", read_only=True, help_text="Secret names; never values.")
+    packages = ObjectListField(read_only=True, help_text="Packages it ships as (MCP registry shape).")
+    remotes = ObjectListField(read_only=True, help_text="Remote endpoints: {type, url, headers}.")
     definition = serializers.CharField(read_only=True, help_text="OpenAPI definition for HTTP APIs.")
 
 
@@ -540,9 +537,7 @@ class GrantSerializer(serializers.Serializer):
     agent = serializers.CharField(source="agent.name", read_only=True, help_text="Agent the grant is for.")
     tool = serializers.CharField(source="tool.name", read_only=True, help_text="Tool the agent may call.")
     environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
-    capability_names = serializers.ListField(
-        child=serializers.CharField(), read_only=True, help_text="Granted capabilities; empty means all of them."
-    )
+    capability_names = StringListField(read_only=True, help_text="Granted capabilities; empty means all of them.")
     credential_scope = serializers.ChoiceField(
         choices=Tool.CredentialScope.choices,
         allow_null=True,
@@ -698,23 +693,31 @@ class ImportReportSerializer(serializers.Serializer):
     entities = ImportOutcomeSerializer(many=True, help_text="The outcome of each entity.")
 
 
-class ImportErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField(help_text="400.")
-    code = serializers.CharField(help_text="`invalid`.")
-    message = serializers.CharField(help_text="How many documents or entities failed.")
-
-
-class ImportErrorFieldsSerializer(serializers.Serializer):
-    report = ImportReportSerializer(help_text="The import report, the same shape as a successful answer.")
-
-
-ImportErrorDetailSerializer._declared_fields["fields"] = ImportErrorFieldsSerializer(
-    help_text="Carries the import report."
-)
-
-
-class ImportErrorSerializer(serializers.Serializer):
-    error = ImportErrorDetailSerializer(help_text="Failed import; `fields.report` has the full report.")
+# The import's 400: the one error shape, whose `fields` carries the report when documents failed, or names the bad
+# request fields (`files`, `content`, ...) when the request itself was wrong. Written as a schema: a serializer
+# cannot say "a report, or any other field with its messages".
+IMPORT_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message", "fields"],
+            "properties": {
+                "status": {"type": "integer", "description": "400."},
+                "code": {"type": "string", "description": "`invalid`."},
+                "message": {"type": "string", "description": "How many documents failed, or which fields are bad."},
+                "fields": {
+                    "type": "object",
+                    "description": "`report` when documents or entities failed (the same shape as a successful "
+                    "answer); otherwise each bad request field and what was wrong with it.",
+                    "properties": {"report": {"$ref": "#/components/schemas/ImportReport"}},
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 
 
 # --- list rows ----------------------------------------------------------------------------------------------

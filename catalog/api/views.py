@@ -49,7 +49,7 @@ class PayloadTooLarge(exceptions.APIException):
 class PlatformAdminWrites(permissions.BasePermission):
     """Teams and models are shared vocabulary: everyone reads them, platform admins change them."""
 
-    message = "Only platform admins can change teams and models."
+    message = "Only platform admins can change teams and models (with an API token: one with the admin scope)."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method in permissions.SAFE_METHODS or user_is_platform_admin(request.user)
@@ -465,7 +465,9 @@ class ImportView(APIView):
         ],
         responses={
             200: s.ImportReportSerializer,
-            400: OpenApiResponse(s.ImportErrorSerializer, description="Some documents failed; see the report."),
+            400: OpenApiResponse(
+                s.IMPORT_ERROR_SCHEMA, description="Some documents failed (see the report), or the request was bad."
+            ),
             403: ERRORS[403],
             413: OpenApiResponse(s.ErrorSerializer, description="The upload is larger than the limit."),
         },
@@ -547,6 +549,25 @@ class TextYamlRenderer(YamlRenderer):
     media_type = "text/yaml"
 
 
+# Not one YAML value but a stream of documents, one Backstage entity each; read it with a multi-document loader
+# (yaml.safe_load_all). OpenAPI has no word for a stream, so the schema describes it as the list of its documents.
+BACKSTAGE_STREAM = {
+    "type": "array",
+    "description": "A multi-document YAML stream; each document is one Backstage entity (Group, User, Resource, API, "
+    "Component), in this order.",
+    "items": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {"type": "object"},
+        },
+    },
+}
+
+
 class BackstageExportView(APIView):
     # JSON first, so errors keep the JSON shape for clients that accept anything.
     renderer_classes = [renderers.JSONRenderer, YamlRenderer, TextYamlRenderer]
@@ -558,9 +579,16 @@ class BackstageExportView(APIView):
             "ingests and this API imports back unchanged."
         ),
         responses={
-            (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="catalog-info.yaml"),
+            (200, "application/yaml"): OpenApiResponse(
+                BACKSTAGE_STREAM,
+                description="catalog-info.yaml: a multi-document YAML stream (`---` between documents)",
+            ),
+            (200, "text/yaml"): OpenApiResponse(
+                BACKSTAGE_STREAM, description="The same stream, for clients that ask so."
+            ),
             403: ERRORS[403],
         },
+        extensions={"x-yaml-stream": "multi-document"},
     )
     def get(self, request: Request) -> HttpResponse:
         renderer = request.accepted_renderer

@@ -120,7 +120,7 @@ def test_it_lists_exactly_what_the_full_serializer_renders(
     client: APIClient, varied: dict[str, Team], url: str, serializer: type[s.serializers.Serializer], model: Any
 ) -> None:
     instances = model.objects.order_by("name")
-    queries = ["", "owner=platform-ai", "owner=PAYMENTS", "lifecycle=production", "page_size=1&page=2", "tag=scm"]
+    queries = ["", "owner=platform-ai", "owner=PAYMENTS", "status=draft", "page_size=1&page=2", "tag=scm"]
     for query in queries:
         response = client.get(f"{url}?{query}")
         assert response.status_code == 200, (query, response.content)
@@ -154,7 +154,7 @@ def test_it_renders_rows_as_the_serializer_renders_instances(varied: dict[str, T
     ("url", "make"),
     [
         (f"{AGENTS}?owner=platform-ai&lifecycle=production&page_size=100", "agent"),
-        (f"{TOOLS}?owner=platform-ai&lifecycle=production&page_size=100", "tool"),
+        (f"{TOOLS}?owner=platform-ai&status=draft&page_size=100", "tool"),
     ],
 )
 def test_it_lists_filtered_pages_in_a_constant_number_of_queries(

@@ -10,6 +10,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal import errors
+
 
 class ConflictError(exceptions.APIException):
     """The request lost a race or targets a state that no longer allows it."""
@@ -40,8 +42,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    exc = _catalog_exception(exc)
-    exc = _approvals_exception(exc)
+    exc = _domain_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -59,28 +60,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _catalog_exception(exc: Exception) -> Exception:
-    """Catalog service errors as API errors: bad input 400 naming the fields, not allowed 403, conflict 409."""
-    from catalog.services import CatalogConflict, CatalogError, CatalogPermissionError
-
-    if isinstance(exc, CatalogError):
+def _domain_exception(exc: Exception) -> Exception:
+    """Service errors of every app as API errors: bad input 400 naming the fields, not allowed 403, a lost race or
+    an object that moved on 409. By base class (portal.errors), so portal imports no app."""
+    if isinstance(exc, errors.InvalidInput):
         return exceptions.ValidationError(exc.errors)
-    if isinstance(exc, CatalogPermissionError):
+    if isinstance(exc, errors.PermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
-    if isinstance(exc, CatalogConflict):
+    if isinstance(exc, errors.Conflict):
         return ConflictError(str(exc) or None)
-    return exc
-
-
-def _approvals_exception(exc: Exception) -> Exception:
-    """Approval service errors as API errors: bad input 400 naming the fields, not allowed 403, a lost race or a
-    request that moved on 409."""
-    from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissionError
-
-    if isinstance(exc, ApprovalError):
-        return exceptions.ValidationError(exc.errors)
-    if isinstance(exc, ApprovalPermissionError):
-        return exceptions.PermissionDenied(str(exc) or None)
-    if isinstance(exc, ApprovalConflict):
-        return ConflictError(str(exc) or None)
+    if isinstance(exc, errors.DomainError):
+        error = exceptions.APIException(str(exc) or None)
+        error.status_code = exc.status
+        return error
     return exc

@@ -70,3 +70,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "prev_hash",
             "hash",
         ]
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    code = serializers.CharField(help_text="Machine-readable code, e.g. `invalid`, `permission_denied`, `conflict`.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+
+
+# `fields` is the name of a Serializer property, so it cannot be declared as a class attribute.
+ErrorDetailSerializer._declared_fields["fields"] = serializers.DictField(
+    help_text="For `invalid`: each field (or path such as `capabilities[0].name`) and what was wrong with it."
+)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer(help_text="The one error shape of the whole API.")

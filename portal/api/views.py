@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -8,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.errors import error_body
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -70,3 +74,18 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
             raise PermissionDenied(str(exc)) from exc
         return Response(ApiTokenSerializer(token).data)
+
+
+@csrf_exempt  # it changes nothing; a POST to an unknown path must get this 404, not the CSRF failure page
+def api_not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
+    """Any path under /api/ that names no endpoint (or an id of the wrong shape): the API's JSON error, not the
+    HTML page people get."""
+    message = f"No API endpoint at {request.path!r}."
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+        except Resolver404:
+            pass
+        else:
+            message += f" Did you mean {request.path + '/'!r}?"
+    return JsonResponse(error_body(404, "not_found", message), status=404)
