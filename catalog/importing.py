@@ -36,14 +36,7 @@ from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, T
 from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
-from portal.audit import (
-    AUDIT_EVENT_COLUMNS,
-    audit_event_tuples,
-    audit_events_chain,
-    audit_head_lock,
-    audit_head_move,
-    audit_record_many,
-)
+from portal.audit import AUDIT_EVENT_COLUMNS, audit_event_rows, audit_event_tuples, audit_record_many
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
@@ -859,11 +852,11 @@ def _bulk_write(batches: list[_Batch], context: _Context) -> None:
     per-entity queries. No permission rows: the owning team's maintainers may edit because they maintain the owner
     (services.can_edit).
 
-    The COPYs run in the background while this thread validates and builds the next chunk's rows and chains its
-    audit events. Ids and the audit head are taken first, because the connection is busy after; the import would
-    hold the head until its commit anyway. Ids are taken for every new entity: a refused one leaves a gap."""
+    The COPYs run in the background while this thread validates and builds the next chunk's rows and audit
+    events (which the audit sealer chains after the commit, as everyone's). Ids are taken first, because the
+    connection is busy after; they are taken for every new entity: a refused one leaves a gap."""
     ids = {batch.model: iter(allocate_ids(batch.model, batch.most_rows())) for batch in batches}
-    writer = _ChunkWriter(context, head=audit_head_lock())
+    writer = _ChunkWriter(context)
     with BackgroundCopies() as copies:
         for batch in batches:
             for chunk in _ready_chunks(batch, context):
@@ -876,18 +869,13 @@ def _bulk_write(batches: list[_Batch], context: _Context) -> None:
         if batch.model is Agent:
             _link_calls(batch.prepared, context)
     invalidate_catalog_counts()
-    if writer.last_event is not None:
-        audit_head_move(writer.last_event)
 
 
 class _ChunkWriter:
-    """Writes chunks of new entities: their rows, relations, search entries and audit events, chained on from the
-    previous chunk's."""
+    """Writes chunks of new entities: their rows, relations, search entries and audit events."""
 
-    def __init__(self, context: _Context, *, head: tuple[int, str]) -> None:
+    def __init__(self, context: _Context) -> None:
         self.context = context
-        self.head = head
-        self.last_event: dict[str, Any] | None = None
 
     def write(
         self, copies: BackgroundCopies, model: type[Agent] | type[Tool], prepared: list[_New], ids: Iterator[int]
@@ -914,10 +902,8 @@ class _ChunkWriter:
             [(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
         )
         copies.copy_rows(CatalogEntry, _ENTRY_COLUMNS, _entry_rows(prepared, model))
-        events = audit_events_chain(_audit_events(prepared, model, self.context), head=self.head)
+        events = audit_event_rows(_audit_events(prepared, model, self.context))
         copies.copy_rows(AuditEvent, AUDIT_EVENT_COLUMNS, audit_event_tuples(events))
-        self.last_event = events[-1]
-        self.head = (events[-1]["sequence"], events[-1]["hash"])
 
 
 def _assess_all(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> None:
