@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.importing import ImportReport, import_inputs, mark_orphans
-from catalog.models import Location, Team
+from catalog.import_report import ImportReport
+from catalog.importing import import_inputs
+from catalog.models import Agent, Location, Team, Tool
 from catalog.services import CatalogError, CatalogPermissionError
-from portal.audit import audit_record
+from portal.audit import audit_record, audit_record_many
 from portal.net import FetchError, SafeHttpClient
 from portal.roles import user_is_platform_admin
 
@@ -232,3 +233,19 @@ def locations_due(*, every: timedelta) -> list[int]:
     cutoff = timezone.now() - every
     due = Location.objects.filter(enabled=True).filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=cutoff))
     return list(due.values_list("pk", flat=True))
+
+
+def mark_orphans(*, location: Location, seen: Mapping[str, set[str]]) -> int:
+    """Entities from this location that it no longer describes are marked orphaned, never deleted."""
+    marked = 0
+    for kind, model in (("agent", Agent), ("tool", Tool)):
+        vanished = model.objects.filter(source_location=location, orphaned=False).exclude(
+            name__in=seen.get(kind, set())
+        )
+        for instance in vanished:
+            model.objects.filter(pk=instance.pk).update(orphaned=True)
+            audit_record_many(
+                [{"action": f"catalog.{kind}.orphaned", "target": instance, "changes": {"location": str(location)}}]
+            )
+            marked += 1
+    return marked

@@ -11,7 +11,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from guardian.models import GroupObjectPermission
 
-from catalog import importing
+from catalog import import_writing, importing
 from catalog.bulk import BackgroundCopies
 from catalog.formats import parse_document_bytes
 from catalog.importing import import_inputs
@@ -329,7 +329,7 @@ def test_background_copies_raise_the_databases_error_and_leave_the_connection_us
 
     owner = teams["engineering"]
     row = ("agent", 1, "a", "", "", owner.pk, "low", 0, "", "production", "active", None, "", "", [], "", "", None)
-    columns = [name for name in importing._ENTRY_COLUMNS]
+    columns = [name for name in import_writing._ENTRY_COLUMNS]
     values = [dict(zip(columns, row, strict=True)) | {"updated_at": timezone.now()}]
     rows = [tuple(value[c] for c in columns) for value in values]
 
