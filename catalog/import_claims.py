@@ -103,6 +103,8 @@ def match_existing_servers(
             renames[entity.name.lower()] = match["name"]
         else:
             entity.name = match["name"]
+            if "name" in entity.data:
+                entity.data["name"] = match["name"]
         existing[entity.name.lower()] = match
         taken.add(match["name"])
     return renames
