@@ -144,7 +144,7 @@ class Command(BaseCommand):
         self, template: GoldenPathTemplate, values: dict[str, Any], options: dict[str, Any], output: Path | None
     ) -> None:
         if not options["user"]:
-            raise CommandError("--as is required with --publish and --register: the run acts as that person.")
+            raise CommandError("--as/--user is required with --publish and --register: the run acts as that person.")
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user {options['user']!r}.")
