@@ -47,34 +47,44 @@ def _same_server(a: Mapping[str, Any], b: Mapping[str, Any], a_name: str, b_name
     return bool(registry and registry == _registry_name(b)) or bool(_server_urls(a) & _server_urls(b))
 
 
+def _server_keys(data: Mapping[str, Any]) -> list[str]:
+    registry = _registry_name(data)
+    return ([f"registry:{registry}"] if registry else []) + [f"url:{url}" for url in sorted(_server_urls(data))]
+
+
 def merge_same_servers(entities: list[ParsedEntity], report: ImportReport) -> list[ParsedEntity]:
     """Tools of one import that describe the same MCP server (equal registry name or a shared remote URL) become
     one: the document that chose a name (catalog-info.yaml) keeps it, and facts only the other one gives (a
     server.json's packages, remotes...) are added to it."""
     kept: list[ParsedEntity] = []
+    seen: dict[str, int] = {}  # server key -> position in `kept`
     for entity in entities:
-        twin = None
-        if entity.kind == "tool":
-            twin = next(
-                (o for o in kept if o.kind == "tool" and _same_server(o.data, entity.data, o.name, entity.name)), None
-            )
-        if twin is None:
+        keys = _server_keys(entity.data) if entity.kind == "tool" else []
+        position = next((seen[key] for key in keys if key in seen and _twins(kept[seen[key]], entity)), None)
+        if position is None:
             kept.append(entity)
+            seen.update(dict.fromkeys(keys, len(kept) - 1))
             continue
+        twin = kept[position]
         if _name_is_derived(twin.name, _registry_name(twin.data)) and not _name_is_derived(
             entity.name, _registry_name(entity.data)
         ):
             primary, other = entity, twin
-            kept[kept.index(twin)] = entity
         else:
             primary, other = twin, entity
         primary.data = {**other.data, **primary.data}
+        kept[position] = primary
+        seen.update(dict.fromkeys(_server_keys(primary.data), position))
         report.merged += 1
         report.warnings.append(
             f"{other.source} document {other.index}: describes the same MCP server as {primary.source} document "
             f"{primary.index}; imported together as tool {primary.name!r}"
         )
     return kept
+
+
+def _twins(a: ParsedEntity, b: ParsedEntity) -> bool:
+    return _same_server(a.data, b.data, a.name, b.name)
 
 
 def match_existing_servers(
