@@ -26,6 +26,7 @@ from catalog.importing import import_inputs
 from catalog.models import Agent, Location, Team, Tool
 from catalog.services import CatalogError, CatalogPermissionError
 from portal.audit import audit_record, audit_record_many
+from portal.context import Actor, acting_as, current_actor
 from portal.net import FetchError, SafeHttpClient
 from portal.roles import user_is_platform_admin
 
@@ -181,10 +182,22 @@ def _read_git(location: Location) -> list[tuple[str, bytes]]:
 
 
 def location_sync(*, location_id: int) -> ImportReport | None:
-    """Sync one location if this caller wins the claim; returns None when another sync holds it."""
+    """Sync one location if this caller wins the claim; returns None when another sync holds it. The audit names
+    the person who added the location (the sync is theirs, done by the system on their behalf)."""
     if not _claim(location_id):
         return None
-    location = Location.objects.select_related("default_owner").get(pk=location_id)
+    location = Location.objects.select_related("default_owner", "created_by").get(pk=location_id)
+    creator = location.created_by
+    on_behalf = (
+        Actor(kind="user", user_id=creator.pk, label=f"{creator.get_username()} (location #{location.pk} sync)"[:200])
+        if creator is not None
+        else current_actor()
+    )
+    with acting_as(on_behalf):
+        return _sync(location)
+
+
+def _sync(location: Location) -> ImportReport | None:
     report: ImportReport | None = None
     errors: list[str] = []
     orphaned = 0

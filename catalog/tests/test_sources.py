@@ -215,3 +215,28 @@ def test_the_ui_records_itself_as_the_source_of_what_it_creates(teams: dict[str,
     assert Tool.objects.get(name="ui-tool").source_kind == EntitySource.UI
     report = import_inputs([("t.yaml", OTHER_TOOL.replace("other-mcp", "ui-tool").encode())])
     assert report.conflicts[0]["current_source"] == "the web UI"
+
+
+def test_a_location_sync_lists_the_conflict_in_its_errors_and_names_its_creator_in_the_audit(
+    teams: dict[str, Any], settings: Any
+) -> None:
+    from catalog.locations import location_sync
+    from portal.testing.servers import LocalHttpServer, Reply
+
+    import_inputs([("upload.yaml", TOOL.format(owner="platform", capability="a").encode())])
+    settings.SSRF_ALLOWLIST = ["127.0.0.1"]
+    document = (TOOL.format(owner="platform", capability="b") + "---\n" + OTHER_TOOL).encode()
+    with LocalHttpServer({"/catalog-info.yaml": Reply(body=document)}) as server:
+        location = Location.objects.create(
+            kind=Location.Kind.URL, target=server.url("/catalog-info.yaml"), created_by=teams["alice"]
+        )
+        location_sync(location_id=location.pk)
+
+    location.refresh_from_db()
+    assert location.last_outcome == Location.Outcome.PARTIAL
+    [error] = location.last_report["errors"]
+    assert "tool 'github-mcp' belongs to the upload upload.yaml" in error["message"]
+    assert location.last_report["conflicts"][0]["name"] == "github-mcp"
+    created = AuditEvent.objects.get(action="catalog.tool.created", object_repr="other-mcp")
+    assert created.actor_label == f"alice (location #{location.pk} sync)"
+    assert Tool.objects.get(name="other-mcp").source_location_id == location.pk
