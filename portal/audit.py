@@ -165,8 +165,9 @@ def audit_record(
 @contextlib.contextmanager
 def audit_deferred() -> Iterator[None]:
     """Hold the block's audit appends and write them together at its end, still inside the caller's transaction:
-    N events cost one INSERT instead of N. Use it around a block that commits or rolls back as a whole (it must not swallow errors of inner
-    savepoints, or their rolled-back changes would still be audited). Nested uses join the outer one."""
+    N events cost one INSERT instead of N. Use it around a block that commits or rolls back as a whole (it must not
+    swallow errors of inner savepoints, or their rolled-back changes would still be audited). Nested uses join the
+    outer one."""
     if _deferred.get() is not None:
         yield
         return
