@@ -14,6 +14,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 DEMO_PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's database starts afresh, so its audit checkpoints go to a file of its own."""
+    settings.AUDIT_CHECKPOINT_PATH = tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl"
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., Any]:
     from django.contrib.auth import get_user_model

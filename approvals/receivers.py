@@ -1,4 +1,5 @@
-"""Catalog changes that raise a subject's tier above what was approved reopen review."""
+"""Catalog changes that raise a subject's tier above what was approved reopen review; owner changes are told to
+both teams."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 from django.dispatch import receiver
 
 from approvals.checks import Subject
+from approvals.notifications import notify_team
 from approvals.services import reopen_if_riskier
-from catalog.models import Agent, Tool, ToolGrant
-from catalog.signals import entity_changed
+from catalog.models import Agent, Team, Tool, ToolGrant
+from catalog.signals import entity_changed, owner_changed
 from portal.context import current_actor
 
 
@@ -31,3 +33,20 @@ def reopen_review_on_riskier_change(sender: Any, instance: Agent | Tool, **kwarg
         )
     for grant in grants:
         reopen_if_riskier(subject=Subject(agent=grant.agent, tool=grant.tool, grant=grant), changed_by=user)
+
+
+@receiver(owner_changed)
+def notify_both_teams_of_an_owner_change(
+    sender: Any, instance: Agent | Tool, previous_owner: Team, owner: Team, **kwargs: Any
+) -> None:
+    """The maintainers of the team that lost the entity and of the team that got it hear who moved it."""
+    kind = "agent" if isinstance(instance, Agent) else "tool"
+    actor = current_actor()
+    subject_line = f"{kind} {instance.name} moved from team {previous_owner.name} to {owner.name}"
+    body = (
+        f"{actor.label} changed the owner of {kind} {instance.name} from team {previous_owner.name} to team "
+        f"{owner.name}. If this is not expected, ask a platform admin; the audit trail has the details."
+    )
+    dedupe = f"owner:{kind}:{instance.pk}:{previous_owner.pk}->{owner.pk}:{instance.updated_at.isoformat()}"
+    for team in (previous_owner, owner):
+        notify_team(team, event="owner_changed", subject_line=subject_line, body=body, dedupe=f"{dedupe}:{team.pk}")

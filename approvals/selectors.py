@@ -128,7 +128,7 @@ class TimelineItem:
 def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
     items: list[TimelineItem] = []
     for event in AuditEvent.objects.filter(object_type="approvals.approvalrequest", object_id=str(request.pk)).order_by(
-        "sequence"
+        "id"
     ):
         if event.action.startswith("approvals.check.") or event.action == "approvals.request.checks_completed":
             continue

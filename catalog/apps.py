@@ -12,9 +12,11 @@ class CatalogConfig(AppConfig):
         from pathlib import Path
 
         from catalog.importing import import_inputs
+        from catalog.models import EntitySource
 
-        path = Path(__file__).parent / "demo" / "catalog-info.yaml"
-        report = import_inputs([(path.name, path.read_bytes())])
+        path = (Path(__file__).parent / "demo" / "catalog-info.yaml").resolve()
+        # The demo file is the entities' source: `catalog_import` of the same file updates them, another file not.
+        report = import_inputs([(str(path), path.read_bytes())], source_kind=EntitySource.FILE)
         stdout.write(f"catalog demo: created {report.created}, unchanged {report.unchanged}, failed {report.failed}")
         for issue in report.errors:
             stdout.write(f"  {issue}")

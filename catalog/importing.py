@@ -20,105 +20,38 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
-from catalog import risk, services
+from catalog import services
 from catalog.bulk import BackgroundCopies, allocate_ids
 from catalog.formats import ParsedEntity, ParseResult, parse_document_bytes
-from catalog.models import Agent, AIModel, Capability, CatalogEntry, Location, Team, TeamMembership, Tool
+from catalog.import_claims import (
+    claim_decision,
+    describe_current,
+    match_existing_servers,
+    merge_same_servers,
+    owner_change_check,
+    rename_derived,
+    source_record,
+    source_values,
+)
+from catalog.import_report import ImportReport
+from catalog.import_writing import ChunkWriter, link_calls
+from catalog.models import Agent, AIModel, EntitySource, Location, Team, TeamMembership, Tool
+from catalog.ownership import ImportOrigin, SourceConflict
 from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
-from portal.audit import (
-    AUDIT_EVENT_COLUMNS,
-    audit_event_tuples,
-    audit_events_chain,
-    audit_head_lock,
-    audit_head_move,
-    audit_record_many,
-)
-from portal.models import AuditEvent
+from portal.audit import audit_record_many
 from portal.roles import user_is_platform_admin
 
 KIND_ORDER = {"team": 0, "user": 1, "model": 2, "tool": 3, "agent": 4}
-
-
-@dataclass
-class ImportIssue:
-    source: str
-    index: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source if self.index is None else f"{self.source} document {self.index}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "index": self.index, "field": self.field, "message": self.message}
-
-
-@dataclass
-class ImportReport:
-    dry_run: bool = False
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    errors: list[ImportIssue] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    skipped_items: list[dict[str, Any]] = field(default_factory=list)
-    outcomes: list[dict[str, Any]] = field(default_factory=list)
-
-    def add_outcome(self, entity: ParsedEntity, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-        self.outcomes.append(
-            {
-                "kind": entity.kind,
-                "name": entity.name,
-                "source": entity.source,
-                "index": entity.index,
-                "outcome": outcome,
-            }
-        )
-
-    def fail(
-        self, entity: ParsedEntity | None, source: str, index: int | None, errors: Mapping[str, list[str]]
-    ) -> None:
-        self.failed += 1
-        for field_name, messages in errors.items():
-            for message in messages:
-                self.errors.append(ImportIssue(source, index, field_name, message))
-        if entity is not None:
-            self.outcomes.append(
-                {"kind": entity.kind, "name": entity.name, "source": source, "index": index, "outcome": "failed"}
-            )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "errors": [issue.as_dict() for issue in self.errors],
-            "warnings": self.warnings,
-            "skipped_items": self.skipped_items,
-            "entities": self.outcomes,
-        }
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
 
 
 class _DryRunRollback(Exception):
@@ -135,6 +68,15 @@ class _Context:
     is_admin: bool = True
     may_create: dict[int, bool] = field(default_factory=dict)  # owner team pk -> the actor may add its entities
     assessments: dict[Any, dict[str, Any]] = field(default_factory=dict)  # risk facts -> assessment payload
+    origin: ImportOrigin = field(default_factory=lambda: ImportOrigin(EntitySource.IMPORT))
+    adopt: bool = False
+
+    @property
+    def owner_judge(self) -> AbstractBaseUser | None:
+        """Whose rights an owner change needs when the services do not check them (a location sync)."""
+        if self.actor is None and self.location is not None:
+            return self.location.created_by
+        return None
 
 
 @contextmanager
@@ -162,11 +104,26 @@ def import_inputs(
     default_owner: str | None = None,
     dry_run: bool = False,
     location: Location | None = None,
+    source_kind: str | None = None,
+    adopt: bool = False,
+    refuse_conflicts: bool = False,
 ) -> ImportReport:
-    """Import (source name, bytes) pairs. `actor=None` is the system (command line, location sync)."""
+    """Import (source name, bytes) pairs. `actor=None` is the system (location sync).
+
+    The import speaks for one source: `location`, or else `source_kind` (catalog.models.EntitySource: a file on the
+    command line, an upload, the scaffolder; an upload by default). An existing entity that another source owns is
+    a conflict, reported per document, unless `adopt` (platform admins only); with `refuse_conflicts` a conflict
+    writes nothing and raises catalog.ownership.SourceConflict (the API answers 409)."""
     with _gc_paused():
         return import_parsed(
-            parse_inputs(inputs), actor=actor, default_owner=default_owner, dry_run=dry_run, location=location
+            parse_inputs(inputs),
+            actor=actor,
+            default_owner=default_owner,
+            dry_run=dry_run,
+            location=location,
+            source_kind=source_kind,
+            adopt=adopt,
+            refuse_conflicts=refuse_conflicts,
         )
 
 
@@ -177,6 +134,9 @@ def import_parsed(
     default_owner: str | None = None,
     dry_run: bool = False,
     location: Location | None = None,
+    source_kind: str | None = None,
+    adopt: bool = False,
+    refuse_conflicts: bool = False,
 ) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     entities: list[ParsedEntity] = []
@@ -203,12 +163,16 @@ def import_parsed(
         location=location,
         report=report,
         is_admin=actor is None or user_is_platform_admin(actor),
+        origin=ImportOrigin.for_import(location=location, kind=source_kind),
+        adopt=adopt,
     )
-    entities = _drop_duplicates(entities, report)
+    entities = merge_same_servers(_drop_duplicates(entities, report), report)
     entities.sort(key=lambda e: KIND_ORDER[e.kind])
     try:
         with _gc_paused(), transaction.atomic():
             _import_all(entities, context)
+            if refuse_conflicts and report.conflicts:
+                raise SourceConflict(report.conflicts)
             if dry_run:
                 raise _DryRunRollback
     except _DryRunRollback:
@@ -452,9 +416,13 @@ def _desired_values(data: Mapping[str, Any], keys: Iterable[str]) -> dict[str, A
     return values
 
 
+def _existing_columns(model: type[Agent] | type[Tool]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields if f.attname != "risk"]
+
+
 def _existing(model: type[Agent] | type[Tool], names: list[str]) -> dict[str, dict[str, Any]]:
     """The stored facts of the named entities, as plain values (not instances: most are compared, not changed)."""
-    columns = [f.attname for f in model._meta.concrete_fields if f.attname != "risk"]
+    columns = _existing_columns(model)
     existing = {
         values["name"]: values for values in model.objects.filter(name__in=names).values(*columns, "owner__name")
     }
@@ -499,6 +467,7 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
     if not entities:
         return _Batch(model, len(context.report.outcomes))
     existing = _existing(model, [entity.name.lower() for entity in entities])
+    renames = match_existing_servers(entities, existing, _existing_columns(model)) if model is Tool else {}
     new_entities = []
     if model is Agent:
         _register_missing_models(entities, context)
@@ -508,11 +477,30 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
         if current is None:
             new_entities.append((len(new_entities), entity, data))
             continue
+        claim = claim_decision(
+            entity,
+            current,
+            origin=context.origin,
+            adopt=context.adopt,
+            is_admin=context.is_admin,
+            report=context.report,
+        )
+        if claim is None:
+            continue
         keys = [key for key in data if key != "name"]
-        if _current_values(current, keys) == _desired_values(data, keys) and not _location_changed(current, context):
+        if (
+            _current_values(current, keys) == _desired_values(data, keys)
+            and claim == "same"
+            and not current["orphaned"]
+            and entity.name.lower() not in renames
+        ):
             context.report.add_outcome(entity, "unchanged")
             continue
-        _one(entity, context, lambda e, c, pk=current["id"], d=data: _update_existing(model, pk, d, c))
+        _one(
+            entity,
+            context,
+            lambda e, c, cur=current, d=data, how=claim: _update_existing(model, e, cur, d, c, claim=how),
+        )
     batch = _Batch(model, len(context.report.outcomes), pending=new_entities)
     if new_entities:
         batch.lookups = _lookups([data for _, _, data in new_entities], model)
@@ -523,32 +511,47 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
     return batch
 
 
-def _location_changed(current: Mapping[str, Any], context: _Context) -> bool:
-    if context.location is None:
-        return bool(current["orphaned"])
-    return current["source_location_id"] != context.location.pk or bool(current["orphaned"])
-
-
-def _update_existing(model: type[Agent] | type[Tool], pk: int, data: dict[str, Any], context: _Context) -> str:
-    instance = model.objects.get(pk=pk)
+def _update_existing(
+    model: type[Agent] | type[Tool],
+    entity: ParsedEntity,
+    current: Mapping[str, Any],
+    data: dict[str, Any],
+    context: _Context,
+    *,
+    claim: str,
+) -> str:
+    """Change an existing entity through the same update services as the UI and API (risk, signals, audit), after
+    the import's source has been checked (`claim`); a rename from a derived name and an owner change come first."""
+    instance = model.objects.select_related("owner").get(pk=current["id"])
+    if isinstance(instance, Tool) and instance.name != entity.name.lower():
+        instance = rename_derived(tool=instance, name=entity.name.lower())
+    owner_name = _desired_values(data, ["owner"])["owner"] if data.get("owner") else instance.owner.name
+    if owner_name != instance.owner.name:
+        owner_change_check(judge=context.owner_judge, instance=instance, owner_name=owner_name, entity=entity)
     update = services.agent_update if model is Agent else services.tool_update
     extra = {"strict_calls": False} if model is Agent else {}
-    update(
+    previous_owner = instance.owner.name
+    updated = update(
         actor=context.actor,
         data=data,
         check_permission=context.actor is not None,
         **extra,
         **{model._meta.model_name: instance},
     )  # type: ignore[operator]
-    _mark_source(model, [pk], context)
+    if updated.owner.name != previous_owner:
+        context.report.owner_changes.append(
+            {"kind": entity.kind, "name": updated.name, "from": previous_owner, "to": updated.owner.name}
+        )
+    source_record(
+        model,
+        updated,
+        entity,
+        origin=context.origin,
+        claim=claim,
+        previous=describe_current(current),
+        report=context.report,
+    )
     return "updated"
-
-
-def _mark_source(model: type[Agent] | type[Tool], pks: list[int], context: _Context) -> None:
-    values: dict[str, Any] = {"orphaned": False}
-    if context.location is not None:
-        values["source_location"] = context.location
-    model.objects.filter(pk__in=pks).update(**values)
 
 
 def _create_new(batches: list[_Batch], context: _Context) -> None:
@@ -602,14 +605,15 @@ def _created(batch: _Batch) -> list[dict[str, Any]]:
 def _create_one_by_one(batch: _Batch, context: _Context) -> None:
     create = services.agent_create if batch.model is Agent else services.tool_create
     for new in batch.prepared:
-        _one(
-            new.entity,
-            context,
-            lambda e, c, d=new.data: (
-                create(actor=c.actor, data=d, check_permission=c.actor is not None),
-                "created",
-            )[1],
-        )
+        _one(new.entity, context, lambda e, c, d=new.data: _create_one(batch.model, create, e, d, c))
+
+
+def _create_one(
+    model: type[Agent] | type[Tool], create: Any, entity: ParsedEntity, data: Any, context: _Context
+) -> str:
+    instance = create(actor=context.actor, data=data, check_permission=context.actor is not None)
+    model.objects.filter(pk=instance.pk).update(**source_values(entity, context.origin))
+    return "created"
 
 
 def _register_missing_models(entities: list[ParsedEntity], context: _Context) -> None:
@@ -803,7 +807,7 @@ def _prepare_checked(
     capabilities: list[dict[str, Any]] = []
     models: list[AIModel] = []
     if model is Agent:
-        relations = services._agent_relations(data, errors, strict_calls=False)  # _link_calls warns of unknown
+        relations = services._agent_relations(data, errors, strict_calls=False)  # link_calls warns of unknown
         models = relations.get("models", [])
         instance.requested_tools = relations.get("tools", [])
     else:
@@ -830,28 +834,7 @@ def _prepare_checked(
 
 
 def _set_source(row: Any, entity: ParsedEntity, context: _Context) -> None:
-    if context.location is not None:
-        row.source_location_id = context.location.pk
-    row.source_key = f"{entity.source}#{entity.index}"[:300]
-
-
-def _assess(row: Any, facts: risk.AgentFacts | risk.ToolFacts, context: _Context) -> None:
-    """Score with the rubric; equal facts get one assessment (the rubric is a pure function of them)."""
-    payload = context.assessments.get(facts)
-    if payload is None:
-        assessment = risk.assess_agent(facts) if isinstance(facts, risk.AgentFacts) else risk.assess_tool(facts)
-        payload = context.assessments[facts] = assessment.to_dict()
-    row.risk_tier = payload["tier"]
-    row.risk_score = payload["score"]
-    row.risk = payload
-
-
-def _columns(model: type[Any]) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
-
-
-_ENTRY_COLUMNS: Final = [f.attname for f in CatalogEntry._meta.concrete_fields if not f.primary_key]
-_CAPABILITY_COLUMNS: Final = ["tool_id", "name", "description", *services.CAPABILITY_HINTS]
+    row.__dict__.update(source_values(entity, context.origin))
 
 
 def _bulk_write(batches: list[_Batch], context: _Context) -> None:
@@ -859,11 +842,11 @@ def _bulk_write(batches: list[_Batch], context: _Context) -> None:
     per-entity queries. No permission rows: the owning team's maintainers may edit because they maintain the owner
     (services.can_edit).
 
-    The COPYs run in the background while this thread validates and builds the next chunk's rows and chains its
-    audit events. Ids and the audit head are taken first, because the connection is busy after; the import would
-    hold the head until its commit anyway. Ids are taken for every new entity: a refused one leaves a gap."""
+    The COPYs run in the background while this thread validates and builds the next chunk's rows and audit
+    events (which the audit sealer chains after the commit, as everyone's). Ids are taken first, because the
+    connection is busy after; they are taken for every new entity: a refused one leaves a gap."""
     ids = {batch.model: iter(allocate_ids(batch.model, batch.most_rows())) for batch in batches}
-    writer = _ChunkWriter(context, head=audit_head_lock())
+    writer = ChunkWriter(context)
     with BackgroundCopies() as copies:
         for batch in batches:
             for chunk in _ready_chunks(batch, context):
@@ -874,156 +857,5 @@ def _bulk_write(batches: list[_Batch], context: _Context) -> None:
             writer.write(copies, batch.model, prepared, ids[batch.model])
     for batch in batches:
         if batch.model is Agent:
-            _link_calls(batch.prepared, context)
+            link_calls(batch.prepared, context)
     invalidate_catalog_counts()
-    if writer.last_event is not None:
-        audit_head_move(writer.last_event)
-
-
-class _ChunkWriter:
-    """Writes chunks of new entities: their rows, relations, search entries and audit events, chained on from the
-    previous chunk's."""
-
-    def __init__(self, context: _Context, *, head: tuple[int, str]) -> None:
-        self.context = context
-        self.head = head
-        self.last_event: dict[str, Any] | None = None
-
-    def write(
-        self, copies: BackgroundCopies, model: type[Agent] | type[Tool], prepared: list[_New], ids: Iterator[int]
-    ) -> None:
-        if not prepared:
-            return
-        for new, pk in zip(prepared, ids, strict=False):
-            new.row.id = pk
-        _assess_all(prepared, model, self.context)
-        columns = _columns(model)
-        copies.copy_rows(model, columns, list(map(attrgetter(*columns), (new.row for new in prepared))))
-        copies.copy_rows(
-            Capability,
-            _CAPABILITY_COLUMNS,
-            [
-                (new.row.id, cap["name"], cap["description"], *(cap[hint] for hint in services.CAPABILITY_HINTS))
-                for new in prepared
-                for cap in new.capabilities
-            ],
-        )
-        copies.copy_rows(
-            Agent.models_used.through,
-            ["agent_id", "aimodel_id"],
-            [(new.row.id, model_id) for new in prepared for model_id in new.model_ids],
-        )
-        copies.copy_rows(CatalogEntry, _ENTRY_COLUMNS, _entry_rows(prepared, model))
-        events = audit_events_chain(_audit_events(prepared, model, self.context), head=self.head)
-        copies.copy_rows(AuditEvent, AUDIT_EVENT_COLUMNS, audit_event_tuples(events))
-        self.last_event = events[-1]
-        self.head = (events[-1]["sequence"], events[-1]["hash"])
-
-
-def _assess_all(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> None:
-    now = timezone.now()
-    for new in prepared:
-        row = new.row
-        row.created_at = row.updated_at = now
-        if model is Tool:
-            row.capabilities_hash = services.capabilities_hash(new.capabilities)
-            facts: risk.ToolFacts | risk.AgentFacts = risk.ToolFacts(
-                data_class=row.data_class,
-                reach=row.reach,
-                credential_scope=row.credential_scope,
-                annotations_trusted=False,
-                capabilities=tuple(
-                    risk.CapabilityFacts(**{k: cap.get(k) for k in ("name", *services.CAPABILITY_HINTS)})
-                    for cap in new.capabilities
-                ),
-            )
-        else:
-            facts = services.agent_facts(row)
-        _assess(row, facts, context)
-
-
-def _entry_rows(prepared: list[_New], model: type[Agent] | type[Tool]) -> list[tuple[Any, ...]]:
-    """Search rows: the services' values, in column order."""
-    if model is Tool:
-        # Capability names in the order the services read them back (by name), so both write the same search text.
-        entries = [
-            services.tool_entry_values(new.row, sorted(cap["name"] for cap in new.capabilities)) for new in prepared
-        ]
-    else:
-        entries = [services.agent_entry_values(new.row) for new in prepared]
-    if not entries:
-        return []
-    kind = model._meta.model_name
-    defaults = {f.attname: f.get_default() for f in CatalogEntry._meta.concrete_fields if not f.primary_key}
-    missing = {name: defaults[name] for name in _ENTRY_COLUMNS if name not in entries[0] and name != "entity_id"}
-    in_order = itemgetter(*_ENTRY_COLUMNS)
-    rows = []
-    for new, entry in zip(prepared, entries, strict=True):
-        if missing:
-            entry = {**missing, **entry}
-        entry["kind"] = kind
-        entry["entity_id"] = new.row.id
-        rows.append(in_order(entry))
-    return rows
-
-
-def _audit_events(prepared: list[_New], model: type[Agent] | type[Tool], context: _Context) -> list[dict[str, Any]]:
-    name = model._meta.model_name
-    teams = {team.pk: team.name for team in context.teams.values()}
-    return [
-        {
-            "action": f"catalog.{name}.created",
-            "object_type": f"catalog.{name}",
-            "object_id": new.row.id,
-            "object_repr": new.row.name,
-            "changes": {
-                "name": new.row.name,
-                "owner": teams[new.row.owner_id],
-                "source": new.entity.source,
-                "index": new.entity.index,
-                "imported": True,
-            },
-        }
-        for new in prepared
-    ]
-
-
-def _link_calls(prepared: list[_New], context: _Context) -> None:
-    """Link the called agents once every new one is written: an agent may call one defined after it. A call to an
-    agent that exists nowhere is a warning, not an error (descriptors often name agents not catalogued yet)."""
-    wanted = {name for new in prepared for name in new.calls}
-    if not wanted:
-        return
-    by_name = dict(Agent.objects.filter(name__in=wanted).values_list("name", "pk"))
-    through = Agent.calls.through
-    through.objects.bulk_create(
-        [
-            through(from_agent_id=new.row.id, to_agent_id=by_name[name])
-            for new in prepared
-            for name in new.calls
-            if name in by_name
-        ],
-        ignore_conflicts=True,
-    )
-    for new in prepared:
-        missing = sorted({name for name in new.calls if name not in by_name})
-        if missing:
-            context.report.warnings.append(
-                f"{new.entity.source} document {new.entity.index}: calls unknown agent(s) {', '.join(missing)}"
-            )
-
-
-def mark_orphans(*, location: Location, seen: Mapping[str, set[str]]) -> int:
-    """Entities from this location that it no longer describes are marked orphaned, never deleted."""
-    marked = 0
-    for kind, model in (("agent", Agent), ("tool", Tool)):
-        vanished = model.objects.filter(source_location=location, orphaned=False).exclude(
-            name__in=seen.get(kind, set())
-        )
-        for instance in vanished:
-            model.objects.filter(pk=instance.pk).update(orphaned=True)
-            audit_record_many(
-                [{"action": f"catalog.{kind}.orphaned", "target": instance, "changes": {"location": str(location)}}]
-            )
-            marked += 1
-    return marked

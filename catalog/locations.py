@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.importing import ImportReport, import_inputs, mark_orphans
-from catalog.models import Location, Team
+from catalog.import_report import ImportReport
+from catalog.importing import import_inputs
+from catalog.models import Agent, Location, Team, Tool
 from catalog.services import CatalogError, CatalogPermissionError
-from portal.audit import audit_record
+from portal.audit import audit_record, audit_record_many
+from portal.context import Actor, acting_as, current_actor
 from portal.net import FetchError, SafeHttpClient
 from portal.roles import user_is_platform_admin
 
@@ -180,10 +182,22 @@ def _read_git(location: Location) -> list[tuple[str, bytes]]:
 
 
 def location_sync(*, location_id: int) -> ImportReport | None:
-    """Sync one location if this caller wins the claim; returns None when another sync holds it."""
+    """Sync one location if this caller wins the claim; returns None when another sync holds it. The audit names
+    the person who added the location (the sync is theirs, done by the system on their behalf)."""
     if not _claim(location_id):
         return None
-    location = Location.objects.select_related("default_owner").get(pk=location_id)
+    location = Location.objects.select_related("default_owner", "created_by").get(pk=location_id)
+    creator = location.created_by
+    on_behalf = (
+        Actor(kind="user", user_id=creator.pk, label=f"{creator.get_username()} (location #{location.pk} sync)"[:200])
+        if creator is not None
+        else current_actor()
+    )
+    with acting_as(on_behalf):
+        return _sync(location)
+
+
+def _sync(location: Location) -> ImportReport | None:
     report: ImportReport | None = None
     errors: list[str] = []
     orphaned = 0
@@ -232,3 +246,19 @@ def locations_due(*, every: timedelta) -> list[int]:
     cutoff = timezone.now() - every
     due = Location.objects.filter(enabled=True).filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=cutoff))
     return list(due.values_list("pk", flat=True))
+
+
+def mark_orphans(*, location: Location, seen: Mapping[str, set[str]]) -> int:
+    """Entities from this location that it no longer describes are marked orphaned, never deleted."""
+    marked = 0
+    for kind, model in (("agent", Agent), ("tool", Tool)):
+        vanished = model.objects.filter(source_location=location, orphaned=False).exclude(
+            name__in=seen.get(kind, set())
+        )
+        for instance in vanished:
+            model.objects.filter(pk=instance.pk).update(orphaned=True)
+            audit_record_many(
+                [{"action": f"catalog.{kind}.orphaned", "target": instance, "changes": {"location": str(location)}}]
+            )
+            marked += 1
+    return marked

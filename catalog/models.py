@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from portal.context import current_channel
+
 DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 dns_label_validator = RegexValidator(
     DNS_LABEL_RE,
@@ -143,6 +145,26 @@ class Location(models.Model):
         return f"{self.kind}:{self.target}{'#' + self.path if self.path else ''}"
 
 
+class EntitySource(models.TextChoices):
+    """Which door created an entity; with `source_location` (a location) or `source_key` (the file, upload or
+    scaffolder run, "name#document") it names the one source that may change it (catalog.sources)."""
+
+    LOCATION = "location"
+    FILE = "file", "file import (command line)"
+    IMPORT = "import", "import (web or API upload)"
+    SCAFFOLDER = "scaffolder"
+    UI = "ui", "web UI"
+    API = "api"
+    CLI = "cli", "command line"
+    UNRECORDED = "", "unrecorded"
+
+
+def current_entity_source() -> str:
+    """What the current request or command creates comes from its door (portal.context); imports set their own."""
+    channel = current_channel()
+    return channel if channel in {EntitySource.UI, EntitySource.API, EntitySource.CLI} else EntitySource.UNRECORDED
+
+
 class CatalogEntity(models.Model):
     """Fields every agent and tool shares."""
 
@@ -170,6 +192,9 @@ class CatalogEntity(models.Model):
     risk = models.JSONField(default=dict, blank=True, help_text="The assessment: factors, floors, rubric version.")
     source_location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_key = models.CharField(max_length=300, blank=True)
+    source_kind = models.CharField(
+        max_length=12, choices=EntitySource.choices, blank=True, default=current_entity_source
+    )
     orphaned = models.BooleanField(default=False, help_text="Vanished from its location; kept, never auto-deleted.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

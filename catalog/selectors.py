@@ -789,7 +789,7 @@ def entity_history(*, entity: Agent | Tool | Team, limit: int = 50) -> list[Any]
         grant_ids = [str(grant.pk) for grant in entity.grants.all()[:500]]
         if grant_ids:
             condition |= Q(object_type="catalog.toolgrant", object_id__in=grant_ids)
-    events = AuditEvent.objects.filter(condition).order_by("-sequence")
+    events = AuditEvent.objects.filter(condition).order_by("-id")
     return list(events.values("occurred_at", "action", "actor_label", "changes")[:limit])
 
 

@@ -30,7 +30,7 @@ from catalog.models import (
     ToolGrant,
 )
 from catalog.search_cache import invalidate_catalog_counts
-from catalog.signals import entity_changed
+from catalog.signals import entity_changed, owner_changed
 from portal.audit import audit_record, field_changes
 from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.roles import user_is_platform_admin
@@ -582,6 +582,8 @@ def agent_update(
         entity_changed.send(
             sender=Agent, instance=agent, changes=changes, previous_tier=previous_tier, tier=agent.risk_tier
         )
+    if agent.owner_id != previous_owner.pk:
+        owner_changed.send(sender=Agent, instance=agent, previous_owner=previous_owner, owner=agent.owner)
     return agent
 
 
@@ -740,6 +742,8 @@ def tool_update(
         entity_changed.send(
             sender=Tool, instance=tool, changes=changes, previous_tier=previous_tier, tier=tool.risk_tier
         )
+    if tool.owner_id != previous_owner.pk:
+        owner_changed.send(sender=Tool, instance=tool, previous_owner=previous_owner, owner=tool.owner)
     return tool
 
 

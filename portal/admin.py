@@ -26,11 +26,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["sequence", "occurred_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
+    list_display = ["id", "sequence", "occurred_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
     list_filter = ["actor_kind", "object_type"]
     search_fields = ["action", "actor_label", "object_id", "object_repr", "request_id"]
     date_hierarchy = "occurred_at"
-    ordering = ["-sequence"]
+    ordering = ["-id"]
     # The table grows without bound; counting it on every page is the slow part.
     show_full_result_count = False
 

@@ -21,6 +21,9 @@ SYSTEM_ACTOR = Actor(kind="system", user_id=None, label="system")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
 actor_var: ContextVar[Actor | None] = ContextVar("actor", default=None)
+# The door a change comes through: "ui" (web pages), "api" (REST and MCP), "cli" (management commands); empty for
+# tasks and code outside those. The catalog records it as the source of what it creates.
+channel_var: ContextVar[str] = ContextVar("channel", default="")
 
 
 def current_actor() -> Actor:
@@ -34,6 +37,19 @@ def acting_as(actor: Actor) -> Iterator[None]:
         yield
     finally:
         actor_var.reset(token)
+
+
+@contextlib.contextmanager
+def through(channel: str) -> Iterator[None]:
+    token = channel_var.set(channel)
+    try:
+        yield
+    finally:
+        channel_var.reset(token)
+
+
+def current_channel() -> str:
+    return channel_var.get()
 
 
 def actor_for_user(user: object) -> Actor | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from portal.context import actor_for_user, actor_var, client_ip_var, request_id_var
+from portal.context import actor_for_user, actor_var, channel_var, client_ip_var, request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -25,6 +25,7 @@ class RequestContextMiddleware:
             request_id_var.set(request_id),
             client_ip_var.set(request.META.get("REMOTE_ADDR")),
             actor_var.set(None),
+            channel_var.set("api" if request.path.startswith(("/api/", "/mcp/", "/v0.1/")) else "ui"),
         )
         try:
             response = self.get_response(request)
@@ -32,6 +33,7 @@ class RequestContextMiddleware:
             request_id_var.reset(tokens[0])
             client_ip_var.reset(tokens[1])
             actor_var.reset(tokens[2])
+            channel_var.reset(tokens[3])
         response["X-Request-ID"] = request_id
         return response
 

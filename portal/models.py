@@ -23,15 +23,16 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    """One state change. Each event carries the hash of the previous one, so editing or removing any row
-    breaks the chain, which `manage.py audit_verify` detects."""
+    """One state change. Inserted without any lock, ordered by its id; the sealer (portal.audit.audit_seal) then
+    gives it its place in the hash chain (sequence, the previous event's hash, its own hash), once. Editing or
+    removing a sealed row breaks the chain, and the signed checkpoints catch a rewrite of the chain itself, which
+    `manage.py audit_verify` detects."""
 
     class ActorKind(models.TextChoices):
         USER = "user"
         TOKEN = "token"
         SYSTEM = "system"
 
-    sequence = models.PositiveBigIntegerField(unique=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
     # Plain values, not foreign keys: deleting a user must never rewrite history.
@@ -45,18 +46,23 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)  # unique by Meta.constraints, without a LIKE index beside it
+    # Set once by the sealer (the database refuses any other update); empty until then.
+    sequence = models.PositiveBigIntegerField(unique=True, null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)  # unique by Meta.constraints
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-sequence"]
-        indexes = [models.Index(fields=["object_type", "object_id", "-sequence"], name="audit_object_idx")]
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "-id"], name="audit_object_id_idx"),
+            models.Index(fields=["id"], condition=models.Q(hash__isnull=True), name="audit_unsealed_idx"),
+        ]
         constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_unique")]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
+        return f"#{self.sequence or self.pk} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -68,14 +74,43 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """A single row that serialises appends: writers lock it, read the last hash, append, move it on."""
+    """The sealer's position: the last sealed event (its chain sequence, hash and id). Only sealers lock it."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
+    last_event_id = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"audit head #{self.last_sequence}"
+
+
+class AuditCheckpointQuerySet(models.QuerySet["AuditCheckpoint"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit checkpoints are append-only: they cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit checkpoints are append-only: they cannot be deleted.")
+
+
+class AuditCheckpoint(models.Model):
+    """The chain head after a seal, signed with AUDIT_SIGNING_KEY (which the database does not hold); each one is
+    also appended to a file outside the database (AUDIT_CHECKPOINT_PATH)."""
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    event_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=64)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.sequence}"
 
 
 class ApiToken(models.Model):

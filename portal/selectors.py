@@ -20,7 +20,7 @@ def audit_events(
         events = events.filter(action__startswith=action)
     if actor:
         events = events.filter(actor_label__icontains=actor)
-    return events.order_by("-sequence")
+    return events.order_by("-id")
 
 
 def dashboard_summary(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:

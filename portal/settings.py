@@ -331,6 +331,25 @@ LOCATION_SYNC_MINUTES = env_int("LOCATION_SYNC_MINUTES", 60, minimum=1)
 LOCATION_ALLOW_LOCAL_GIT = env_bool("LOCATION_ALLOW_LOCAL_GIT", PORTAL_MODE != "production")
 OUTBOUND_HTTP_MAX_BYTES = env_int("OUTBOUND_HTTP_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
+# --- Audit trail -----------------------------------------------------------------------------------------
+# Checkpoints of the hash chain are signed with this key, which must not live in the database (`_FILE` works).
+# Outside production a key derived from SECRET_KEY is used, so development needs no setup.
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "", required_in_production=True)
+if IS_PRODUCTION and len(AUDIT_SIGNING_KEY) < 32:
+    raise ImproperlyConfigured(
+        "AUDIT_SIGNING_KEY must be a random string of at least 32 characters in production mode."
+    )
+# After a key change, the former keys (comma-separated) still verify the checkpoints they signed.
+AUDIT_SIGNING_KEYS_RETIRED = env_list("AUDIT_SIGNING_KEYS_RETIRED", [])
+# Each checkpoint is also appended here (JSON lines), outside the database: put it on storage the database's
+# operators cannot rewrite, and keep it.
+AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints.jsonl")))
+# The sealer waits this long for a transaction that took an event id and has not committed yet before sealing the
+# events after it (the late event is then chained after them when it commits). Tests roll back, and so leave gaps
+# before every test's first event: there the sealer does not wait (the tests of the wait set it themselves).
+AUDIT_SEAL_GRACE_SECONDS = env_int("AUDIT_SEAL_GRACE_SECONDS", 0 if IS_TEST else 10, minimum=0)
+AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 5, minimum=1)
+
 # --- Celery -----------------------------------------------------------------------------------------------
 _celery_dir = VAR_DIR / "celery"
 CELERY_BROKER_URL = env_str(
@@ -369,6 +388,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "portal.record_heartbeat", "schedule": 60.0},
+    "audit-seal": {"task": "portal.audit_seal", "schedule": float(AUDIT_SEAL_EVERY_SECONDS)},
     "catalog-sync-locations": {"task": "catalog.sync_due_locations", "schedule": 300.0},
     "approvals-sla": {"task": "approvals.sla_scan", "schedule": 300.0},
     "approvals-requeue-checks": {"task": "approvals.requeue_stale_checks", "schedule": 60.0},

@@ -5,6 +5,7 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
+from portal.audit import audit_seal as seal_audit_chain
 from portal.models import WorkerHeartbeat
 
 
@@ -14,3 +15,10 @@ def record_heartbeat(hostname: str | None = None) -> None:
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname or socket.gethostname(), defaults={"last_seen": timezone.now()}
     )
+
+
+@shared_task(name="portal.audit_seal")
+def audit_seal() -> None:
+    """Chain the audit events committed since the last run and sign a checkpoint; a run that finds another one
+    at work leaves it to that one."""
+    seal_audit_chain(wait=False)

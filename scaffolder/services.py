@@ -33,7 +33,7 @@ from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissi
 from catalog import selectors as catalog_selectors
 from catalog.formats import parse_document_bytes
 from catalog.importing import import_inputs
-from catalog.models import Agent, Tool, ToolGrant
+from catalog.models import Agent, EntitySource, Tool, ToolGrant
 from catalog.services import CatalogError, CatalogPermissionError, grant_request
 from portal.audit import audit_record
 from portal.context import SYSTEM_ACTOR, acting_as, actor_for_user
@@ -686,7 +686,9 @@ def _step_register_catalog(context: StepContext) -> None:
             raise StepFailure(f"the catalog already has a {kind} called {name!r} that this run did not create.")
         source = f"scaffold-run-{run.pk}/{filename}"
         report = import_inputs(
-            [(source, _with_repository(filename, document, run.repository_url))], actor=run.requester
+            [(source, _with_repository(filename, document, run.repository_url))],
+            actor=run.requester,
+            source_kind=EntitySource.SCAFFOLDER,
         )
         if not report.ok:
             raise StepFailure("the catalog refused the descriptor: " + "; ".join(str(issue) for issue in report.errors))

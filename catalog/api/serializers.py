@@ -647,6 +647,12 @@ class ImportJsonSerializer(serializers.Serializer):
         default="",
         help_text="Team for descriptors that name no owner (MCP server.json, A2A cards).",
     )
+    adopt = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Take over entities another source owns (platform admins; audited). Without it such an entity "
+        "is a conflict (409) and nothing is imported.",
+    )
 
 
 class ImportUploadSerializer(serializers.Serializer):

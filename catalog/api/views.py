@@ -487,6 +487,8 @@ class ImportView(APIView):
             actor=request.user,
             default_owner=options.validated_data.get("owner") or None,
             dry_run=options.validated_data.get("dry_run", False),
+            adopt=options.validated_data.get("adopt", False),
+            refuse_conflicts=True,  # SourceConflict: 409 naming each entity and the source that owns it
         )
         if report.ok:
             return Response(report.as_dict())
@@ -503,7 +505,7 @@ class ImportView(APIView):
         """dry_run and owner from the body, else from the query string."""
         body = request.data if hasattr(request.data, "get") else {}
         options: dict[str, Any] = {}
-        for key in ("dry_run", "owner"):
+        for key in ("dry_run", "owner", "adopt"):
             if key in body:
                 options[key] = body.get(key)
             elif key in request.query_params:

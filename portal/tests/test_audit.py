@@ -1,22 +1,31 @@
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test import TestCase
 
-from portal.audit import audit_record, audit_verify_chain
+from portal.audit import audit_record, audit_seal, audit_verify_chain
 from portal.context import Actor, acting_as
 from portal.models import AppendOnlyError, AuditEvent
 
 pytestmark = pytest.mark.django_db
+_MIGRATION = importlib.import_module("portal.migrations.0004_audit_sealed_chain")
 
 
-def _record_three() -> list[AuditEvent]:
+def _seal(**options: Any) -> None:
+    """Seal, and run what waits for the commit (the checkpoint's line in the file) as a commit would."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        audit_seal(**options)
+
+
+def _record_three(*, seal: bool = True) -> list[AuditEvent]:
     with acting_as(Actor(kind="user", user_id=7, label="alice")):
-        return [
+        events = [
             audit_record(
                 action="test.thing.changed",
                 object_type="test.thing",
@@ -25,11 +34,15 @@ def _record_three() -> list[AuditEvent]:
             )
             for i in range(3)
         ]
+    if seal:
+        _seal()
+    return [AuditEvent.objects.get(pk=event.pk) for event in events]
 
 
 def test_it_chains_each_event_to_the_previous_one() -> None:
     first, second, third = _record_three()
     assert (first.sequence, second.sequence, third.sequence) == (1, 2, 3)
+    assert first.prev_hash == "0" * 64
     assert second.prev_hash == first.hash
     assert third.prev_hash == second.hash
     assert third.actor_label == "alice"
@@ -49,14 +62,22 @@ def test_it_refuses_updates_and_deletes_through_the_orm() -> None:
         event.delete()
 
 
-def _tamper(sql: str, params: list[Any]) -> None:
-    """Simulate an attacker with database access, who can also switch the PostgreSQL trigger off."""
+def _tamper(sql: str, params: list[Any] | None = None) -> None:
+    """Simulate an attacker with database access, who can also switch the append-only triggers off."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only")
-        cursor.execute(sql, params)
+            cursor.execute("ALTER TABLE portal_auditcheckpoint DISABLE TRIGGER portal_auditcheckpoint_append_only")
+        else:
+            for name in _MIGRATION.SQLITE_TRIGGER_NAMES:
+                cursor.execute(f"DROP TRIGGER {name}")
+        cursor.execute(sql, params or [])
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
+            cursor.execute("ALTER TABLE portal_auditcheckpoint ENABLE TRIGGER portal_auditcheckpoint_append_only")
+        else:
+            for statement in _MIGRATION.SQLITE_TRIGGERS:
+                cursor.execute(statement)
 
 
 def test_it_detects_an_edited_row_and_names_it() -> None:
@@ -85,6 +106,17 @@ def test_it_detects_a_truncated_tail() -> None:
     _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
     result = audit_verify_chain()
     assert (result.ok, result.broken_sequence) == (False, 3)
+
+
+def test_it_detects_a_truncated_tail_even_with_the_head_and_checkpoints_moved_back() -> None:
+    events = _record_three()
+    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
+    _tamper("DELETE FROM portal_auditcheckpoint")
+    _tamper("UPDATE portal_auditchainhead SET last_sequence = 2, last_hash = %s", [events[1].hash])
+    # The database agrees with itself now; the file outside it does not.
+    result = audit_verify_chain(seal=False)
+    assert (result.ok, result.broken_sequence) == (False, 3)
+    assert "vouches for #3" in result.reason
 
 
 def test_audit_verify_command_passes_on_an_intact_chain(capsys: Any) -> None:
@@ -136,9 +168,10 @@ def test_deferred_events_are_appended_together_at_the_end_of_the_block_with_thei
         ("test.first", "alice"),
         ("test.second", "system (test)"),
     ]
-    assert [e.sequence for e in events] == [1, 2, 3]
+    assert [e.pk for e in events] == sorted(e.pk for e in events)
     assert events[1].occurred_at <= events[2].occurred_at
     assert audit_verify_chain().ok
+    assert [e.sequence for e in AuditEvent.objects.order_by("id")] == [1, 2, 3]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,5 +190,5 @@ def test_deferred_events_of_a_failed_block_are_dropped_and_a_block_needs_a_trans
         failing_block()
     assert not AuditEvent.objects.exists()
     audit_record(action="test.after", object_type="test.thing", object_id=2)
-    assert AuditEvent.objects.get().sequence == 1
     assert audit_verify_chain().ok
+    assert AuditEvent.objects.get().sequence == 1

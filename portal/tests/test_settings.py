@@ -17,6 +17,7 @@ GOOD_PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
+    "AUDIT_SIGNING_KEY": "a" * 8 + "Vb3#Lq9!Tz6pWm2Rk7Nc4Xs1",
 }
 
 
@@ -39,6 +40,7 @@ def _run(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProce
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS is required in production mode"),
         ("DATABASE_URL", "DATABASE_URL is required in production mode"),
         ("CELERY_BROKER_URL", "CELERY_BROKER_URL is required in production mode"),
+        ("AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEY is required in production mode"),
     ],
 )
 def test_a_missing_production_setting_stops_start_up_naming_it(missing: str, expected: str) -> None:

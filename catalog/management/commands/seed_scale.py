@@ -203,7 +203,7 @@ class Command(BaseCommand):
 
 def _entity_defaults(now: Any) -> dict[str, Any]:
     """The columns agents and tools share that a seed leaves at their defaults."""
-    return {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "orphaned": False,
+    return {"repository_url": "", "links": [], "annotations": {}, "source_key": "", "source_kind": "cli", "orphaned": False,
             "source_location_id": None, "created_at": now, "updated_at": now}  # fmt: skip
 
 

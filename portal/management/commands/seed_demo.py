@@ -10,7 +10,7 @@ from django.db import transaction
 
 from catalog.models import Team, TeamMembership
 from catalog.teams import team_create, team_set_member
-from portal.context import SYSTEM_ACTOR, acting_as
+from portal.context import SYSTEM_ACTOR, acting_as, through
 from portal.roles import (
     BUSINESS_OWNER,
     DATA_OWNER,
@@ -61,7 +61,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.IS_PRODUCTION and not options["allow_production"]:
             raise CommandError("seed_demo creates users with a published password; refused in production mode.")
-        with acting_as(SYSTEM_ACTOR):
+        with acting_as(SYSTEM_ACTOR), through("cli"):  # the demo's entities belong to the command line
             with transaction.atomic():
                 self._seed_people()
             # Each plugin's writes are transactions of their own, so follow-up work queued on commit runs.

@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from portal.management.commands._acting import acting_for, add_as_argument, command_user
 from scaffolder import services
 from scaffolder.git import GitError, Identity, commit_all
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument("--publish", action="store_true", help="Publish through the portal (needs --user).")
         parser.add_argument("--publisher", choices=[p.value for p in ScaffoldRun.Publisher], help="Where to publish.")
         parser.add_argument("--register", action="store_true", help="Register in the catalog and file requests.")
-        parser.add_argument("--user", help="Username the run acts as (for --publish and --register).")
+        add_as_argument(parser, "--user")  # --user: its older name
         parser.add_argument("--author", help=f'Commit author, "Name <email>" (default "{DEFAULT_AUTHOR}").')
         parser.add_argument("--no-git", action="store_true", help="Only write the files; no git repository.")
         parser.add_argument("--update", metavar="REPO_DIR", help="Update a generated repository to the latest version.")
@@ -59,6 +60,15 @@ class Command(BaseCommand):
         parser.add_argument("--path", default="", help="With --register-git: template folder inside the repository.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        options["user"] = options.pop("as_user")
+        writes = options["register_builtin"] or options["register_git"] or options["publish"] or options["register"]
+        user = command_user(options["user"]) if writes else None
+        if user is not None:
+            options["user"] = user.get_username()
+        with acting_for(user, write=self.stderr.write if writes else None):
+            self._handle(user, options)
+
+    def _handle(self, user: Any, options: dict[str, Any]) -> None:
         try:
             if options["list"]:
                 self._list()
@@ -66,7 +76,7 @@ class Command(BaseCommand):
                 services.seed_builtin_templates(write=self.stdout.write)
             elif options["register_git"]:
                 registered = services.template_register_git(
-                    actor=None, url=options["register_git"], ref=options["ref"], path=options["path"]
+                    actor=user, url=options["register_git"], ref=options["ref"], path=options["path"]
                 )
                 version = registered.version
                 self.stdout.write(
@@ -134,7 +144,7 @@ class Command(BaseCommand):
         self, template: GoldenPathTemplate, values: dict[str, Any], options: dict[str, Any], output: Path | None
     ) -> None:
         if not options["user"]:
-            raise CommandError("--user is required with --publish and --register: the run acts as that person.")
+            raise CommandError("--as/--user is required with --publish and --register: the run acts as that person.")
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user {options['user']!r}.")
