@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "catalog",
     "approvals",
     "scaffolder",
+    "agents_api",
 ]
 
 MIDDLEWARE = [

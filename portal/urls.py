@@ -16,6 +16,8 @@ portal_patterns = [
 
 api_patterns = [
     path("", include(("portal.api.urls", "portal"), namespace="portal-api")),
+    # Before the catalog's: grants/check/ and grants/policy are not grant ids.
+    path("", include(("agents_api.api.urls", "agents_api"), namespace="agents-api")),
     path("", include(("catalog.api.urls", "catalog"), namespace="catalog-api")),
     path("approvals/", include(("approvals.api.urls", "approvals"), namespace="approvals-api")),
     path("scaffolder/", include(("scaffolder.api.urls", "scaffolder"), namespace="scaffolder-api")),

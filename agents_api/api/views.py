@@ -1,0 +1,98 @@
+"""The call-time grant check and the gateway policy export. Thin: parse, call one selector, render."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents_api import selectors
+from agents_api.api import serializers as s
+from agents_api.checks import grant_check
+from agents_api.policy import DEFAULT_IDENTITY, IDENTITY_PATTERN, agentgateway_config
+from catalog.api.serializers import ErrorSerializer
+
+POLICY_FORMATS = ("agentgateway",)
+
+
+class GrantCheckView(APIView):
+    required_scope = "read"  # a question, not a change: gateways hold read-only tokens
+
+    @extend_schema(
+        summary="May this agent call this tool now?",
+        description=(
+            "Allowed only for an approved, unexpired grant in the environment that covers the capability. "
+            "Unknown agents and tools are answered (allowed false, with the reason), not 404: a gateway needs a "
+            "decision. Every denial is sent as the `agents_api.signals.grant_check_denied` signal."
+        ),
+        request=s.GrantCheckRequestSerializer,
+        responses={
+            200: s.GrantCheckSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Bad body; `fields` names each bad field."),
+            403: OpenApiResponse(ErrorSerializer, description="The token lacks the `read` scope."),
+        },
+        tags=["grants"],
+    )
+    def post(self, request: Request) -> Response:
+        payload = s.GrantCheckRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        decision = grant_check(**payload.validated_data)
+        return Response(
+            {
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "verdict": decision.verdict.value,
+                "grant": decision.grant_id,
+                "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
+            }
+        )
+
+
+class _JsonWhateverTheFormat(DefaultContentNegotiation):
+    """`?format=` names the policy format here, not a renderer (DRF's default reading): always JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class GrantPolicyView(APIView):
+    content_negotiation_class = _JsonWhateverTheFormat
+
+    @extend_schema(
+        summary="The active grants as a gateway policy",
+        description=(
+            "For a gateway that cannot call the check: `format=agentgateway` gives an agentgateway configuration "
+            "(its `mcp` section: the granted MCP servers as targets, one CEL rule per grant on `mcp.tool.name`). "
+            "Always built from the grants as they are now; fetch it again after a change."
+        ),
+        parameters=[
+            OpenApiParameter("format", str, enum=POLICY_FORMATS, required=True, description="Policy format."),
+            OpenApiParameter("environment", str, description="Environment whose grants to export (production)."),
+            OpenApiParameter("identity", str, description="CEL expression holding the agent's catalog name (jwt.sub)."),
+        ],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            400: OpenApiResponse(ErrorSerializer, description="Unknown format or bad parameter."),
+        },
+        tags=["grants"],
+    )
+    def get(self, request: Request) -> Response:
+        fmt = request.query_params.get("format", "")
+        if fmt not in POLICY_FORMATS:
+            raise exceptions.ValidationError({"format": [f"must be one of {', '.join(POLICY_FORMATS)}."]})
+        identity = request.query_params.get("identity", DEFAULT_IDENTITY)
+        if not IDENTITY_PATTERN.fullmatch(identity):
+            raise exceptions.ValidationError(
+                {"identity": ["must be a CEL field path such as jwt.sub or source.identity.serviceAccount."]}
+            )
+        environment = request.query_params.get("environment", "production").strip().lower()
+        grants = selectors.policy_grants(environment=environment, now=timezone.now())
+        return Response(agentgateway_config(grants, identity=identity))
