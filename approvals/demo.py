@@ -51,13 +51,14 @@ def seed_requests(stdout: Any) -> None:
             services.request_decide(
                 actor=sam, request_id=github.pk, outcome="approve", comment="Scopes are delegated and short-lived."
             )
-            grant, _ = catalog.grant_request(
+            pr_grant = services.grant_request_submit(
                 actor=admin,
                 agent=agents["pr-reviewer"],
                 tool=tools["github-mcp"],
                 capability_names=["list_issues", "get_pull_request", "add_comment"],
+                attest=True,
             )
-            pr_grant = _eager_submit(actor=admin, kind="tool_grant", grant=grant, attest=True)
+            pr_grant.refresh_from_db()
             if pr_grant.state == "in_review":
                 services.request_decide(actor=sam, request_id=pr_grant.pk, outcome="approve", comment="Fine for CI.")
             catalog.tool_attest_annotations(tool=tools["jira-mcp"])
