@@ -43,3 +43,12 @@ def policy_grants(*, environment: str, now: datetime | None = None) -> list[Poli
         )
         for pk, agent, tool, capabilities, expires_at, endpoint_url, transport in rows
     ]
+
+
+def requested_grants() -> QuerySet[ToolGrant]:
+    """Grants asked for and waiting for approval, with their agent and tool."""
+    return (
+        ToolGrant.objects.filter(status=ToolGrant.Status.REQUESTED)
+        .select_related("agent", "tool")
+        .order_by("agent__name", "tool__name", "environment")
+    )

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from agents_api.mcp_server import mcp_endpoint
 from portal import views
 
 portal_patterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("create/", include("scaffolder.urls", namespace="scaffolder")),
     path("api/v1/", include(api_patterns)),
     path("v0.1/", include("approvals.registry_urls")),
+    path("mcp/", mcp_endpoint, name="mcp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
