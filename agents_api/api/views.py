@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from agents_api import selectors
 from agents_api.api import serializers as s
+from agents_api.authentication import CachedTokenAuthentication
 from agents_api.checks import grant_check
 from agents_api.policy import DEFAULT_IDENTITY, IDENTITY_PATTERN, agentgateway_config
 from catalog.api.serializers import ErrorSerializer
@@ -22,6 +23,7 @@ POLICY_FORMATS = ("agentgateway",)
 
 
 class GrantCheckView(APIView):
+    authentication_classes = [CachedTokenAuthentication]
     required_scope = "read"  # a question, not a change: gateways hold read-only tokens
 
     @extend_schema(
