@@ -33,11 +33,20 @@ class GrantCheckView(APIView):
             "Unknown agents and tools are answered (allowed false, with the reason), not 404: a gateway needs a "
             "decision. Every denial is sent as the `agents_api.signals.grant_check_denied` signal."
         ),
+        parameters=[
+            OpenApiParameter(
+                "enforce",
+                bool,
+                description="Answer a denial with 403 (same body), for ext_authz-style callers that decide by status.",
+            )
+        ],
         request=s.GrantCheckRequestSerializer,
         responses={
             200: s.GrantCheckSerializer,
+            (403, "application/json"): OpenApiResponse(
+                s.GrantCheckSerializer, description="Denied, with `enforce=true`; or a token without `read`."
+            ),
             400: OpenApiResponse(ErrorSerializer, description="Bad body; `fields` names each bad field."),
-            403: OpenApiResponse(ErrorSerializer, description="The token lacks the `read` scope."),
         },
         tags=["grants"],
     )
@@ -45,14 +54,16 @@ class GrantCheckView(APIView):
         payload = s.GrantCheckRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         decision = grant_check(**payload.validated_data)
+        enforce = request.query_params.get("enforce", "").lower() in {"1", "true", "yes"}
         return Response(
-            {
+            status=403 if enforce and not decision.allowed else 200,
+            data={
                 "allowed": decision.allowed,
                 "reason": decision.reason,
                 "verdict": decision.verdict.value,
                 "grant": decision.grant_id,
                 "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
-            }
+            },
         )
 
 

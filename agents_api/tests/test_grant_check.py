@@ -87,6 +87,16 @@ def test_it_denies_other_environments_pending_grants_and_empty_grants(
     assert (answer["allowed"], answer["verdict"]) == (False, "capability_not_granted")
 
 
+def test_enforce_answers_a_denial_with_403_for_ext_authz_callers(gateway: Any, make_grant: Callable[..., Any]) -> None:
+    make_grant(capabilities=["get_file"])
+    url = f"{CHECK}?enforce=true"
+    allowed = gateway.post(url, {"agent": "pr-reviewer", "tool": "github-mcp", "capability": "get_file"}, format="json")
+    assert allowed.status_code == 200
+    denied = gateway.post(url, {"agent": "pr-reviewer", "tool": "github-mcp", "capability": "x"}, format="json")
+    assert denied.status_code == 403
+    assert denied.json()["verdict"] == "capability_not_granted"
+
+
 def test_it_answers_unknown_agents_and_tools_with_a_denial(gateway: Any, world: dict[str, Any]) -> None:
     answer = check(gateway, agent="ghost", tool="github-mcp", capability="get_file")
     assert answer == {

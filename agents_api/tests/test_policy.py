@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from django.core.management import call_command
 
 from agents_api.policy import PolicyGrant, agentgateway_config, grant_rule
@@ -97,3 +99,12 @@ def test_the_command_writes_the_policy_file(tmp_path: Path, make_grant: Callable
     out = io.StringIO()
     call_command("grants_export_policy", "--environment", "staging", stdout=out)
     assert json.loads(out.getvalue())["mcp"]["policies"]["mcpAuthorization"]["rules"] == []
+
+
+def test_the_gateway_guides_agentgateway_example_is_valid_agentgateway_config() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "gateways.md").read_text()
+    (example,) = re.findall(r"```yaml\n(.*?)```", guide, re.S)
+    config = yaml.safe_load(example)
+    jsonschema.Draft202012Validator(SCHEMA).validate(config)
+    path = config["binds"][0]["listeners"][0]["routes"][0]["policies"]["extAuthz"]["protocol"]["http"]["path"]
+    assert path == '"/api/v1/grants/check/?enforce=true"'
