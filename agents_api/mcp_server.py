@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -167,7 +168,7 @@ async def _serve(scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[by
         await answered.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status, headers
         if message["type"] == "http.response.start":
             status, headers = message["status"], list(message.get("headers", []))

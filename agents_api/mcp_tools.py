@@ -132,6 +132,18 @@ def describe(entity: Agent | Tool) -> dict[str, Any]:
     return {"entity": "tool", **ToolDetailSerializer(entity).data}
 
 
+def _agent(name: str) -> Agent:
+    agent = _entity(name, "agent")
+    assert isinstance(agent, Agent)
+    return agent
+
+
+def _tool(name: str) -> Tool:
+    tool = _entity(name, "tool")
+    assert isinstance(tool, Tool)
+    return tool
+
+
 def describe_entity(caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
     return describe(_entity(_name(arguments, "name"), arguments.get("kind")))
 
@@ -149,7 +161,7 @@ def _grant_row(grant: ToolGrant) -> dict[str, Any]:
 
 
 def agent_tools(caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
-    agent = _entity(_name(arguments, "agent"), "agent")
+    agent = _agent(_name(arguments, "agent"))
     active = selectors.active_grants().filter(agent=agent)
     pending = selectors.requested_grants().filter(agent=agent)
     return {
@@ -176,9 +188,7 @@ def _approval(request_id: int) -> ApprovalRequest:
 
 
 def request_access(caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
-    agent = _entity(_name(arguments, "agent"), "agent")
-    tool = _entity(_name(arguments, "tool"), "tool")
-    assert isinstance(agent, Agent) and isinstance(tool, Tool)
+    agent, tool = _agent(_name(arguments, "agent")), _tool(_name(arguments, "tool"))
     try:
         approval = approval_services.grant_request_submit(
             actor=caller.user,

@@ -184,3 +184,15 @@ def test_the_check_is_in_the_openapi_schema(api_client: Any) -> None:
     operation = schema["paths"]["/api/v1/grants/check/"]["post"]
     assert operation["summary"] == "May this agent call this tool now?"
     assert "/api/v1/grants/policy" in schema["paths"]
+
+
+def test_the_checks_token_memory_still_refuses_a_token_once_expired(
+    token_client: Callable[..., Any], make_user: Callable[..., Any], world: dict[str, Any]
+) -> None:
+    client = token_client(make_user("gateway"), scopes=["read"])
+    body = {"agent": "pr-reviewer", "tool": "github-mcp"}
+    assert client.post(CHECK, body, format="json").status_code == 200  # verified, then remembered
+    with time_machine.travel(client.token.expires_at + timedelta(seconds=1)):
+        response = client.post(CHECK, body, format="json")
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]["message"]
