@@ -51,6 +51,7 @@ class GrantCheckView(APIView):
             400: OpenApiResponse(ErrorSerializer, description="Bad body; `fields` names each bad field."),
         },
         tags=["grants"],
+        auth=[{"apiToken": []}],  # the portal's API token (CachedTokenAuthentication remembers it briefly)
     )
     def post(self, request: Request) -> Response:
         payload = s.GrantCheckRequestSerializer(data=request.data)
