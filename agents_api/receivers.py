@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from agents_api.grant_index import generation_bump
+from agents_api.grant_index import generation_bump, grant_index
 from catalog.models import Agent, Tool, ToolGrant
 
 
@@ -31,3 +32,7 @@ def grant_index_invalidate(sender: Any, **kwargs: Any) -> None:
     if sender is not ToolGrant and kwargs.get("created") is False:
         return  # an agent's or tool's name never changes: only a new or deleted one changes what the index knows
     generation_bump()
+    # This process need not wait for its next scheduled read: now (its own connection sees the change) and after
+    # the commit (its other threads' connections see it then).
+    grant_index.expire()
+    transaction.on_commit(grant_index.expire)

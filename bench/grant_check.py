@@ -30,7 +30,7 @@ TOOLS_PER_AGENT = 5
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 WORKING_AGENTS = int(os.environ.get("BENCH_WORKING_AGENTS", "60"))
 WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_WEB_THREADS", "4"))
+THREADS = int(os.environ.get("BENCH_WEB_THREADS", "2"))
 CAPABILITIES = ["read_item", "list_items", "write_item"]
 STATUSES = ["approved", "approved", "approved", "revoked", "requested"]
 

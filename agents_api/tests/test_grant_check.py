@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -10,9 +11,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from agents_api.grant_index import GrantIndex, generation_read
+from agents_api.grant_index import GrantIndex, generation_bump, generation_read
 from agents_api.signals import grant_check_denied
 from catalog import services as catalog
+from catalog.models import ToolGrant
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +166,7 @@ def test_it_signals_every_denial_for_runtime_findings(gateway: Any, make_grant: 
 def test_the_generation_changes_with_every_grant_change_and_the_index_follows(
     make_grant: Callable[..., Any], world: dict[str, Any]
 ) -> None:
-    index = GrantIndex()
+    index = GrantIndex(max_age=0)  # reads the generation at every lookup
     before = generation_read()
     assert index.lookup("pr-reviewer", "github-mcp").grants == ()
     grant = make_grant()
@@ -200,3 +202,17 @@ def test_the_checks_token_memory_still_refuses_a_token_once_expired(
         response = client.post(CHECK, body, format="json")
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
+
+
+def test_a_change_made_elsewhere_is_seen_once_the_index_is_older_than_its_max_age(
+    make_grant: Callable[..., Any],
+) -> None:
+    index = GrantIndex(max_age=1.0)
+    grant = make_grant()
+    assert index.lookup("pr-reviewer", "github-mcp").grants[0].status == "approved"
+    # Another process revokes: the row and the generation change; this process's receivers do not run.
+    ToolGrant.objects.filter(pk=grant.pk).update(status="revoked")
+    generation_bump()
+    assert index.lookup("pr-reviewer", "github-mcp").grants[0].status == "approved"  # the map as last read
+    time.sleep(1.0)
+    assert index.lookup("pr-reviewer", "github-mcp").grants[0].status == "revoked"
