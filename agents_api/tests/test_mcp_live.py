@@ -40,7 +40,12 @@ def tokens(world: dict[str, Any], make_user: Callable[..., Any]) -> dict[str, st
         name = f"agent {'+'.join(scopes)}"
         return token_issue(issued_by=user, name=name, scopes=list(scopes), expires_in_days=7).secret
 
-    return {"agent": issue(owner, "read", "write"), "reader": issue(owner, "read"), "writer": issue(owner, "write")}
+    return {
+        "agent": issue(owner, "read", "write"),
+        "reader": issue(owner, "read"),
+        "writer": issue(owner, "write"),
+        "stranger": issue(make_user("stranger"), "read", "write"),
+    }
 
 
 def run(url: str, token: str, steps: Callable[[Client], Any], mode: str = "auto") -> Any:
@@ -68,6 +73,7 @@ def test_an_agent_searches_asks_requests_access_and_follows_its_request(
     async def journey(client: Client) -> dict[str, Any]:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         found = structured(await client.call_tool("search_catalog", {"query": "pull requets"}))  # typo tolerated
+        tools_only = structured(await client.call_tool("search_catalog", {"query": "github", "kind": "tool"}))
         described = structured(await client.call_tool("describe_entity", {"name": "github-mcp"}))
         mine = structured(await client.call_tool("agent_tools", {"agent": "pr-reviewer"}))
         asked = structured(
@@ -83,7 +89,7 @@ def test_an_agent_searches_asks_requests_access_and_follows_its_request(
         )
         status = structured(await client.call_tool("request_status", {"request_id": asked["id"]}))
         resource = await client.read_resource("portal://agents/pr-reviewer")
-        return {"tools": tools, "found": found, "described": described, "mine": mine, "asked": asked,
+        return {"tools": tools, "found": found, "tools_only": tools_only, "described": described, "mine": mine, "asked": asked,
                 "status": status, "resource": resource}  # fmt: skip
 
     seen = run(portal.url("/mcp/"), tokens["agent"], journey)
@@ -98,6 +104,7 @@ def test_an_agent_searches_asks_requests_access_and_follows_its_request(
 
     if seen["found"]["results"]:  # PostgreSQL corrects the typo; SQLite's substring search finds "pull" alone
         assert "pr-reviewer" in [hit["name"] for hit in seen["found"]["results"]]
+    assert [(hit["kind"], hit["name"]) for hit in seen["tools_only"]["results"]] == [("tool", "github-mcp")]
     assert (seen["described"]["entity"], seen["described"]["kind"]) == ("tool", "mcp_server")
     assert seen["described"]["owner"] == "platform"
     assert seen["described"]["risk"]["tier"] == world["tool"].risk_tier
@@ -118,7 +125,7 @@ def test_an_agent_searches_asks_requests_access_and_follows_its_request(
     assert json.loads(seen["resource"].contents[0].text)["name"] == "pr-reviewer"
 
     calls = AuditEvent.objects.filter(action="mcp.tool.called").order_by("sequence")
-    assert [event.object_id for event in calls] == ["search_catalog", "describe_entity", "agent_tools",
+    assert [event.object_id for event in calls] == ["search_catalog", "search_catalog", "describe_entity", "agent_tools",
                                                     "request_access", "request_status", "describe_entity"]  # fmt: skip
     assert {event.actor_kind for event in calls} == {"token"}
     assert all("(token agent read+write)" in event.actor_label for event in calls)
@@ -164,8 +171,17 @@ def test_refused_scopes_unknown_entities_and_bad_arguments_are_tool_errors(
 
     assert "no tool called 'ghost'" in str(run(portal.url("/mcp/"), tokens["agent"], no_resource))
 
+    async def stranger(client: Client) -> Any:
+        arguments = {"agent": "pr-reviewer", "tool": "github-mcp", "justification": "Mine now."}
+        return await client.call_tool("request_access", arguments)
+
+    refused_stranger = run(portal.url("/mcp/"), tokens["stranger"], stranger)
+    assert refused_stranger.is_error
+    assert "Only maintainers of team 'platform'" in refused_stranger.content[0].text
+    assert not ToolGrant.objects.exists()
+
     refused_events = AuditEvent.objects.filter(action="mcp.tool.called", changes__outcome="refused")
-    assert refused_events.count() == 8
+    assert refused_events.count() == 9
 
 
 def test_a_golden_path_preview_writes_nothing_and_the_handshake_era_works_too(
