@@ -202,8 +202,11 @@ def mcp_endpoint(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         # Stateless: no server-initiated stream (GET) and no session to end (DELETE).
         return HttpResponse(status=405, headers={"Allow": "POST"})
-    _caller.set(mcp_tools.Caller(user=token.user, token=token))
-    status, headers, body = async_to_sync(_serve)(_asgi_scope(request), request.body)
+    caller = _caller.set(mcp_tools.Caller(user=token.user, token=token))
+    try:
+        status, headers, body = async_to_sync(_serve)(_asgi_scope(request), request.body)
+    finally:
+        _caller.reset(caller)  # gunicorn's threads serve one request after another
     response = HttpResponse(body, status=status)
     for key, value in headers:
         if key.lower() != b"content-length":
