@@ -114,7 +114,7 @@ def search_catalog(caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entity(name: str, kind: str | None) -> Agent | Tool:
+def _entity(name: str, kind: str | None, *, argument: str = "name") -> Agent | Tool:
     for candidate in (kind,) if kind else ENTITY_KINDS:
         try:
             if candidate == "agent":
@@ -123,7 +123,8 @@ def _entity(name: str, kind: str | None) -> Agent | Tool:
         except (Agent.DoesNotExist, Tool.DoesNotExist):
             continue
     what = kind or "agent or tool"
-    raise ToolRefusal(f"The catalog has no {what} called {name!r}; search_catalog finds names.", {"name": ["unknown"]})
+    message = f"The catalog has no {what} called {name!r}; search_catalog finds names."
+    raise ToolRefusal(message, {argument: [f"no {what} {name!r}"]})
 
 
 def describe(entity: Agent | Tool) -> dict[str, Any]:
@@ -133,13 +134,13 @@ def describe(entity: Agent | Tool) -> dict[str, Any]:
 
 
 def _agent(name: str) -> Agent:
-    agent = _entity(name, "agent")
+    agent = _entity(name, "agent", argument="agent")
     assert isinstance(agent, Agent)
     return agent
 
 
 def _tool(name: str) -> Tool:
-    tool = _entity(name, "tool")
+    tool = _entity(name, "tool", argument="tool")
     assert isinstance(tool, Tool)
     return tool
 

@@ -154,6 +154,7 @@ def test_refused_scopes_unknown_entities_and_bad_arguments_are_tool_errors(
         "The catalog has no agent or tool called 'no-such-thing'; search_catalog finds names."
     )
     assert "no agent called 'ghost'" in ghost.content[0].text
+    assert ghost.structured_content["error"]["fields"] == {"agent": ["no agent 'ghost'"]}
     assert missing.content[0].text == "There is no approval request #999999."
     assert set(bad.structured_content["error"]["fields"]) == {"limit", "arguments"}
     assert template.content[0].text == "There is no golden path 'nope'."
