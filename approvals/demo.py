@@ -61,13 +61,13 @@ def seed_requests(stdout: Any) -> None:
             services.request_decide(
                 actor=sam, request_id=github.pk, outcome="approve", comment="Scopes are delegated and short-lived."
             )
-            grant, _ = catalog.grant_request(
+            pr_grant = services.grant_request_submit(
                 actor=admin,
                 agent=agents["pr-reviewer"],
                 tool=tools["github-mcp"],
                 capability_names=["list_issues", "get_pull_request", "add_comment"],
             )
-            pr_grant = _eager_submit(actor=admin, kind="tool_grant", grant=grant)
+            pr_grant.refresh_from_db()
             if pr_grant.current_role == services.OWNER_ATTESTATION_ROLE:
                 _attest(pr_grant, alice, bob, sam)
             elif pr_grant.state == "in_review":

@@ -1401,3 +1401,33 @@ def users_with_role(role: str) -> Iterable[Any]:
 
 def actor_of(user: Any) -> Actor | None:
     return actor_for_user(user)
+
+
+# --- grant requests, from every door ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def grant_request_submit(
+    *,
+    actor: AbstractBaseUser,
+    agent: Agent,
+    tool: Tool,
+    environment: str = "production",
+    capability_names: list[str] | None = None,
+    justification: str = "",
+    attest: bool = False,
+) -> ApprovalRequest:
+    """Request a grant (or take the one already requested) and submit it for approval: both or neither.
+
+    The one path for the UI, the API, the agents' MCP server and the demo. Never approves: an open request for the
+    grant, or a grant already approved, is an ApprovalConflict naming it."""
+    grant, _ = catalog.grant_request(
+        actor=actor, agent=agent, tool=tool, environment=environment, capability_names=capability_names
+    )
+    return request_submit(
+        actor=actor,
+        kind=ApprovalRequest.Kind.TOOL_GRANT,
+        grant=grant,
+        justification=justification,
+        attest=attest,
+    )

@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -368,24 +367,20 @@ def request_grant(request: HttpRequest) -> HttpResponse:
         return redirect(_entity_url(agent))
     actor = _actor(request)
     try:
-        # The grant and its approval request land together or not at all.
-        with transaction.atomic():
-            grant, _ = catalog_services.grant_request(
-                actor=actor, agent=agent, tool=tool, environment=data["environment"]
-            )
-            item = services.request_submit(
-                actor=actor,
-                kind=ApprovalRequest.Kind.TOOL_GRANT,
-                grant=grant,
-                justification=data["justification"],
-                attest=data["attest"],
-            )
+        item = services.grant_request_submit(
+            actor=actor,
+            agent=agent,
+            tool=tool,
+            environment=data["environment"],
+            justification=data["justification"],
+            attest=data["attest"],
+        )
     except (catalog_services.CatalogPermissionError, services.ApprovalPermissionError) as exc:
         raise PermissionDenied(str(exc)) from exc
     except (catalog_services.CatalogError, services.ApprovalError, services.ApprovalConflict) as exc:
         messages.error(request, _service_problem(exc))
         return redirect(_entity_url(agent))
-    messages.success(request, f"Requested {tool.name} in {grant.environment} for {agent.name} as request #{item.pk}.")
+    messages.success(request, f"Requested {tool.name} in {data['environment']} for {agent.name} as request #{item.pk}.")
     return redirect("approvals:request", item.pk)
 
 

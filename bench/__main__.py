@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["catalog", "approvals", "scaffold"]
+BENCHMARKS = ["catalog", "approvals", "scaffold", "grant_check"]
 
 if __name__ == "__main__":
     failed = []

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "catalog",
     "approvals",
     "scaffolder",
+    "agents_api",
 ]
 
 MIDDLEWARE = [

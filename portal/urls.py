@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from agents_api.mcp_server import mcp_endpoint
 from portal import views
 from portal.api.views import api_not_found
 
@@ -17,6 +18,8 @@ portal_patterns = [
 
 api_patterns = [
     path("", include(("portal.api.urls", "portal"), namespace="portal-api")),
+    # Before the catalog's: grants/check/ and grants/policy are not grant ids.
+    path("", include(("agents_api.api.urls", "agents_api"), namespace="agents-api")),
     path("", include(("catalog.api.urls", "catalog"), namespace="catalog-api")),
     path("approvals/", include(("approvals.api.urls", "approvals"), namespace="approvals-api")),
     path("scaffolder/", include(("scaffolder.api.urls", "scaffolder"), namespace="scaffolder-api")),
@@ -29,6 +32,7 @@ urlpatterns = [
     path("create/", include("scaffolder.urls", namespace="scaffolder")),
     path("api/v1/", include(api_patterns)),
     path("v0.1/", include("approvals.registry_urls")),
+    path("mcp/", mcp_endpoint, name="mcp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Last of the API: an unknown path or an id of the wrong shape answers the JSON error, not the HTML page.
     re_path(r"^api/(?P<unmatched>.*)$", api_not_found, name="api-not-found"),

@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from approvals import selectors, services
 from approvals.api import serializers as s
 from approvals.models import ApprovalPolicy, ApprovalRequest
-from catalog import services as catalog
 from catalog.api.serializers import ErrorSerializer
 from catalog.risk import Tier
 from portal.models import ApiToken
@@ -162,23 +161,25 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         agent, tool, grant = data["agent"], data["tool"], data["grant"]
         if data["kind"] == ApprovalRequest.Kind.TOOL_GRANT and grant is None and agent and tool:
             # Idempotent: a second submit finds the same requested grant.
-            grant, _ = catalog.grant_request(
+            approval = services.grant_request_submit(
                 actor=request.user,
                 agent=agent,
                 tool=tool,
                 environment=data["environment"],
                 capability_names=data["capability_names"],
+                justification=data["justification"],
+                attest=data["attest"],
             )
-            agent = tool = None
-        approval = services.request_submit(
-            actor=request.user,
-            kind=data["kind"],
-            agent=agent,
-            tool=tool,
-            grant=grant,
-            justification=data["justification"],
-            attest=data["attest"],
-        )
+        else:
+            approval = services.request_submit(
+                actor=request.user,
+                kind=data["kind"],
+                agent=agent,
+                tool=tool,
+                grant=grant,
+                justification=data["justification"],
+                attest=data["attest"],
+            )
         return self._render(approval.pk, status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])

@@ -1,0 +1,56 @@
+"""The call-time grant check: catalog.grant_rules.decide over the grant index, and a signal on every denial."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from agents_api.grant_index import grant_index
+from agents_api.signals import grant_check_denied
+from catalog.grant_rules import GrantDecision, Verdict, decide
+
+logger = logging.getLogger(__name__)
+DEFAULT_ENVIRONMENT = "production"
+
+
+def grant_check(
+    *,
+    agent: str,
+    tool: str,
+    capability: str | None,
+    environment: str = DEFAULT_ENVIRONMENT,
+    now: datetime | None = None,
+) -> GrantDecision:
+    """May `agent` call `capability` of `tool` in `environment` now? Names are the catalog's (case-insensitive)."""
+    agent, tool, environment = agent.strip().lower(), tool.strip().lower(), environment.strip().lower()
+    capability = (capability or "").strip() or None
+    found = grant_index.lookup(agent, tool)
+    if found.missing:
+        names = {"agent": f"agent {agent!r}", "tool": f"tool {tool!r}"}
+        unknown = " and ".join(names[what] for what in found.missing.split(" and "))
+        decision = GrantDecision(False, Verdict.NO_GRANT, f"The catalog has no {unknown}; use catalog names.")
+    else:
+        decision = decide(
+            agent=agent,
+            tool=tool,
+            capability=capability,
+            environment=environment,
+            grants=found.grants,
+            now=now or timezone.now(),
+        )
+    if not decision.allowed:
+        for receiver, error in grant_check_denied.send_robust(
+            sender=grant_check,
+            agent=agent,
+            tool=tool,
+            capability=capability,
+            environment=environment,
+            verdict=decision.verdict,
+            reason=decision.reason,
+            grant_id=decision.grant_id,
+        ):
+            if isinstance(error, Exception):
+                logger.error("grant_check_denied receiver %r failed: %r", receiver, error)
+    return decision
