@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from portal import views
+from runtime import receiver as runtime_receiver
 
 portal_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -19,6 +20,7 @@ api_patterns = [
     path("", include(("catalog.api.urls", "catalog"), namespace="catalog-api")),
     path("approvals/", include(("approvals.api.urls", "approvals"), namespace="approvals-api")),
     path("scaffolder/", include(("scaffolder.api.urls", "scaffolder"), namespace="scaffolder-api")),
+    path("", include(("runtime.api.urls", "runtime"), namespace="runtime-api")),
 ]
 
 urlpatterns = [
@@ -26,6 +28,8 @@ urlpatterns = [
     path("catalog/", include("catalog.urls", namespace="catalog")),
     path("reviews/", include("approvals.urls", namespace="approvals")),
     path("create/", include("scaffolder.urls", namespace="scaffolder")),
+    path("runtime/", include("runtime.urls", namespace="runtime")),
+    path("v1/traces", runtime_receiver.traces, name="otlp-traces"),
     path("api/v1/", include(api_patterns)),
     path("v0.1/", include("approvals.registry_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

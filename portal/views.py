@@ -40,6 +40,9 @@ class TokenForm(forms.Form):
         choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiToken.Scope.READ]
     )
     expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=90)
+    agent = forms.CharField(
+        max_length=63, required=False, help_text="Bind a telemetry token to one agent you own (its own token)."
+    )
 
 
 @login_required
@@ -54,6 +57,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
+                agent=form.cleaned_data["agent"],
             )
         except TokenValidationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

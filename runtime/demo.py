@@ -1,0 +1,1 @@
+"""Demo telemetry (filled in below)."""
