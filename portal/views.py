@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_prometheus.exports import ExportToDjangoView
 
 from portal import selectors
 from portal.celery import app as celery_app
@@ -147,7 +146,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(presented, expected):
             return HttpResponse("metrics need the METRICS_TOKEN bearer token\n", status=401, content_type="text/plain")
-    return ExportToDjangoView(request)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from portal.metrics import scrape
+
+    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -57,7 +57,7 @@ class _FindingGroup:
 
 
 class _Batch:
-    def __init__(self, view: CatalogView, token: ApiToken, bound: KnownAgent | None) -> None:
+    def __init__(self, view: CatalogView, token: ApiToken | None, bound: KnownAgent | None) -> None:
         self.view, self.token, self.bound = view, token, bound
         self.spans: list[SpanRecord] = []
         self.tools: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(lambda: defaultdict(int))
@@ -83,7 +83,7 @@ class _Batch:
                 tool="",
                 kind=verdict,
                 capability=obs.tool_name,
-                detail=f"token {self.token.name!r} is bound to {self.bound.name!r} but sent spans of {obs.agent!r}",
+                detail=f"a token bound to {self.bound.name!r} sent spans of {obs.agent!r}",
             )
         elif obs.is_tool_call:
             tool, tool_key, capability = self.view.tool_for(obs, agent)
@@ -114,7 +114,7 @@ class _Batch:
                 input_tokens=obs.input_tokens,
                 output_tokens=obs.output_tokens,
                 verdict=verdict,
-                token_id=self.token.pk,
+                token_id=self.token.pk if self.token else None,
             )
         )
         if verdict == Finding.Kind.TOKEN_AGENT_MISMATCH:
@@ -200,7 +200,7 @@ def _write_usage(batch: _Batch) -> None:
         )
 
 
-def ingest(*, spans: list[SpanFacts], token: ApiToken) -> IngestResult:
+def ingest(*, spans: list[SpanFacts], token: ApiToken | None) -> IngestResult:
     """Write one batch. Raises django.db.DatabaseError when the database cannot take it (the caller answers 429)."""
     result = IngestResult()
     observations = []
@@ -217,7 +217,7 @@ def ingest(*, spans: list[SpanFacts], token: ApiToken) -> IngestResult:
         return result
     view = catalog_view(observations)
     bound = None
-    if token.bound_agent_id is not None:
+    if token is not None and token.bound_agent_id is not None:
         bound = KnownAgent(token.bound_agent_id, token.subject, "")
         for known in view.agents.values():
             if known.id == token.bound_agent_id:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("findings/<int:pk>/", views.finding_page, name="finding"),
     path("findings/<int:pk>/action/", views.finding_action, name="finding-action"),
     path("scorecards/", views.scorecards_page, name="scorecards"),
+    path("kpis/", views.kpis_page, name="kpis"),
 ]

@@ -113,3 +113,31 @@ def entity_panels(entity: Any, user: AbstractBaseUser | AnonymousUser) -> list[d
     if is_agent:
         panel["usage"] = selectors.agent_usage(agent=entity, days=30)
     return [panel]
+
+
+@login_required
+def kpis_page(request: HttpRequest) -> HttpResponse:
+    from runtime import charts, kpis
+
+    data = kpis.dashboard()
+    figures = [
+        ("Agents by risk tier", charts.line_chart(data["agents_by_tier"], title="Agents by risk tier, daily")),
+        ("Tools by risk tier", charts.line_chart(data["tools_by_tier"], title="Tools by risk tier, daily")),
+        ("Approval requests by state", charts.bar_chart(data["requests_by_state"], title="Requests by state")),
+        ("Open requests by age", charts.bar_chart(data["open_requests_by_age"], title="Open requests by age")),
+        (
+            "Time to approval (hours)",
+            charts.line_chart(data["time_to_approval"], title="Hours from submission to approval, median and p90"),
+        ),
+        (
+            "Security-review SLA attainment per stage",
+            charts.bar_chart(data["sla_attainment"], title="Decisions within the stage SLA", unit="%"),
+        ),
+        ("Open findings by kind", charts.line_chart(data["findings_open"], title="Open findings by kind, daily")),
+        (
+            "Findings opened per day",
+            charts.bar_chart(data["findings_opened_per_day"][-14:], title="Findings opened per day"),
+        ),
+        ("Top agents by calls, 30 days", charts.bar_chart(data["top_agents"], title="Top agents by calls")),
+    ]
+    return render(request, "runtime/kpis.html", {"figures": figures, "sla_breaches": data["sla_breaches"]})
