@@ -9,11 +9,14 @@ class RuntimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from catalog.signals import entity_changed
         from portal import tokens
-        from runtime import metrics  # noqa: F401  (Prometheus collectors)
+        from runtime import autonomy, metrics  # noqa: F401  (metrics: Prometheus collectors)
         from runtime.selectors import bind_agent_token
 
         tokens.agent_binder = bind_agent_token
+        autonomy.register()
+        entity_changed.connect(autonomy.on_agent_changed, dispatch_uid="runtime-autonomy-gate")
 
     def seed_demo(self, stdout: Any) -> None:
         from runtime.demo import seed

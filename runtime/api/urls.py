@@ -7,4 +7,5 @@ urlpatterns = [
     path("findings/<int:pk>/", views.FindingDetailView.as_view(), name="finding-detail"),
     path("agents/<str:name>/usage/", views.AgentUsageView.as_view(), name="agent-usage"),
     path("agents/<str:name>/evaluations/", views.EvaluationView.as_view(), name="agent-evaluations"),
+    path("agents/<str:name>/autonomy-evidence/", views.AutonomyEvidenceView.as_view(), name="agent-autonomy-evidence"),
 ]

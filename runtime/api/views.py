@@ -148,3 +148,19 @@ class EvaluationView(APIView):
         except services.EvaluationError as exc:
             raise exceptions.ValidationError(exc.errors) from exc
         return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
+
+
+class AutonomyEvidenceView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("level", OpenApiTypes.INT, description="4 or 5 (default: the agent's level)")],
+        responses=OpenApiTypes.OBJECT,
+        summary="Runtime evidence for raising the agent to autonomy 4 or 5",
+    )
+    def get(self, request: Request, name: str) -> Response:
+        from runtime.autonomy import autonomy_evidence
+
+        agent = _agent(name)
+        raw = request.query_params.get("level", str(agent.autonomy_level or 5))
+        if raw not in {"1", "2", "3", "4", "5"}:
+            raise exceptions.ValidationError({"level": ["must be an autonomy level from 1 to 5."]})
+        return Response(autonomy_evidence(agent=agent, level=int(raw)))
