@@ -12,15 +12,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.bulk import copy_rows
 from catalog.grant_rules import Verdict, decide
 from portal.models import ApiToken
 from runtime import findings
 from runtime.attribution import Observation, is_genai, observe
-from runtime.histogram import bucket_field
+from runtime.histogram import BUCKET_FIELDS, bucket_field
 from runtime.models import Finding, ModelUsageDaily, SpanRecord, ToolUsageDaily
 from runtime.otlp import SpanFacts
 from runtime.resolution import CatalogView, KnownAgent, catalog_view
-from runtime.upsert import add_counts
+from runtime.upsert import add_counts_many
 
 
 @dataclass
@@ -59,7 +60,8 @@ class _FindingGroup:
 class _Batch:
     def __init__(self, view: CatalogView, token: ApiToken | None, bound: KnownAgent | None) -> None:
         self.view, self.token, self.bound = view, token, bound
-        self.spans: list[SpanRecord] = []
+        self.spans: list[tuple[Any, ...]] = []  # SPAN_COLUMNS
+        self.received_at = timezone.now()
         self.tools: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(lambda: defaultdict(int))
         self.tool_last_seen: dict[tuple[Any, ...], datetime] = {}
         self.models: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -99,22 +101,23 @@ class _Batch:
                 detail=f"agent {obs.agent!r} is not in the catalog; it used model {obs.model or 'unknown'}",
             )
         self.spans.append(
-            SpanRecord(
-                started_at=obs.started_at,
-                trace_id=obs.trace_id[:32],
-                span_id=obs.span_id[:16],
-                agent_key=obs.agent[:200],
-                tool_key=tool_key,
-                capability=capability[:200],
-                environment=obs.environment,
-                operation=obs.operation[:50],
-                model=obs.model,
-                duration_ms=obs.duration_ms,
-                error_type=obs.error_type,
-                input_tokens=obs.input_tokens,
-                output_tokens=obs.output_tokens,
-                verdict=verdict,
-                token_id=self.token.pk if self.token else None,
+            (
+                self.received_at,
+                obs.started_at,
+                obs.trace_id[:32],
+                obs.span_id[:16],
+                obs.agent[:200],
+                tool_key,
+                capability[:200],
+                obs.environment,
+                obs.operation[:50],
+                obs.model,
+                obs.duration_ms,
+                obs.error_type,
+                obs.input_tokens,
+                obs.output_tokens,
+                verdict,
+                self.token.pk if self.token else None,
             )
         )
         if verdict == Finding.Kind.TOKEN_AGENT_MISMATCH:
@@ -175,29 +178,47 @@ class _Batch:
         return kind
 
 
+TOOL_KEY = ("agent_key", "tool_key", "capability", "environment", "day")
+TOOL_COUNTS = ("calls", "errors", "denied", "duration_ms_total", *BUCKET_FIELDS)
+MODEL_KEY = ("agent_key", "model", "environment", "day")
+MODEL_COUNTS = ("calls", "errors", "input_tokens", "output_tokens")
+SPAN_COLUMNS = (
+    "received_at",
+    "started_at",
+    "trace_id",
+    "span_id",
+    "agent_key",
+    "tool_key",
+    "capability",
+    "environment",
+    "operation",
+    "model",
+    "duration_ms",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "verdict",
+    "token_id",
+)
+
+
 def _write_usage(batch: _Batch) -> None:
-    # Sorted keys: concurrent batches lock counter rows in the same order, so they cannot deadlock.
-    for key in sorted(batch.tools):
-        agent, tool, capability, environment, day = key
-        add_counts(
-            ToolUsageDaily,
-            key={
-                "agent_key": agent,
-                "tool_key": tool,
-                "capability": capability,
-                "environment": environment,
-                "day": day,
-            },
-            counts=batch.tools[key],
-            latest={"last_seen": batch.tool_last_seen[key]},
-        )
-    for key in sorted(batch.models):
-        agent, model, environment, day = key
-        add_counts(
-            ModelUsageDaily,
-            key={"agent_key": agent, "model": model, "environment": environment, "day": day},
-            counts=batch.models[key],
-        )
+    add_counts_many(
+        ToolUsageDaily,
+        key_fields=TOOL_KEY,
+        count_fields=TOOL_COUNTS,
+        latest_fields=("last_seen",),
+        rows=[
+            (*key, *(counters.get(name, 0) for name in TOOL_COUNTS), batch.tool_last_seen[key])
+            for key, counters in batch.tools.items()
+        ],
+    )
+    add_counts_many(
+        ModelUsageDaily,
+        key_fields=MODEL_KEY,
+        count_fields=MODEL_COUNTS,
+        rows=[(*key, *(counters.get(name, 0) for name in MODEL_COUNTS)) for key, counters in batch.models.items()],
+    )
 
 
 def ingest(*, spans: list[SpanFacts], token: ApiToken | None) -> IngestResult:
@@ -226,7 +247,7 @@ def ingest(*, spans: list[SpanFacts], token: ApiToken | None) -> IngestResult:
     for observation in observations:
         batch.take(observation)
     with transaction.atomic():
-        SpanRecord.objects.bulk_create(batch.spans, batch_size=1000)
+        copy_rows(SpanRecord, SPAN_COLUMNS, batch.spans)
         _write_usage(batch)
         for (agent, tool, kind), group in sorted(batch.findings.items()):
             opened = findings.finding_record(

@@ -204,7 +204,7 @@ class KpiSnapshot(models.Model):
 
     day = models.DateField()
     figure = models.CharField(max_length=60)
-    label = models.CharField(max_length=60)
+    label = models.CharField(max_length=200)
     value = models.FloatField()
 
     class Meta:
