@@ -61,7 +61,9 @@ def approval_hours(*, now: datetime | None = None) -> list[float]:
     rows = ApprovalRequest.objects.filter(
         state="approved", decided_at__gte=since, submitted_at__isnull=False
     ).values_list("submitted_at", "decided_at")
-    return [max(0.0, (decided - submitted).total_seconds() / 3600) for submitted, decided in rows]
+    return [
+        max(0.0, (decided - submitted).total_seconds() / 3600) for submitted, decided in rows if submitted and decided
+    ]
 
 
 def sla_attainment(*, now: datetime | None = None) -> dict[str, tuple[int, int]]:

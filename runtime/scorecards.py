@@ -69,9 +69,7 @@ def _check(rule: Rule, entity: Agent | Tool, facts: Facts) -> tuple[bool, str]:
             not (missing := _descriptor_missing(entity)),
             f"missing {', '.join(missing)}" if missing else "",
         ),
-        "tools_granted_and_approved": lambda: (
-            _granted(entity, facts) if is_agent else (entity.status == Tool.Status.APPROVED, f"status {entity.status}")
-        ),
+        "tools_granted_and_approved": lambda: _granted(entity, facts),
         "no_open_findings": lambda: (
             entity.name not in (facts.open_findings_agents if is_agent else facts.open_findings_tools),
             "",
@@ -81,13 +79,17 @@ def _check(rule: Rule, entity: Agent | Tool, facts: Facts) -> tuple[bool, str]:
             facts.latest_eval.get(entity.name, False),
             "" if entity.name in facts.latest_eval else "no eval result reported",
         ),
-        "recertified_in_time": lambda: _recertified(entity, facts),
+        "recertified_in_time": lambda: _recertified(entity, facts) if isinstance(entity, Agent) else (True, ""),
         "hints_attested": lambda: (bool(getattr(entity, "annotations_trusted", False)), ""),
     }
     return checks[rule.id]()
 
 
-def _granted(agent: Agent, facts: Facts) -> tuple[bool, str]:
+def _granted(entity: Agent | Tool, facts: Facts) -> tuple[bool, str]:
+    """An agent: every tool it called holds an active grant and every granted tool is approved. A tool: approved."""
+    if isinstance(entity, Tool):
+        return entity.status == Tool.Status.APPROVED, f"status {entity.status}"
+    agent = entity
     grants = facts.grants.get(agent.pk, [])
     active = {grant.tool.name for grant in grants if grant.is_active}
     ungranted = sorted(facts.called_tools.get(agent.name, set()) - active)

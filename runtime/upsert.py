@@ -9,7 +9,7 @@ held ingest to ~330 spans/s. Rows are sorted by key so concurrent batches lock t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -28,10 +28,12 @@ def add_counts_many(
     if not rows:
         return
     meta = model._meta
-    fields = [meta.get_field(name) for name in (*key_fields, *count_fields, *latest_fields)]
+    fields = [
+        cast("models.Field[Any, Any]", meta.get_field(name)) for name in (*key_fields, *count_fields, *latest_fields)
+    ]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    columns = [quote(field.column) for field in fields]  # type: ignore[union-attr]
+    columns = [quote(field.column) for field in fields]
     keys = columns[: len(key_fields)]
     counts = columns[len(key_fields) : len(key_fields) + len(count_fields)]
     latest = columns[len(key_fields) + len(count_fields) :]
