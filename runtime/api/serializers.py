@@ -6,6 +6,7 @@ from runtime.models import Evaluation, Finding
 class FindingSerializer(serializers.ModelSerializer):
     agent = serializers.CharField(source="agent_key", read_only=True)
     tool = serializers.CharField(source="tool_key", read_only=True)
+    kind = serializers.CharField(read_only=True, help_text=f"One of: {', '.join(Finding.Kind.values)}.")
 
     class Meta:
         model = Finding
