@@ -65,8 +65,11 @@ def _cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
     return round((input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000, 4)
 
 
-def agent_usage(*, agent: Agent, days: int = 30, today: date | None = None) -> dict[str, Any]:
-    """Calls per tool and capability vs the agent's grants, unused grants, error rate, latency, tokens, cost, trend."""
+def agent_usage(
+    *, agent: Agent, days: int = 30, today: date | None = None, grants: list[ToolGrant] | None = None
+) -> dict[str, Any]:
+    """Calls per tool and capability vs the agent's grants, unused grants, error rate, latency, tokens, cost, trend.
+    `grants` (each with its tool) when the caller holds them already, as the agent's page does."""
     today = today or timezone.now().date()
     since = today - timedelta(days=days - 1)
     rows = ToolUsageDaily.objects.filter(agent_key=agent.name, day__gte=since)
@@ -106,7 +109,10 @@ def agent_usage(*, agent: Agent, days: int = 30, today: date | None = None) -> d
             tool["last_seen"] = row["last_seen"]
         trend[row["day"]]["calls"] += row["calls"]
         trend[row["day"]]["errors"] += row["errors"]
-    grants = list(ToolGrant.objects.filter(agent=agent).select_related("tool").order_by("tool__name", "environment"))
+    if grants is None:
+        grants = list(
+            ToolGrant.objects.filter(agent=agent).select_related("tool").order_by("tool__name", "environment")
+        )
     granted_names = {grant.tool.name for grant in grants if grant.is_active}
     tools = []
     for name, tool in sorted(per_tool.items()):
@@ -163,6 +169,17 @@ def agent_usage(*, agent: Agent, days: int = 30, today: date | None = None) -> d
             for offset in range(days)
         ],
     }
+
+
+def tool_callers(*, tool_name: str, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:
+    """Which agents called the tool over the last `days`, with calls, errors and calls the grant rule refused."""
+    since = (today or timezone.now().date()) - timedelta(days=days - 1)
+    return list(
+        ToolUsageDaily.objects.filter(tool_key=tool_name, day__gte=since)
+        .values("agent_key")
+        .annotate(calls=Sum("calls"), errors=Sum("errors"), denied=Sum("denied"))
+        .order_by("-calls", "agent_key")[:50]
+    )
 
 
 def telemetry_seen_since(*, agent_name: str, since: date) -> bool:

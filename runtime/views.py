@@ -111,7 +111,9 @@ def entity_panels(entity: Any, user: AbstractBaseUser | AnonymousUser) -> list[d
         "scorecard": selectors.scorecard_of(kind=field, name=entity.name),
     }
     if is_agent:
-        panel["usage"] = selectors.agent_usage(agent=entity, days=30)
+        panel["usage"] = selectors.agent_usage(agent=entity, days=30, grants=list(entity.grants.all()))
+    else:
+        panel["callers"] = selectors.tool_callers(tool_name=entity.name)
     return [panel]
 
 

@@ -35,6 +35,7 @@ def test_the_tool_page_lists_findings_against_it(seen: Any, client: Any) -> None
     client.force_login(seen["alice"])
     page = client.get("/catalog/tools/github/").content.decode()
     assert "capability outside the grant" in page and "billing-bot" in page
+    assert 'data-testid="tool-callers"' in page
 
 
 def test_the_findings_page_filters_and_a_maintainer_resolves_in_one_click(seen: Any, client: Any) -> None:
