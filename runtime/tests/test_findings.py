@@ -173,3 +173,14 @@ def test_a_resolved_finding_opens_again_as_a_new_one(catalog_setup: Any, telemet
     finding_resolve(actor=catalog_setup["alice"], finding=Finding.objects.get(), reason="fixed the agent")
     _send(post_spans, secret, [tool_call("billing-bot", "delete_repo", server=SERVER)])
     assert sorted(Finding.objects.values_list("state", flat=True)) == ["open", "resolved"]
+
+
+def test_an_owner_issues_a_bound_token_through_the_api(catalog_setup: Any, api_client: Any, make_user: Any) -> None:
+    api_client.force_login(catalog_setup["alice"])
+    body = {"name": "billing ci", "scopes": ["telemetry"], "agent": "billing-bot"}
+    response = api_client.post("/api/v1/tokens/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["bound_agent_id"] == catalog_setup["agent"].pk and response.json()["kind"] == "agent"
+    api_client.force_login(make_user("mallory"))
+    response = api_client.post("/api/v1/tokens/", body, format="json")
+    assert response.status_code == 400 and "agent" in response.json()["error"]["fields"]
