@@ -3,6 +3,7 @@ PROMETHEUS_MULTIPROC_DIR); the catalog and approvals figures are read from the d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from prometheus_client import Counter
@@ -10,14 +11,29 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 
 from portal.metrics import database_collectors
 
+logger = logging.getLogger(__name__)
 SPANS = Counter("portal_runtime_spans_total", "Spans received on /v1/traces by outcome", ["outcome"])
 BATCHES = Counter("portal_runtime_batches_total", "OTLP requests on /v1/traces by answer status", ["status"])
 
 
 class GovernanceCollector:
-    """The KPI page's figures at scrape time, from the same functions (runtime.kpis)."""
+    """The KPI page's figures at scrape time, from the same functions (runtime.kpis). A scrape never fails because
+    the database cannot answer: the process metrics still go out, with portal_governance_metrics_up 0."""
 
     def collect(self) -> Iterator[Metric]:
+        try:
+            metrics = list(self._from_database())
+        except Exception:  # any failure to read the figures: report it as a metric, keep the scrape
+            logger.warning("governance metrics could not be read from the database", exc_info=True)
+            metrics = []
+        yield GaugeMetricFamily(
+            "portal_governance_metrics_up",
+            "Whether the database-backed figures could be read",
+            value=int(bool(metrics)),
+        )
+        yield from metrics
+
+    def _from_database(self) -> Iterator[Metric]:
         from runtime import kpis
 
         requests = GaugeMetricFamily("portal_approval_requests", "Approval requests by state", labels=["state"])

@@ -67,3 +67,4 @@ def test_metrics_expose_the_same_figures(activity: Any, client: Any) -> None:
     assert "portal_approval_sla_breaches 0.0" in body
     assert 'portal_runtime_spans_total{outcome="accepted"}' in body
     assert "portal_catalog_entities{" in body
+    assert "portal_governance_metrics_up 1.0" in body
