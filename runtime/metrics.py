@@ -12,6 +12,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from portal.metrics import database_collectors
 
 logger = logging.getLogger(__name__)
+# Spans of decoded batches: accepted (stored), ignored (not GenAI/MCP), refused (429: the sender retries them).
+# Batches refused before their spans were read (401, 403, 400, 413, 415) count in BATCHES by status.
 SPANS = Counter("portal_runtime_spans_total", "Spans received on /v1/traces by outcome", ["outcome"])
 BATCHES = Counter("portal_runtime_batches_total", "OTLP requests on /v1/traces by answer status", ["status"])
 

@@ -108,14 +108,13 @@ def traces(request: HttpRequest) -> HttpResponse:
         except otlp.PayloadTooLarge as exc:
             return _error(413, "too_large", f"Refused: {exc}.")
         except otlp.OtlpError as exc:
-            SPANS.labels(outcome="refused").inc()
             return _error(400, "malformed", f"Malformed OTLP: {exc}")
         actor_var.set(token_actor(token))
         try:
             result = ingest(spans=spans, token=token)
         except DatabaseError as exc:
             logger.warning("telemetry batch of %s spans not stored: %s", len(spans), type(exc).__name__)
-            SPANS.labels(outcome="deferred").inc(len(spans))
+            SPANS.labels(outcome="refused").inc(len(spans))
             return _busy("The portal cannot store telemetry right now; nothing of this batch was kept. Retry it.")
     finally:
         _inflight.release()

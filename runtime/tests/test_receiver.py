@@ -153,3 +153,22 @@ def test_too_many_batches_in_flight_is_429(post_spans: Any, telemetry_token: Any
     receiver._inflight.acquire()
     response = post_spans(GOOD, secret)
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+
+
+def test_refused_spans_and_batches_are_counted_for_metrics(
+    post_spans: Any, telemetry_token: Any, catalog_setup: Any, monkeypatch: Any
+) -> None:
+    from runtime import ingest as ingest_module
+    from runtime.metrics import BATCHES, SPANS
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("deadlock detected")
+
+    secret, _ = telemetry_token()
+    refused = SPANS.labels(outcome="refused")._value.get()
+    malformed = BATCHES.labels(status="400")._value.get()
+    monkeypatch.setattr(ingest_module, "_write_usage", refuse)
+    assert post_spans(GOOD, secret).status_code == 429
+    assert post_spans(b"{", secret).status_code == 400
+    assert SPANS.labels(outcome="refused")._value.get() == refused + 1
+    assert BATCHES.labels(status="400")._value.get() == malformed + 1
