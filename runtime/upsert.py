@@ -1,4 +1,4 @@
-"""Add to daily counter rows, creating the missing ones, in one statement per chunk of rows:
+"""Add to daily counter rows, creating the missing ones, with one short statement for every row:
 INSERT ... ON CONFLICT (key) DO UPDATE SET n = table.n + excluded.n, sent for all rows at once (executemany). The
 same SQL runs on PostgreSQL and SQLite.
 
