@@ -11,7 +11,7 @@ from statistics import median
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -38,16 +38,20 @@ def requests_by_state() -> dict[str, int]:
 
 
 def open_requests_by_age(*, now: datetime | None = None) -> list[tuple[str, int]]:
+    """Open requests by how long ago they were opened, in one statement."""
     now = now or timezone.now()
-    counts = []
+    buckets: dict[str, Q] = {}
     previous = 0
-    for days, label in AGE_BUCKETS:
-        rows = ApprovalRequest.objects.filter(state__in=OPEN_STATES, created_at__lte=now - timedelta(days=previous))
+    for days, _label in AGE_BUCKETS:
+        condition = Q(created_at__lte=now - timedelta(days=previous))
         if days is not None:
-            rows = rows.filter(created_at__gt=now - timedelta(days=days))
-        counts.append((label, rows.count()))
+            condition &= Q(created_at__gt=now - timedelta(days=days))
+        buckets[f"age_{len(buckets)}"] = condition
         previous = days or 0
-    return counts
+    counts = ApprovalRequest.objects.filter(state__in=OPEN_STATES).aggregate(
+        **{name: Count("id", filter=condition) for name, condition in buckets.items()}
+    )
+    return [(label, counts[name]) for name, (_, label) in zip(buckets, AGE_BUCKETS, strict=True)]
 
 
 def sla_breaches(*, now: datetime | None = None) -> int:

@@ -68,3 +68,28 @@ def test_metrics_expose_the_same_figures(activity: Any, client: Any) -> None:
     assert 'portal_runtime_spans_total{outcome="accepted"}' in body
     assert "portal_catalog_entities{" in body
     assert "portal_governance_metrics_up 1.0" in body
+
+
+def test_open_requests_by_age_buckets(catalog_setup: Any) -> None:
+    from approvals.models import ApprovalRequest
+
+    now = timezone.now()
+    for age_days, state in (
+        (0, "in_review"),
+        (3, "checking"),
+        (10, "in_review"),
+        (40, "changes_requested"),
+        (2, "approved"),
+    ):
+        ApprovalRequest.objects.create(
+            kind="agent_onboarding",
+            state=state,
+            agent=catalog_setup["agent"],
+            subject_key=f"k{age_days}",
+            title="t",
+            requester=catalog_setup["alice"],
+            owning_team=catalog_setup["team"],
+            tier="low",
+            created_at=now - timedelta(days=age_days, hours=1),
+        )
+    assert kpis.open_requests_by_age(now=now) == [("< 1 day", 1), ("1-7 days", 1), ("7-30 days", 1), ("> 30 days", 1)]
