@@ -225,3 +225,38 @@ def finding_request_grant(*, actor: AbstractBaseUser, finding: Finding, justific
         reason=justification.strip()[:2000],
         grant_id=grant.pk,
     )
+
+
+def finding_from_denied_check(
+    *,
+    agent: str,
+    tool: str,
+    capability: str,
+    environment: str,
+    verdict: str,
+    reason: str,
+    at: datetime | None = None,
+) -> int | None:
+    """Count a call the call-time grant check refused (`POST /api/v1/grants/check/`, the portal's MCP server) as a
+    finding, as if its span had arrived: for the receiver of the grant check's denial signal to call."""
+    from catalog.models import Agent
+
+    when = at or timezone.now()
+    known = Agent.objects.filter(name=agent.lower()).values_list("pk", "owner__name").first()
+    kind = verdict if known is not None else Finding.Kind.UNKNOWN_AGENT
+    if kind not in Finding.Kind.values:
+        return None
+    with transaction.atomic():
+        return finding_record(
+            agent_key=agent.lower(),
+            tool_key=tool.lower(),
+            kind=kind,
+            count=1,
+            first_seen=when,
+            last_seen=when,
+            capability=capability,
+            environment=environment,
+            detail=reason,
+            owner_team=known[1] if known else "",
+            agent_id=known[0] if known else None,
+        )

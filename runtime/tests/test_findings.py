@@ -184,3 +184,27 @@ def test_an_owner_issues_a_bound_token_through_the_api(catalog_setup: Any, api_c
     api_client.force_login(make_user("mallory"))
     response = api_client.post("/api/v1/tokens/", body, format="json")
     assert response.status_code == 400 and "agent" in response.json()["error"]["fields"]
+
+
+def test_a_denied_grant_check_counts_into_the_same_finding_as_telemetry(
+    catalog_setup: Any, telemetry_token: Any, post_spans: Any
+) -> None:
+    from runtime.findings import finding_from_denied_check
+
+    opened = finding_from_denied_check(
+        agent="billing-bot",
+        tool="github",
+        capability="delete_repo",
+        environment="production",
+        verdict="capability_not_granted",
+        reason="not covered",
+    )
+    assert opened is not None
+    secret, _ = telemetry_token()
+    _send(post_spans, secret, [tool_call("billing-bot", "delete_repo", server=SERVER)])
+    finding = Finding.objects.get()
+    assert (finding.pk, finding.count, finding.owner_team) == (opened, 2, "payments")
+    assert finding_from_denied_check(
+        agent="ghost", tool="github", capability="x", environment="production", verdict="no_grant", reason="?"
+    )
+    assert Finding.objects.get(agent_key="ghost").kind == "unknown_agent"
