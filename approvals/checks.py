@@ -376,7 +376,24 @@ CHECK_TITLES = {
 }
 
 
+# Checks other plugins contribute (runtime: autonomy evidence): name -> when it applies to a (kind, subject).
+CONTRIBUTED: dict[str, Callable[[str, Subject], bool]] = {}
+
+
+def register_check(
+    name: str, title: str, check: Callable[[Subject], CheckResult], applies: Callable[[str, Subject], bool]
+) -> None:
+    """Add a plugin's check (from its AppConfig.ready): it runs, is recorded and sends requests back like ours."""
+    CHECKS[name], CHECK_TITLES[name], CONTRIBUTED[name] = check, title, applies
+
+
 def checks_for(kind: str, subject: Subject) -> list[str]:
+    return _built_in_checks_for(kind, subject) + [
+        name for name, applies in CONTRIBUTED.items() if applies(kind, subject)
+    ]
+
+
+def _built_in_checks_for(kind: str, subject: Subject) -> list[str]:
     """Grants and recertifications of grants look at the tool and the pairing; onboarding looks at everything."""
     if subject.grant is not None:
         return ["owner_has_maintainer", "risk_recomputed"]

@@ -218,6 +218,12 @@ def notify_team(team: Team, *, event: str, subject_line: str, body: str, dedupe:
     return _create(rows)
 
 
+def notify_role_members(role: str, *, event: str, subject_line: str, body: str, dedupe: str) -> list[int]:
+    """Tell everyone holding a role (e.g. security reviewers) about something that is not an approval request."""
+    users = get_user_model().objects.filter(groups__name=role, is_active=True).distinct()
+    return _create(_email_rows(None, users, event, subject_line, body, dedupe))
+
+
 def notification_claim(notification_id: int) -> Notification | None:
     """Take the notification to send it: pending, or sending with an expired lease (its worker died). One
     UPDATE ... RETURNING, so a duplicate delivery finds nothing to claim."""

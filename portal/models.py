@@ -126,6 +126,7 @@ class ApiToken(models.Model):
         WRITE = "write"
         REVIEW = "review"
         ADMIN = "admin"
+        TELEMETRY = "telemetry"
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSONAL)
@@ -140,6 +141,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The catalog agent an agent's own token speaks for (its id; `subject` holds its name). A plain value, not a
+    # foreign key: the portal core knows nothing of the catalog. Null: the token is not bound to an agent.
+    bound_agent_id = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "approvals",
     "scaffolder",
     "agents_api",
+    "runtime",
 ]
 
 MIDDLEWARE = [
@@ -396,11 +397,38 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "approvals-expire-grants": {"task": "approvals.expire_grants", "schedule": 900.0},
     "approvals-recertify": {"task": "approvals.open_recertifications", "schedule": 3600.0},
     "approvals-expire-stale": {"task": "approvals.expire_stale_requests", "schedule": 3600.0},
+    "runtime-prune-spans": {"task": "runtime.prune_spans", "schedule": 3600.0},
+    "runtime-scorecards": {"task": "runtime.compute_scorecards", "schedule": 3600.0},
+    "runtime-kpi-snapshot": {"task": "runtime.snapshot_kpis", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
 # A running check whose worker vanished is run again after this lease (longer than any check may take).
 APPROVALS_CHECK_LEASE_SECONDS = env_int("APPROVALS_CHECK_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 30, minimum=2)
+
+# --- Runtime governance (telemetry in) -----------------------------------------------------------------------
+RUNTIME_SPAN_RETENTION_DAYS = env_int("RUNTIME_SPAN_RETENTION_DAYS", 7, minimum=1)
+RUNTIME_OTLP_MAX_BYTES = env_int("RUNTIME_OTLP_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
+RUNTIME_OTLP_MAX_DECOMPRESSED_BYTES = env_int("RUNTIME_OTLP_MAX_DECOMPRESSED_BYTES", 32 * 1024 * 1024, minimum=1024)
+RUNTIME_OTLP_MAX_SPANS = env_int("RUNTIME_OTLP_MAX_SPANS", 10_000, minimum=1)
+RUNTIME_INGEST_MAX_INFLIGHT = env_int("RUNTIME_INGEST_MAX_INFLIGHT", 4, minimum=1)
+RUNTIME_RETRY_AFTER_SECONDS = env_int("RUNTIME_RETRY_AFTER_SECONDS", 2, minimum=1)
+RUNTIME_SUSPEND_ON_CRITICAL = env_bool("RUNTIME_SUSPEND_ON_CRITICAL", False)
+RUNTIME_AUTONOMY_DAYS = env_int("RUNTIME_AUTONOMY_DAYS", 14, minimum=1)
+RUNTIME_AUTONOMY_MAX_ERROR_RATE = float(env_str("RUNTIME_AUTONOMY_MAX_ERROR_RATE", "0.02"))
+RUNTIME_RECERTIFY_DAYS = env_int("RUNTIME_RECERTIFY_DAYS", 365, minimum=1)
+# USD per million tokens (input, output) by model id; override with a JSON object in RUNTIME_MODEL_PRICES.
+RUNTIME_MODEL_PRICES: dict[str, list[float]] = {
+    "gpt-4o": [2.5, 10.0],
+    "gpt-4o-mini": [0.15, 0.6],
+    "claude-sonnet-4": [3.0, 15.0],
+    "claude-haiku-4": [0.8, 4.0],
+    "llama-3.1-70b": [0.0, 0.0],
+}
+if env_str("RUNTIME_MODEL_PRICES", ""):
+    import json as _json
+
+    RUNTIME_MODEL_PRICES = _json.loads(env_str("RUNTIME_MODEL_PRICES"))
 
 # --- Scaffolder publishers (a publisher is off while its target is empty) ---------------------------------
 SCAFFOLDER_GIT_REMOTE_BASE = env_str("SCAFFOLDER_GIT_REMOTE_BASE", "")

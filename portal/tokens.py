@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,6 +34,17 @@ class TokenValidationError(TokenError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+@dataclass(frozen=True)
+class BoundAgent:
+    id: int
+    name: str
+
+
+# Set by the plugin that knows agents (runtime): (issuer, agent name) -> the agent, or TokenValidationError when the
+# agent does not exist or the issuer does not own it. The core stays ignorant of the catalog.
+agent_binder: Callable[[AbstractBaseUser, str], BoundAgent] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,9 @@ def token_issue(
     identity: AbstractBaseUser | None = None,
     kind: str = ApiToken.Kind.PERSONAL,
     subject: str = "",
+    agent: str = "",
 ) -> IssuedToken:
+    """`agent` binds the token to one catalog agent (an agent's own telemetry token, issued by its owners)."""
     name = name.strip()
     if not name or len(name) > 100:
         raise TokenValidationError("name", "give the token a name of 1 to 100 characters")
@@ -82,6 +95,14 @@ def token_issue(
 
         if not user_is_platform_admin(issued_by):
             raise TokenValidationError("scopes", "only platform admins can issue tokens with the admin scope")
+    bound_agent_id = None
+    if agent.strip():
+        if agent_binder is None:
+            raise TokenValidationError("agent", "binding tokens to agents is not available in this portal")
+        if ApiToken.Scope.TELEMETRY not in clean_scopes:
+            raise TokenValidationError("agent", "only tokens with the telemetry scope can be bound to an agent")
+        bound = agent_binder(issued_by, agent.strip())
+        bound_agent_id, kind, subject = bound.id, ApiToken.Kind.AGENT, bound.name
     prefix = secrets.token_hex(6)
     secret = f"ap_{prefix}_{secrets.token_urlsafe(32)}"
     now = timezone.now()
@@ -96,6 +117,7 @@ def token_issue(
         scopes=clean_scopes,
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days),
+        bound_agent_id=bound_agent_id,
     )
     audit_record(
         action="token.issued",
@@ -106,6 +128,7 @@ def token_issue(
             "subject": subject,
             "scopes": clean_scopes,
             "expires_at": token.expires_at,
+            "bound_agent_id": bound_agent_id,
         },
     )
     return IssuedToken(token=token, secret=secret)
@@ -153,6 +176,18 @@ def token_revoke(*, token: ApiToken, revoked_by: AbstractBaseUser) -> ApiToken:
     if updated:
         audit_record(action="token.revoked", target=token, changes={"revoked_at": token.revoked_at})
     return token
+
+
+@transaction.atomic
+def tokens_suspend_for_agent(*, agent_id: int, reason: str) -> int:
+    """Revoke every active token bound to the agent (a policy's answer to a critical finding); audited."""
+    now = timezone.now()
+    tokens = list(ApiToken.objects.select_for_update().filter(bound_agent_id=agent_id, revoked_at__isnull=True))
+    for token in tokens:
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=now)
+        token.revoked_at = now
+        audit_record(action="token.suspended", target=token, changes={"revoked_at": now, "reason": reason})
+    return len(tokens)
 
 
 def can_manage_token(*, user: AbstractBaseUser, token: ApiToken) -> bool:

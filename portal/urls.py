@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from agents_api.mcp_server import mcp_endpoint
 from portal import views
 from portal.api.views import api_not_found
+from runtime import receiver as runtime_receiver
 
 portal_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,6 +24,7 @@ api_patterns = [
     path("", include(("catalog.api.urls", "catalog"), namespace="catalog-api")),
     path("approvals/", include(("approvals.api.urls", "approvals"), namespace="approvals-api")),
     path("scaffolder/", include(("scaffolder.api.urls", "scaffolder"), namespace="scaffolder-api")),
+    path("", include(("runtime.api.urls", "runtime"), namespace="runtime-api")),
 ]
 
 urlpatterns = [
@@ -30,6 +32,8 @@ urlpatterns = [
     path("catalog/", include("catalog.urls", namespace="catalog")),
     path("reviews/", include("approvals.urls", namespace="approvals")),
     path("create/", include("scaffolder.urls", namespace="scaffolder")),
+    path("runtime/", include("runtime.urls", namespace="runtime")),
+    path("v1/traces", runtime_receiver.traces, name="otlp-traces"),
     path("api/v1/", include(api_patterns)),
     path("v0.1/", include("approvals.registry_urls")),
     path("mcp/", mcp_endpoint, name="mcp"),

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_prometheus.exports import ExportToDjangoView
 
 from portal import selectors
 from portal.celery import app as celery_app
@@ -40,6 +39,9 @@ class TokenForm(forms.Form):
         choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiToken.Scope.READ]
     )
     expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=90)
+    agent = forms.CharField(
+        max_length=63, required=False, help_text="Bind a telemetry token to one agent you own (its own token)."
+    )
 
 
 @login_required
@@ -54,6 +56,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
+                agent=form.cleaned_data["agent"],
             )
         except TokenValidationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -143,7 +146,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(presented, expected):
             return HttpResponse("metrics need the METRICS_TOKEN bearer token\n", status=401, content_type="text/plain")
-    return ExportToDjangoView(request)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from portal.metrics import scrape
+
+    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

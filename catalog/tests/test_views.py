@@ -277,6 +277,8 @@ def _detail_queries(client: Any, url: str) -> int:
 # capabilities (tool), its grants, the viewer's roles, its history, its approval requests and the approvals behind
 # its active grants.
 ENTITY_PAGE_QUERIES = 9
+# The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool).
+RUNTIME_PANEL_QUERIES = {"agent": 4, "tool": 3}
 
 
 @pytest.mark.parametrize("viewer", ["maintainer", "stranger"])
@@ -290,8 +292,8 @@ def test_it_keeps_entity_page_queries_few_and_flat_as_grants_models_neighbours_a
     services.grant_set_status(grant=grant, status=ToolGrant.Status.APPROVED)
     agent_url = reverse("catalog:agent", args=[agent.name])
     tool_url = reverse("catalog:tool", args=[first.name])
-    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES
-    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES
+    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES + RUNTIME_PANEL_QUERIES["agent"]
+    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES + RUNTIME_PANEL_QUERIES["tool"]
 
     other_team = make_team("other")
     for number in range(1, 8):
@@ -321,8 +323,8 @@ def test_it_keeps_entity_page_queries_few_and_flat_as_grants_models_neighbours_a
     assert agent_html.count('href="/catalog/agents/user-') == 7 + 2, "seven callers, two called"
     assert agent_html.count("catalog.agent.updated") >= 5
     assert html_of(client.get(tool_url)).count('data-testid="grant"') == 8
-    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES
-    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES
+    assert _detail_queries(client, agent_url) == ENTITY_PAGE_QUERIES + RUNTIME_PANEL_QUERIES["agent"]
+    assert _detail_queries(client, tool_url) == ENTITY_PAGE_QUERIES + RUNTIME_PANEL_QUERIES["tool"]
 
 
 def test_it_shows_the_edit_link_to_the_owning_teams_maintainers_and_platform_admins_only(

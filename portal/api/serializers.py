@@ -22,6 +22,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "revoked_at",
             "last_used_at",
             "state",
+            "bound_agent_id",
         ]
         read_only_fields = fields
 
@@ -31,9 +32,12 @@ class ApiTokenCreateSerializer(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiToken.Scope.choices),
         min_length=1,
-        help_text="read, write, review, admin",
+        help_text="read, write, review, admin, telemetry",
     )
     expires_in_days = serializers.IntegerField(min_value=1, max_value=365, default=90, help_text="Lifetime in days.")
+    agent = serializers.CharField(
+        max_length=63, required=False, default="", help_text="Bind a telemetry token to one agent you own."
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

@@ -1,0 +1,35 @@
+from typing import Any
+
+from django.apps import AppConfig
+
+
+class RuntimeConfig(AppConfig):
+    name = "runtime"
+    verbose_name = "Runtime governance"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from catalog.signals import entity_changed
+        from portal import tokens
+        from runtime import autonomy, metrics  # noqa: F401  (metrics: Prometheus collectors)
+        from runtime.selectors import bind_agent_token
+
+        tokens.agent_binder = bind_agent_token
+        autonomy.register()
+        entity_changed.connect(autonomy.on_agent_changed, dispatch_uid="runtime-autonomy-gate")
+
+    def seed_demo(self, stdout: Any) -> None:
+        from runtime.demo import seed
+
+        seed(stdout=stdout)
+
+    def entity_panels(self, entity: Any, user: Any) -> list[dict[str, Any]]:
+        """Findings, usage and scorecard on catalog agent and tool pages."""
+        from runtime.views import entity_panels
+
+        return entity_panels(entity, user)
+
+    def dashboard_panels(self, user: Any) -> list[dict[str, Any]]:
+        from runtime.selectors import dashboard_panels
+
+        return dashboard_panels(user=user)
