@@ -27,6 +27,37 @@ def _default_mode() -> str:
     return "test" if "PYTEST_VERSION" in os.environ else "production"
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of a developer's ``.env`` (written by ``make install``); ``#`` comments, blank lines and
+    one pair of surrounding quotes allowed. Nothing is expanded: the file is data, not shell."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, sep, value = stripped.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier():
+            raise ImproperlyConfigured(f"{path}:{number} is not a NAME=value line.")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def _dotenv_applies() -> bool:
+    """A checkout's ``.env`` serves the developer only: the test suite and CI never read it (a stray file must not
+    turn a test run into something else), and the environment always wins over it."""
+    if os.environ.get("CI") or os.environ.get("PORTAL_MODE", "").strip() == "test":
+        return False
+    return os.environ.get("PORTAL_MODE", "").strip() != "" or "PYTEST_VERSION" not in os.environ
+
+
+DOTENV_PATH = Path(os.environ.get("PORTAL_DOTENV", BASE_DIR / ".env"))
+if os.environ.get("PORTAL_DOTENV") != "" and _dotenv_applies() and DOTENV_PATH.is_file():
+    for _name, _value in read_dotenv(DOTENV_PATH).items():
+        os.environ.setdefault(_name, _value)
+
 PORTAL_MODE = os.environ.get("PORTAL_MODE", "").strip() or _default_mode()
 if PORTAL_MODE not in MODES:
     raise ImproperlyConfigured(f"PORTAL_MODE must be one of {', '.join(MODES)}; got {PORTAL_MODE!r}.")
@@ -45,7 +76,10 @@ def env_str(name: str, default: str | None = None, *, required_in_production: bo
     value = os.environ.get(name)
     if value is None or value == "":
         if required_in_production and IS_PRODUCTION:
-            raise ImproperlyConfigured(f"{name} is required in production mode (PORTAL_MODE=production).")
+            raise ImproperlyConfigured(
+                f"{name} is required in production mode (PORTAL_MODE=production): set {name} or {name}_FILE"
+                " (a developer checkout: `make install` writes a .env with PORTAL_MODE=development)."
+            )
         return default if default is not None else ""
     return value
 
@@ -297,14 +331,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- E-mail -----------------------------------------------------------------------------------------------
-EMAIL_URL_DEFAULT = "console" if PORTAL_MODE == "development" else "smtp"
-EMAIL_BACKEND = {
+EMAIL_URL_DEFAULT = "log" if PORTAL_MODE == "development" else "smtp"
+_EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "memory": "django.core.mail.backends.locmem.EmailBackend",
-}.get(env_str("EMAIL_BACKEND", "memory" if IS_TEST else EMAIL_URL_DEFAULT), "")
-if not EMAIL_BACKEND:
-    raise ImproperlyConfigured("EMAIL_BACKEND must be one of console, smtp, memory.")
+    # One INFO line per message (recipients, subject); the message itself in EMAIL_FILE_PATH.
+    "log": "portal.mail.LogEmailBackend",
+}
+_email_backend_name = env_str("EMAIL_BACKEND", "memory" if IS_TEST else EMAIL_URL_DEFAULT)
+if _email_backend_name not in _EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND must be one of {', '.join(_EMAIL_BACKENDS)}; got {_email_backend_name!r}."
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS[_email_backend_name]
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -329,7 +370,11 @@ OUTBOUND_HTTP_MAX_BYTES = env_int("OUTBOUND_HTTP_MAX_BYTES", 10 * 1024 * 1024, m
 # --- Celery -----------------------------------------------------------------------------------------------
 _celery_dir = VAR_DIR / "celery"
 CELERY_BROKER_URL = env_str(
-    "CELERY_BROKER_URL", "memory://" if IS_TEST else "filesystem://", required_in_production=True
+    # A host name, though the filesystem transport ignores it: without one kombu warns "No hostname was supplied"
+    # each time a connection is described (every publish), which flooded the development log.
+    "CELERY_BROKER_URL",
+    "memory://" if IS_TEST else "filesystem://localhost/",
+    required_in_production=True,
 )
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else CELERY_TASK_TIME_LIMIT
