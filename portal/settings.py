@@ -7,7 +7,9 @@ invalid one stops start-up with its name and what it expects.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -367,6 +369,80 @@ LOCATION_SYNC_MINUTES = env_int("LOCATION_SYNC_MINUTES", 60, minimum=1)
 # Local git paths as locations are for tests and laptops; production reads https:// repositories only.
 LOCATION_ALLOW_LOCAL_GIT = env_bool("LOCATION_ALLOW_LOCAL_GIT", PORTAL_MODE != "production")
 OUTBOUND_HTTP_MAX_BYTES = env_int("OUTBOUND_HTTP_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+
+# --- Single sign-on (OpenID Connect, portal/sso.py) -------------------------------------------------------
+# On when OIDC_ISSUER is set. Endpoints and keys come from the issuer's discovery document at the first sign-in.
+# People are matched by (issuer, subject); OIDC_GROUP_MAP turns the provider's groups into portal roles and team
+# memberships again at every sign-in, so a group removed at the provider takes its rights away at the next one.
+OIDC_ROLE_NAMES = ("engineer", "security-reviewer", "security-lead", "data-owner", "business-owner", "platform-admin")
+
+
+def parse_group_map(raw: str) -> dict[str, list[str]]:
+    """``{"<provider group>": ["role:<role>", "team:<team>", "team:<team>:maintainer", ...]}``."""
+    try:
+        parsed = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"OIDC_GROUP_MAP must be a JSON object: {exc}.") from exc
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured("OIDC_GROUP_MAP must be a JSON object of provider group -> list of grants.")
+    grant = re.compile(r"^(role:(?P<role>[a-z-]+)|team:(?P<team>[a-z0-9-]{1,63})(:(?P<team_role>member|maintainer))?)$")
+    group_map: dict[str, list[str]] = {}
+    for group, grants in parsed.items():
+        if isinstance(grants, str):
+            grants = [grants]
+        if not isinstance(grants, list) or not grants:
+            raise ImproperlyConfigured(f"OIDC_GROUP_MAP[{group!r}] must be a non-empty list of grants.")
+        for item in grants:
+            found = grant.match(item) if isinstance(item, str) else None
+            if found is None or (found["role"] and found["role"] not in OIDC_ROLE_NAMES):
+                raise ImproperlyConfigured(
+                    f"OIDC_GROUP_MAP[{group!r}] has {item!r}: expected role:<{'|'.join(OIDC_ROLE_NAMES)}>, "
+                    "team:<team> or team:<team>:maintainer."
+                )
+        group_map[str(group)] = list(grants)
+    return group_map
+
+
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP = parse_group_map(env_str("OIDC_GROUP_MAP", "{}"))
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+if OIDC_ENABLED:
+    if not OIDC_ISSUER.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// URL; got {OIDC_ISSUER!r}.")
+    if IS_PRODUCTION and not OIDC_ISSUER.startswith("https://"):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL in production mode.")
+    for _name, _value in (("OIDC_CLIENT_ID", OIDC_CLIENT_ID), ("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET)):
+        if not _value:
+            raise ImproperlyConfigured(f"{_name} is required when OIDC_ISSUER is set (the secret: use {_name}_FILE).")
+    if "openid" not in OIDC_SCOPES.split():
+        raise ImproperlyConfigured(f"OIDC_SCOPES must include openid; got {OIDC_SCOPES!r}.")
+    if OIDC_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"}:
+        raise ImproperlyConfigured(f"OIDC_SIGN_ALGO must be an asymmetric JWS algorithm; got {OIDC_SIGN_ALGO!r}.")
+    AUTHENTICATION_BACKENDS.insert(
+        AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"), "portal.sso.PortalOidcBackend"
+    )
+if not LOCAL_LOGIN_ENABLED:
+    if not OIDC_ENABLED:
+        raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER too.")
+    # No password is checked anywhere (login page, admin): the OIDC backend still loads users and answers perms.
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+# mozilla-django-oidc's own names for what it reads from settings (the endpoints come from discovery).
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_RP_SIGN_ALGO = OIDC_SIGN_ALGO
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = OUTBOUND_HTTP_TIMEOUT
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+OIDC_CREATE_USER = True
 
 # --- Celery -----------------------------------------------------------------------------------------------
 _celery_dir = VAR_DIR / "celery"

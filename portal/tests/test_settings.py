@@ -59,6 +59,10 @@ def test_a_missing_production_setting_stops_start_up_naming_it(missing: str, exp
         ("DEBUG", "true", "DEBUG must be off in production mode"),
         ("EMAIL_PORT", "twenty-five", "EMAIL_PORT must be an integer"),
         ("CSRF_TRUSTED_ORIGINS", "portal.example.com", "CSRF_TRUSTED_ORIGINS entries must start with http"),
+        ("OIDC_ISSUER", "http://idp.example.com", "OIDC_ISSUER must be an https:// URL in production mode"),
+        ("OIDC_ISSUER", "https://idp.example.com", "OIDC_CLIENT_ID is required when OIDC_ISSUER is set"),
+        ("LOCAL_LOGIN_ENABLED", "false", "LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER"),
+        ("OIDC_GROUP_MAP", '{"g": ["role:god"]}', "OIDC_GROUP_MAP['g'] has 'role:god'"),
     ],
 )
 def test_an_invalid_production_setting_stops_start_up_naming_it(name: str, value: str, expected: str) -> None:
