@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
@@ -12,6 +13,9 @@ from approvals.models import ApprovalRequest
 from approvals.notifications import EVENT_TITLES
 
 register = template.Library()
+
+STORED_CHOICE = re.compile(r"[a-z]+(?:_[a-z]+)+")
+STORED_CHOICE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 FACT_NAMES = {
     "rubric_version": "Risk rubric",
@@ -47,7 +51,15 @@ def fact_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) or "all"
+    if isinstance(value, str) and STORED_CHOICE.fullmatch(value):
+        return value.replace("_", " ")  # a stored choice (per_action, tool_grant) in words
     return str(value)
+
+
+@register.filter
+def detail_words(text: str) -> str:
+    """A timeline detail ("state: checking → in_review") with stored choices in words."""
+    return STORED_CHOICE_IN_TEXT.sub(lambda match: match.group(0).replace("_", " "), str(text))
 
 
 @register.filter
