@@ -36,9 +36,9 @@ class SchemaMultipleChoiceField(forms.MultipleChoiceField):
 
 
 def _option_label(option: object) -> str:
-    """An enum value as people read it: code_review -> Code review (the value submitted stays the same)."""
-    text = str(option).replace("_", " ")
-    return text[:1].upper() + text[1:]
+    """An enum value as people read it, like the model choices' labels: code_review -> code review (the value
+    submitted stays the same)."""
+    return str(option).replace("_", " ")
 
 
 def _label(name: str, schema: Mapping[str, Any]) -> str:
