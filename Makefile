@@ -4,11 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-DEV_ENV := PORTAL_MODE=development PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus
+DEV_ENV := PORTAL_MODE=development SITE_URL=http://127.0.0.1:$(PORT) PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus
 
 .PHONY: install run test test-browser lint format bench clean
 
-install: $(STAMP)
+install: $(STAMP) .env
+
+# A developer checkout runs `manage.py ...` as printed in the README: development mode and a signing key of its
+# own, in a git-ignored .env the settings read (the environment wins; tests and CI never read it). Written once.
+.env:
+	@umask 077 && $(PYTHON) -c 'import secrets; print("# Written by make install for this checkout (git-ignored). Deployments set real settings.\nPORTAL_MODE=development\nSECRET_KEY=" + secrets.token_urlsafe(50))' > $@
+	@echo "make: wrote .env (PORTAL_MODE=development and a new SECRET_KEY)"
 
 # Reinstall only when the dependency files change. Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE
 # set (as on our CI machines) every process would otherwise compile Django again (django.setup: 2.1 s instead of 0.8).

@@ -1,6 +1,8 @@
 """gunicorn settings for production; PORT, WEB_CONCURRENCY and WEB_THREADS come from the environment."""
 
+import importlib
 import os
+import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
@@ -20,3 +22,17 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    # Load the settings in the arbiter before any worker boots: a missing or invalid setting is one line naming it
+    # and exit status 1, instead of a traceback per worker and a crash loop.
+    from django.core.exceptions import ImproperlyConfigured
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    try:
+        importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"gunicorn: configuration error: {exc}\n")
+        sys.stderr.flush()
+        os._exit(1)

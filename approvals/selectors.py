@@ -246,7 +246,10 @@ def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str
             {
                 "title": "All requests",
                 "value": sum(by_state.values()),
-                "rows": [{"label": f"{state}: {n}"} for state, n in sorted(by_state.items())],
+                "rows": [
+                    {"label": f"{ApprovalRequest.State(state).label.capitalize()}: {n}"}
+                    for state, n in sorted(by_state.items())
+                ],
             }
         )
     return panels

@@ -177,3 +177,20 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class OidcIdentity(models.Model):
+    """Who a person is at the identity provider: (issuer, subject). Single sign-on finds people by this pair, never
+    by e-mail address, so an address reused or changed at the provider cannot take over another account."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_login_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_oidc_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

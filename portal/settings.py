@@ -7,6 +7,7 @@ invalid one stops start-up with its name and what it expects.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -28,6 +29,37 @@ def _default_mode() -> str:
     return "test" if "PYTEST_VERSION" in os.environ else "production"
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of a developer's ``.env`` (written by ``make install``); ``#`` comments, blank lines and
+    one pair of surrounding quotes allowed. Nothing is expanded: the file is data, not shell."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, sep, value = stripped.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier():
+            raise ImproperlyConfigured(f"{path}:{number} is not a NAME=value line.")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+def _dotenv_applies() -> bool:
+    """A checkout's ``.env`` serves the developer only: the test suite and CI never read it (a stray file must not
+    turn a test run into something else), and the environment always wins over it."""
+    if os.environ.get("CI") or os.environ.get("PORTAL_MODE", "").strip() == "test":
+        return False
+    return os.environ.get("PORTAL_MODE", "").strip() != "" or "PYTEST_VERSION" not in os.environ
+
+
+DOTENV_PATH = Path(os.environ.get("PORTAL_DOTENV", BASE_DIR / ".env"))
+if os.environ.get("PORTAL_DOTENV") != "" and _dotenv_applies() and DOTENV_PATH.is_file():
+    for _name, _value in read_dotenv(DOTENV_PATH).items():
+        os.environ.setdefault(_name, _value)
+
 PORTAL_MODE = os.environ.get("PORTAL_MODE", "").strip() or _default_mode()
 if PORTAL_MODE not in MODES:
     raise ImproperlyConfigured(f"PORTAL_MODE must be one of {', '.join(MODES)}; got {PORTAL_MODE!r}.")
@@ -46,7 +78,10 @@ def env_str(name: str, default: str | None = None, *, required_in_production: bo
     value = os.environ.get(name)
     if value is None or value == "":
         if required_in_production and IS_PRODUCTION:
-            raise ImproperlyConfigured(f"{name} is required in production mode (PORTAL_MODE=production).")
+            raise ImproperlyConfigured(
+                f"{name} is required in production mode (PORTAL_MODE=production): set {name} or {name}_FILE"
+                " (a developer checkout: `make install` writes a .env with PORTAL_MODE=development)."
+            )
         return default if default is not None else ""
     return value
 
@@ -117,6 +152,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "axes",
     "csp",
@@ -304,14 +340,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- E-mail -----------------------------------------------------------------------------------------------
-EMAIL_URL_DEFAULT = "console" if PORTAL_MODE == "development" else "smtp"
-EMAIL_BACKEND = {
+EMAIL_URL_DEFAULT = "log" if PORTAL_MODE == "development" else "smtp"
+_EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "memory": "django.core.mail.backends.locmem.EmailBackend",
-}.get(env_str("EMAIL_BACKEND", "memory" if IS_TEST else EMAIL_URL_DEFAULT), "")
-if not EMAIL_BACKEND:
-    raise ImproperlyConfigured("EMAIL_BACKEND must be one of console, smtp, memory.")
+    # One INFO line per message (recipients, subject); the message itself in EMAIL_FILE_PATH.
+    "log": "portal.mail.LogEmailBackend",
+}
+_email_backend_name = env_str("EMAIL_BACKEND", "memory" if IS_TEST else EMAIL_URL_DEFAULT)
+if _email_backend_name not in _EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND must be one of {', '.join(_EMAIL_BACKENDS)}; got {_email_backend_name!r}."
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS[_email_backend_name]
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -351,11 +394,87 @@ AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "aud
 # before every test's first event: there the sealer does not wait (the tests of the wait set it themselves).
 AUDIT_SEAL_GRACE_SECONDS = env_int("AUDIT_SEAL_GRACE_SECONDS", 0 if IS_TEST else 10, minimum=0)
 AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 5, minimum=1)
+# --- Single sign-on (OpenID Connect, portal/sso.py) -------------------------------------------------------
+# On when OIDC_ISSUER is set. Endpoints and keys come from the issuer's discovery document at the first sign-in.
+# People are matched by (issuer, subject); OIDC_GROUP_MAP turns the provider's groups into portal roles and team
+# memberships again at every sign-in, so a group removed at the provider takes its rights away at the next one.
+OIDC_ROLE_NAMES = ("engineer", "security-reviewer", "security-lead", "data-owner", "business-owner", "platform-admin")
+
+
+def parse_group_map(raw: str) -> dict[str, list[str]]:
+    """``{"<provider group>": ["role:<role>", "team:<team>", "team:<team>:maintainer", ...]}``."""
+    try:
+        parsed = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"OIDC_GROUP_MAP must be a JSON object: {exc}.") from exc
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured("OIDC_GROUP_MAP must be a JSON object of provider group -> list of grants.")
+    grant = re.compile(r"^(role:(?P<role>[a-z-]+)|team:(?P<team>[a-z0-9-]{1,63})(:(?P<team_role>member|maintainer))?)$")
+    group_map: dict[str, list[str]] = {}
+    for group, grants in parsed.items():
+        if isinstance(grants, str):
+            grants = [grants]
+        if not isinstance(grants, list) or not grants:
+            raise ImproperlyConfigured(f"OIDC_GROUP_MAP[{group!r}] must be a non-empty list of grants.")
+        for item in grants:
+            found = grant.match(item) if isinstance(item, str) else None
+            if found is None or (found["role"] and found["role"] not in OIDC_ROLE_NAMES):
+                raise ImproperlyConfigured(
+                    f"OIDC_GROUP_MAP[{group!r}] has {item!r}: expected role:<{'|'.join(OIDC_ROLE_NAMES)}>, "
+                    "team:<team> or team:<team>:maintainer."
+                )
+        group_map[str(group)] = list(grants)
+    return group_map
+
+
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP = parse_group_map(env_str("OIDC_GROUP_MAP", "{}"))
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+if OIDC_ENABLED:
+    if not OIDC_ISSUER.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// URL; got {OIDC_ISSUER!r}.")
+    if IS_PRODUCTION and not OIDC_ISSUER.startswith("https://"):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL in production mode.")
+    for _name, _value in (("OIDC_CLIENT_ID", OIDC_CLIENT_ID), ("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET)):
+        if not _value:
+            raise ImproperlyConfigured(f"{_name} is required when OIDC_ISSUER is set (the secret: use {_name}_FILE).")
+    if "openid" not in OIDC_SCOPES.split():
+        raise ImproperlyConfigured(f"OIDC_SCOPES must include openid; got {OIDC_SCOPES!r}.")
+    if OIDC_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"}:
+        raise ImproperlyConfigured(f"OIDC_SIGN_ALGO must be an asymmetric JWS algorithm; got {OIDC_SIGN_ALGO!r}.")
+    AUTHENTICATION_BACKENDS.insert(
+        AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"), "portal.sso.PortalOidcBackend"
+if not LOCAL_LOGIN_ENABLED:
+    if not OIDC_ENABLED:
+        raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER too.")
+    # No password is checked anywhere (login page, admin): the OIDC backend still loads users and answers perms.
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+# mozilla-django-oidc's own names for what it reads from settings (the endpoints come from discovery).
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_RP_SIGN_ALGO = OIDC_SIGN_ALGO
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = OUTBOUND_HTTP_TIMEOUT
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+OIDC_CREATE_USER = True
 
 # --- Celery -----------------------------------------------------------------------------------------------
 _celery_dir = VAR_DIR / "celery"
 CELERY_BROKER_URL = env_str(
-    "CELERY_BROKER_URL", "memory://" if IS_TEST else "filesystem://", required_in_production=True
+    # A host name, though the filesystem transport ignores it: without one kombu warns "No hostname was supplied"
+    # each time a connection is described (every publish), which flooded the development log.
+    "CELERY_BROKER_URL",
+    "memory://" if IS_TEST else "filesystem://localhost/",
+    required_in_production=True,
 )
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else CELERY_TASK_TIME_LIMIT
@@ -486,6 +605,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- API docs (/api/docs/): Swagger UI from the drf-spectacular-sidecar package, served as our own static files ---
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
 }
 
 # --- Metrics ----------------------------------------------------------------------------------------------

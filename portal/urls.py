@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agents_api.mcp_server import mcp_endpoint
-from portal import views
+from portal import sso, views
 from portal.api.views import api_not_found
 from runtime import receiver as runtime_receiver
 
@@ -38,8 +38,13 @@ urlpatterns = [
     path("v0.1/", include("approvals.registry_urls")),
     path("mcp/", mcp_endpoint, name="mcp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view delivers its start-up script as a file, so the docs page runs under our script-src 'self'.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Last of the API: an unknown path or an id of the wrong shape answers the JSON error, not the HTML page.
     re_path(r"^api/(?P<unmatched>.*)$", api_not_found, name="api-not-found"),
+    # Single sign-on (OpenID Connect); the names are the ones mozilla-django-oidc reverses.
+    path("oidc/authenticate/", sso.SsoStartView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.SsoCallbackView.as_view(), name="oidc_authentication_callback"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

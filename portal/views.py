@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -24,8 +25,24 @@ logger = logging.getLogger(__name__)
 
 
 class LoginView(auth_views.LoginView):
+    """Password sign-in beside single sign-on; LOCAL_LOGIN_ENABLED=false leaves the single sign-on button only."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            sso_enabled=settings.OIDC_ENABLED,
+            sso_name=settings.OIDC_PROVIDER_NAME,
+            local_login_enabled=settings.LOCAL_LOGIN_ENABLED,
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.LOCAL_LOGIN_ENABLED:
+            messages.error(request, "Password sign-in is switched off here: sign in with single sign-on.")
+            return self.render_to_response(self.get_context_data(), status=403)
+        return super().post(request, *args, **kwargs)
 
 
 @login_required

@@ -35,6 +35,12 @@ class SchemaMultipleChoiceField(forms.MultipleChoiceField):
         return True
 
 
+def _option_label(option: object) -> str:
+    """An enum value as people read it, like the model choices' labels: code_review -> code review (the value
+    submitted stays the same)."""
+    return str(option).replace("_", " ")
+
+
 def _label(name: str, schema: Mapping[str, Any]) -> str:
     return str(schema.get("title") or name.replace("_", " ").capitalize())
 
@@ -77,7 +83,7 @@ def field_for(
         field = SchemaChoiceField(choices=[("", "Choose a team"), *owner_choices], initial=default, **common)
         trigger = "change"
     elif kind == "string" and "enum" in schema:
-        choices = [(str(option), str(option)) for option in schema["enum"]]
+        choices = [(str(option), _option_label(option)) for option in schema["enum"]]
         if default is None:
             choices.insert(0, ("", "Choose one"))
         field = SchemaChoiceField(choices=choices, initial=default, **common)
@@ -100,7 +106,7 @@ def field_for(
         field = SchemaMultipleChoiceField(choices=list(tool_choices), initial=default or [], **common)
         trigger = "change"
     elif kind == "array" and isinstance(schema.get("items"), Mapping) and "enum" in schema["items"]:
-        choices = [(str(option), str(option)) for option in schema["items"]["enum"]]
+        choices = [(str(option), _option_label(option)) for option in schema["items"]["enum"]]
         field = SchemaMultipleChoiceField(choices=choices, initial=default or [], **common)
         trigger = "change"
     elif kind == "array":

@@ -68,7 +68,7 @@ def owner_choices(*, user: AbstractBaseUser | AnonymousUser) -> list[tuple[str, 
 
 def tool_choices(*, user: AbstractBaseUser | AnonymousUser) -> list[tuple[str, str]]:
     tools = catalog_selectors.tool_list(user=user).exclude(status__in=REQUESTABLE_TOOL_EXCLUDED)
-    return [(name, f"{name} ({status})") for name, status in tools.values_list("name", "status")]
+    return [(name, f"{name} ({Tool.Status(status).label})") for name, status in tools.values_list("name", "status")]
 
 
 def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
@@ -12,6 +13,9 @@ from approvals.models import ApprovalRequest
 from approvals.notifications import EVENT_TITLES
 
 register = template.Library()
+
+STORED_CHOICE = re.compile(r"[a-z]+(?:_[a-z]+)+")
+STORED_CHOICE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 FACT_NAMES = {
     "rubric_version": "Risk rubric",
@@ -47,7 +51,15 @@ def fact_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) or "all"
+    if isinstance(value, str) and STORED_CHOICE.fullmatch(value):
+        return value.replace("_", " ")  # a stored choice (per_action, tool_grant) in words
     return str(value)
+
+
+@register.filter
+def detail_words(text: str) -> str:
+    """A timeline detail ("state: checking → in_review") with stored choices in words."""
+    return STORED_CHOICE_IN_TEXT.sub(lambda match: match.group(0).replace("_", " "), str(text))
 
 
 @register.filter
@@ -75,3 +87,43 @@ def subject_links(request: ApprovalRequest) -> list[dict[str, str]]:
     elif request.agent_id is not None and request.agent is not None:
         links.append({"label": request.agent.name, "url": reverse("catalog:agent", args=[request.agent.name])})
     return links
+
+
+TIMELINE_KINDS = {"event": "Event", "check": "Check", "decision": "Decision", "notification": "Notification"}
+STATUS_WORDS = {"approve": "Approved", "reject": "Rejected", "request_changes": "Changes requested"}
+
+
+@register.filter
+def timeline_kind(kind: str) -> str:
+    return TIMELINE_KINDS.get(kind, kind.replace("_", " ").capitalize())
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """A check, decision or notification status as a label: request_changes -> Changes requested."""
+    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+@register.filter
+def timeline_sentence(item: Any) -> str:
+    """A timeline entry in plain words: "alice approved stage Security review", "sam submitted request #3"."""
+    from portal.activity import describe
+
+    if item.kind == "event":
+        return describe(action=f"approvals.{item.title}", actor=item.actor, subject="the request")
+    if item.kind == "decision":
+        stage = item.title.split(" at ", 1)[1] if " at " in item.title else ""
+        return describe(action=f"approvals.decision.{item.status}", actor=item.actor, changes={"stage": stage})
+    if item.kind == "check":
+        return f"Check {item.title}"
+    if item.kind == "notification":
+        event, _, channel = item.title.partition(" via ")
+        return f"“{event_title(event)}” sent by {'e-mail' if channel == 'email' else channel.replace('_', ' ')}"
+    return str(item.title)
+
+
+@register.filter
+def role_label(role: str) -> str:
+    """security-reviewer -> Security reviewer."""
+    text = str(role).replace("-", " ").replace("_", " ")
+    return text[:1].upper() + text[1:]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from catalog.markdown import markdown_to_text, render_markdown
-from catalog.models import Capability, CatalogEntry
+from catalog.models import Agent, Capability, CatalogEntry, Tool
 
 register = template.Library()
 
@@ -133,6 +133,39 @@ def query_set(context: template.Context, name: str, value: Any = "") -> str:
 def words(value: Any) -> str:
     """A stored choice value for reading: pending_review -> pending review."""
     return "" if value is None else str(value).replace("_", " ")
+
+
+@register.filter
+def label(value: Any) -> str:
+    """A stored value that has no model field at hand, as a label: pending_review -> Pending review."""
+    text = words(value).replace("-", " ")
+    return text[:1].upper() + text[1:]
+
+
+@register.filter
+def entry_label(entry: CatalogEntry, field: str) -> str:
+    """A search entry's stored choice in the words of its model's choices: pending_review -> Pending review."""
+    model = Agent if entry.kind == "agent" else Tool
+    value = getattr(entry, field, "")
+    choices = dict(model._meta.get_field(field).flatchoices)
+    text = str(choices.get(value, words(value)))
+    return text[:1].upper() + text[1:]
+
+
+@register.filter
+def data_class_fact(entity: Agent | Tool) -> dict[str, str]:
+    """The data class as the risk table counts it (its D factor), and the entity's own when that differs: an
+    agent's risk takes the data its granted tools reach, so the facts panel must not say less than the risk."""
+    own = entity.get_data_class_display() if entity.data_class else ""
+    risk = entity.risk if isinstance(entity.risk, Mapping) else {}
+    counted = next((f.get("label", "") for f in risk.get("factors", []) if f.get("code") == "D"), "")
+    counted = counted.removesuffix(" data")
+    shown = counted or own or "unknown (counted as restricted)"
+    return {
+        "shown": shown[:1].upper() + shown[1:],
+        "own": own if own and own.lower() != counted.lower() else "",
+        "driver": str(risk.get("driver", "")),
+    }
 
 
 @register.filter

@@ -183,7 +183,7 @@ def test_run_starts_executes_and_links_to_everything(
     assert run.state == ScaffoldRun.State.SUCCEEDED, run.error
 
     html = as_alice.get(response["Location"]).content.decode()
-    assert 'data-testid="run-state">succeeded' in html
+    assert 'data-testid="run-state">Succeeded' in html
     assert 'href="/catalog/agents/incident-helper/"' in html or "catalog-link" in html
     assert reverse("scaffolder:run-download", args=[run.pk]) in html
     for request_id in run.approval_request_ids:

@@ -85,7 +85,7 @@ def test_it_scaffolds_an_agent_from_the_form_to_the_catalog(
 
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page).to_have_url(re.compile(r"/create/runs/\d+/$"))
-    expect(page.get_by_test_id("run-state")).to_have_text("succeeded", timeout=30_000)
+    expect(page.get_by_test_id("run-state")).to_have_text("Succeeded", timeout=30_000)
     expect(page.get_by_test_id("repository")).to_contain_text(str(scaffolding))
     expect(page.get_by_test_id("download")).to_have_text("journey-agent.zip")
 
