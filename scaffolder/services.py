@@ -9,6 +9,7 @@ earlier step byte for byte instead of depending on the disk of the worker that r
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -125,7 +126,16 @@ def content_hash(files: Mapping[str, bytes]) -> str:
 @dataclass(frozen=True)
 class RegisteredVersion:
     version: TemplateVersion
-    outcome: str  # created, replaced or unchanged
+    outcome: str  # created or unchanged
+
+
+def _new_version_label(template: GoldenPathTemplate, version: str, git_commit: str, digest: str) -> str:
+    """The manifest's version, or, when that label already names other content, the version with the content hash
+    as semver build metadata (``1.0.0+3f2a9c1b7d4e``): a version's files never change once recorded, so
+    repositories generated from them can still be updated."""
+    if not TemplateVersion.objects.filter(template=template, version=version, git_commit=git_commit).exists():
+        return version
+    return f"{version}{'.' if '+' in version else '+'}{digest[:12]}"
 
 
 @transaction.atomic
@@ -140,7 +150,8 @@ def template_register(
     git_commit: str = "",
     actor: AbstractBaseUser | None = None,
 ) -> RegisteredVersion:
-    """Record a loaded golden path as the template's latest version (idempotent per version and commit)."""
+    """Record a loaded golden path as the template's latest version. Idempotent per content: the same files are the
+    same version; changed files become a new version even when the manifest's version was not bumped."""
     files = template_folder_files(golden_path.root)
     digest = content_hash(files)
     template = GoldenPathTemplate.objects.select_for_update().filter(name=golden_path.name).first()
@@ -154,9 +165,15 @@ def template_register(
     ):
         where = template.builtin_folder or f"{template.git_url} {template.git_path}".strip()
         raise ScaffoldError({"name": [f"a template called {golden_path.name!r} is already registered from {where}."]})
+    version = None
+    if template.pk is not None:
+        version = (
+            TemplateVersion.objects.filter(template=template, content_hash=digest, git_commit=git_commit)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
     template.title = golden_path.title
     template.description = golden_path.description
-    template.version = golden_path.version
     template.owner = golden_path.owner
     template.tags = list(golden_path.tags)
     template.parameters_schema = golden_path.parameters_schema
@@ -164,34 +181,24 @@ def template_register(
     template.source = source
     template.builtin_folder = builtin_folder
     template.git_url, template.git_ref, template.git_path = git_url, git_ref, git_path
+    template.version = version.version if version is not None else golden_path.version
     template.save()
 
-    stored = {path: base64.b64encode(content).decode() for path, content in files.items()}
-    version = TemplateVersion.objects.filter(
-        template=template, version=golden_path.version, git_commit=git_commit
-    ).first()
+    outcome = "unchanged"
     if version is None:
         version = TemplateVersion.objects.create(
             template=template,
-            version=golden_path.version,
+            version=_new_version_label(template, golden_path.version, git_commit, digest),
             git_commit=git_commit,
             content_hash=digest,
-            files=stored,
+            files={path: base64.b64encode(content).decode() for path, content in files.items()},
             parameters_schema=golden_path.parameters_schema,
             steps=golden_path.steps,
         )
         outcome = "created"
-    elif version.content_hash != digest:
-        # Someone changed the files without bumping the version: keep the newest, and say so in the audit trail.
-        version.content_hash, version.files = digest, stored
-        version.parameters_schema, version.steps = golden_path.parameters_schema, golden_path.steps
-        version.save()
-        outcome = "replaced"
-    else:
-        outcome = "unchanged"
-    if template.latest_id != version.pk:
-        template.latest = version
-        template.save(update_fields=["latest", "updated_at"])
+    if template.latest_id != version.pk or template.version != version.version:
+        template.latest, template.version = version, version.version
+        template.save(update_fields=["latest", "version", "updated_at"])
     if outcome != "unchanged":
         audit_record(
             action=f"scaffolder.template.version_{outcome}",
@@ -204,6 +211,8 @@ def template_register(
 def templates_register_builtin(*, folder: Path | None = None) -> list[RegisteredVersion]:
     """Register every golden path shipped in ``golden_paths/`` (idempotent)."""
     root = folder or conf.golden_paths_dir()
+    if not root.is_dir():
+        return []
     registered = []
     for candidate in sorted(root.iterdir()):
         if candidate.is_dir() and not candidate.is_symlink() and (candidate / MANIFEST_FILENAME).is_file():
@@ -285,7 +294,11 @@ def _load_materialised(folder: str) -> GoldenPath:
 
 
 def golden_path_for(version: TemplateVersion) -> GoldenPath:
-    return _load_materialised(str(_materialised_folder(version)))
+    """The version's golden path, under the version label recorded for it (which generated answers then carry)."""
+    golden_path = _load_materialised(str(_materialised_folder(version)))
+    if golden_path.version != version.version:
+        golden_path = dataclasses.replace(golden_path, version=version.version)
+    return golden_path
 
 
 def template_version_find(*, template: GoldenPathTemplate, version: str) -> TemplateVersion:
@@ -876,13 +889,3 @@ def _update_published(update: RepositoryUpdate, log: Callable[[str], None]) -> N
         log(f"Pushed {len(result.changed)} changed file(s) to branch {branch}; merge it when ready.")
         if update.conflicts:
             log("Conflicts to resolve on that branch: " + ", ".join(update.conflicts))
-
-
-# --- seeding -------------------------------------------------------------------------------------------------------
-
-
-def seed_builtin_templates(*, write: Callable[[str], Any] | None = None) -> None:
-    for registered in templates_register_builtin():
-        if write is not None:
-            version = registered.version
-            write(f"Golden path {version.template.name} {version.version}: {registered.outcome}")

@@ -399,7 +399,7 @@ def test_it_refuses_a_git_template_whose_folder_escapes_the_repository(db: None,
     with pytest.raises(services.ScaffoldError) as caught:
         services.template_register_git(actor=None, url=str(source), path="../outside")
     assert list(caught.value.errors) == ["git_path"]
-    assert not GoldenPathTemplate.objects.exists()
+    assert not GoldenPathTemplate.objects.filter(source="git").exists()
 
 
 def test_it_refuses_a_git_template_with_a_symlinked_file(db: None, tmp_path: Path) -> None:
@@ -442,7 +442,7 @@ def test_it_refuses_a_git_template_that_reaches_for_python_internals(db: None, t
     message = caught.value.errors["path"][0]
     assert "files/evil.txt" in message
     assert "is not allowed (templates may not reach Python internals" in message
-    assert not GoldenPathTemplate.objects.exists()
+    assert not GoldenPathTemplate.objects.filter(source="git").exists()
 
 
 def test_it_takes_over_a_run_whose_worker_died(world: dict[str, Any]) -> None:

@@ -53,7 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("--update", metavar="REPO_DIR", help="Update a generated repository to the latest version.")
         parser.add_argument("--to-version", help="With --update: the version to update to (default: the latest).")
         parser.add_argument("--list", action="store_true", help="List registered golden paths.")
-        parser.add_argument("--register-builtin", action="store_true", help="Register the shipped golden paths.")
+        parser.add_argument(
+            "--register-builtin", action="store_true", help="Register the shipped golden paths (migrate does too)."
+        )
         parser.add_argument("--register-git", metavar="URL", help="Register a golden path from a git repository.")
         parser.add_argument("--ref", default="", help="With --register-git: branch or tag (default branch if empty).")
         parser.add_argument("--path", default="", help="With --register-git: template folder inside the repository.")
@@ -63,7 +65,9 @@ class Command(BaseCommand):
             if options["list"]:
                 self._list()
             elif options["register_builtin"]:
-                services.seed_builtin_templates(write=self.stdout.write)
+                for registered in services.templates_register_builtin():
+                    version = registered.version
+                    self.stdout.write(f"Golden path {version.template.name} {version.version}: {registered.outcome}")
             elif options["register_git"]:
                 registered = services.template_register_git(
                     actor=None, url=options["register_git"], ref=options["ref"], path=options["path"]
