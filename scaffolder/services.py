@@ -874,6 +874,15 @@ def _update_published(update: RepositoryUpdate, log: Callable[[str], None]) -> N
             identity=_identity(update.requester),
             when=timezone.now(),
         )
+        update.conflicts = [
+            *result.conflicts,
+            *(f"{path} (deleted by the template, kept)" for path in result.kept_deleted),
+        ]
+        if result.stopped:
+            raise StepFailure(
+                f"the team's changes conflict with the template's in {', '.join(result.conflicts)}; nothing was "
+                "pushed. Run `manage.py scaffold --update` in a clone to resolve them by hand."
+            )
         if result.up_to_date:
             log("Nothing to change: the repository already matches that version.")
             return
@@ -882,10 +891,6 @@ def _update_published(update: RepositoryUpdate, log: Callable[[str], None]) -> N
             raise StepFailure(f"the branch {branch} already exists there; merge or delete it, then update again.")
         push(checkout, clone_url, env=env, secrets=secrets, branch=branch)
         update.branch, update.commit_sha = branch, result.commit or ""
-        update.conflicts = [
-            *result.conflicts,
-            *(f"{path} (deleted by the template, kept)" for path in result.kept_deleted),
-        ]
         log(f"Pushed {len(result.changed)} changed file(s) to branch {branch}; merge it when ready.")
         if update.conflicts:
-            log("Conflicts to resolve on that branch: " + ", ".join(update.conflicts))
+            log("Kept on that branch: " + ", ".join(update.conflicts))

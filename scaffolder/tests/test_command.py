@@ -131,10 +131,14 @@ def test_it_updates_a_generated_repository(db: None, tmp_path: Path, settings: A
 
     with pytest.raises(CommandError) as caught:
         scaffold("--update", str(repo))
+    assert "nothing was committed and the merge is in progress" in str(caught.value)
     assert "conflict (marked inline): README.md" in str(caught.value)
     assert "<<<<<<< HEAD" in readme.read_text()
-    assert "Update from the updatable golden path 1.0.0 -> 2.0.0" in git_log(repo, "log", "-1", "--format=%s")
+    assert git_log(repo, "log", "-1", "--format=%s").strip() == "ours"  # conflict markers are never committed
+    assert "UU README.md" in git_log(repo, "status", "--porcelain")
     assert (repo / "new_name.py").is_file()
+    with pytest.raises(CommandError, match="unresolved conflicts"):
+        scaffold("--update", str(repo))
     assert GoldenPathTemplate.objects.get(name="updatable").versions.count() == 2
 
 

@@ -191,18 +191,26 @@ class Command(BaseCommand):
         if result.up_to_date:
             self.stdout.write(f"{repo} is up to date with {new.name} {new.version}; nothing to do.")
             return
+        if result.dropped_answers:
+            self.stdout.write(f"Answers no longer used: {', '.join(result.dropped_answers)}.")
+        kept = [f"deleted by the template, changed by you (kept): {path}" for path in result.kept_deleted]
+        if result.stopped:
+            problems = [f"conflict (marked inline): {path}" for path in result.conflicts] + kept
+            raise CommandError(
+                f"Stopped updating {repo} from {result.template} {result.from_version} to {result.to_version}: "
+                "nothing was committed and the merge is in progress.\n  "
+                + "\n  ".join(problems)
+                + "\nResolve the conflicts, `git add` them and `git commit` (the message is prepared), "
+                "or give up with `git reset --merge`."
+            )
         self.stdout.write(
             f"Updated {repo} from {result.template} {result.from_version} to {result.to_version}: "
             f"commit {result.commit[:12] if result.commit else '-'}, {len(result.changed)} file(s) changed."
         )
         for path in result.changed:
             self.stdout.write(f"    {path}")
-        if result.dropped_answers:
-            self.stdout.write(f"Answers no longer used: {', '.join(result.dropped_answers)}.")
-        if result.conflicts or result.kept_deleted:
-            problems = [f"conflict (marked inline): {path}" for path in result.conflicts]
-            problems += [f"deleted by the template, changed by you (kept): {path}" for path in result.kept_deleted]
-            raise CommandError("Resolve these, then commit:\n  " + "\n  ".join(problems))
+        for line in kept:
+            self.stdout.write(f"    {line}")
 
 
 def parse_author(text: str) -> Identity:
