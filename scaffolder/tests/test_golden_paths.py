@@ -187,13 +187,91 @@ def test_it_describes_the_mcp_server_for_the_registry_and_the_catalog() -> None:
     assert entity["kind"] == "API"
     assert entity["spec"]["type"] == "mcp-server"
     assert entity["spec"]["owner"] == "records-team"
-    definition = yaml.safe_load(entity["spec"]["definition"])
-    assert [tool["name"] for tool in definition["tools"]] == ["get_item", "list_items", "create_item", "delete_item"]
     package = LONGEST_LABEL.replace("-", "_")
+    # One list of tools feeds the server (tools.json), the catalog and the registry.
+    served = json.loads(files[f"{package}/tools.json"])
+    assert [tool["name"] for tool in served] == ["get_item", "list_items", "create_item", "delete_item"]
+    assert json.loads(entity["metadata"]["annotations"]["agentportal.io/capabilities"]) == served
+    assert server["_meta"]["io.modelcontextprotocol.registry/publisher-provided"]["tools"] == served
+    assert json.loads(entity["spec"]["definition"])["tools"] == served
     assert f"{package}/write_tools.py" in files
     read_only = render_golden_path(load("mcp-server"), SCENARIOS[2][1])
     assert "items_api/write_tools.py" not in read_only
     assert "tests/test_write_tools.py" not in read_only
+
+
+async def _live_tools(client: Any) -> list[dict[str, Any]]:
+    listed = await client.list_tools()
+    return [
+        {"name": tool.name, **tool.annotations.model_dump(by_alias=True, exclude_none=True)} for tool in listed.tools
+    ]
+
+
+def live_tools_of(project: Path, package: str) -> dict[str, dict[str, Any]]:
+    """tools/list of the generated server, built from the generated code and asked through the MCP client."""
+    import asyncio
+    import importlib
+
+    from mcp import Client
+
+    sys.path.insert(0, str(project))
+    try:
+        server = importlib.import_module(f"{package}.server").build_server()
+
+        async def ask() -> list[dict[str, Any]]:
+            async with Client(server) as client:
+                return await _live_tools(client)
+
+        listed = asyncio.run(ask())
+    finally:
+        sys.path.remove(str(project))
+        for module in [name for name in sys.modules if name == package or name.startswith(f"{package}.")]:
+            del sys.modules[module]
+    names = {"readOnlyHint": "read_only", "destructiveHint": "destructive", "idempotentHint": "idempotent"}
+    return {
+        tool["name"]: {our: tool[mcp] for mcp, our in {**names, "openWorldHint": "open_world"}.items()}
+        for tool in listed
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("descriptor", ["catalog-info.yaml", "server.json"])
+@pytest.mark.parametrize("scenario", [2, 3], ids=["streamable-http", "stdio-with-writes"])
+def test_what_the_mcp_server_generates_imports_cleanly_and_matches_its_live_tools(
+    descriptor: str, scenario: int, tmp_path: Path, make_team: Any
+) -> None:
+    from catalog.importing import import_inputs
+    from catalog.models import Tool
+
+    values = SCENARIOS[scenario][1]
+    make_team(values["owner"])
+    project = tmp_path / "project"
+    files = render_golden_path(load("mcp-server"), values)
+    write_rendered(files, project)
+
+    report = import_inputs([(descriptor, files[descriptor])], default_owner=values["owner"])
+
+    assert report.ok, report.errors
+    assert report.warnings == []
+    tool = Tool.objects.get(registry_name=f"io.github.{values['owner']}/{values['name']}")
+    declared = {
+        capability.name: {
+            "read_only": capability.read_only,
+            "destructive": capability.destructive,
+            "idempotent": capability.idempotent,
+            "open_world": capability.open_world,
+        }
+        for capability in tool.capabilities.all()
+    }
+    assert declared == live_tools_of(project, values["name"].replace("-", "_"))
+    assert tool.data_class == values.get("data_class", "internal")
+    assert tool.version == "0.1.0"
+    if values.get("transport") == "stdio":
+        assert tool.transport == "stdio"
+    else:
+        assert (tool.transport, tool.endpoint_url) == ("streamable_http", "http://127.0.0.1:8000/mcp")
+    if descriptor == "catalog-info.yaml":  # what the onboarding checks need beyond the registry's fields
+        assert (tool.reach, tool.credential_scope, tool.auth_scheme) == ("closed", "none", "none")
 
 
 @pytest.mark.parametrize("name", ["python-agent", "mcp-server"])
