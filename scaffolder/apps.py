@@ -10,7 +10,7 @@ def register_builtin_golden_paths(sender: AppConfig, *, using: str = DEFAULT_DB_
     as a new version. Idempotent, so it is cheap when nothing changed."""
     from scaffolder import conf
     from scaffolder.models import GoldenPathTemplate, TemplateVersion
-    from scaffolder.services import templates_register_builtin
+    from scaffolder.registering import templates_register_builtin
 
     if using != DEFAULT_DB_ALIAS or not conf.register_builtin_on_migrate():
         return

@@ -13,7 +13,7 @@ import yaml
 from django.test import Client
 from django.urls import reverse
 
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.models import GoldenPathTemplate, RepositoryUpdate, ScaffoldRun
 from scaffolder.rendering import load_golden_path
 from scaffolder.tests.conftest import FIXTURES, git_log
@@ -39,7 +39,7 @@ def register(version_folder: str, scratch: Path) -> GoldenPathTemplate:
     manifest = yaml.safe_load((folder / "template.yaml").read_text())
     manifest["steps"].append({"id": "publish", "action": "publish", "name": "Publish the repository"})
     (folder / "template.yaml").write_text(yaml.safe_dump(manifest))
-    services.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
+    registering.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
     return GoldenPathTemplate.objects.get(name="updatable")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.git import GitError, Identity, commit_all
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
 from scaffolder.publishers import available_publishers
@@ -65,11 +65,11 @@ class Command(BaseCommand):
             if options["list"]:
                 self._list()
             elif options["register_builtin"]:
-                for registered in services.templates_register_builtin():
+                for registered in registering.templates_register_builtin():
                     version = registered.version
                     self.stdout.write(f"Golden path {version.template.name} {version.version}: {registered.outcome}")
             elif options["register_git"]:
-                registered = services.template_register_git(
+                registered = registering.template_register_git(
                     actor=None, url=options["register_git"], ref=options["ref"], path=options["path"]
                 )
                 version = registered.version
