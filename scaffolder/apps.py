@@ -31,6 +31,12 @@ class ScaffolderConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(register_builtin_golden_paths, sender=self, dispatch_uid="scaffolder.register_builtin")
 
+    def seed_demo(self, stdout: Any) -> None:
+        """The golden-path MCP server and agent pair, approved, with an approved grant (`manage.py seed_demo`)."""
+        from scaffolder.demo import seed_golden_path_pair
+
+        seed_golden_path_pair(stdout)
+
     def dashboard_panels(self, user: Any) -> list[dict[str, Any]]:
         from scaffolder.selectors import dashboard_panels
 
