@@ -45,7 +45,7 @@ def test_it_renders_a_golden_path_into_a_new_git_repository(builtin: dict[str, A
         "python-agent", *sets(AGENT_SETS), "--output", str(output), "--author", "Ci Bot <ci@example.com>"
     )
 
-    assert "Rendered 28 files from python-agent 1.1.0" in printed
+    assert "Rendered 26 files from python-agent 1.1.0" in printed
     answers = (output / ".portal-answers.yml").read_text()
     assert "autonomy_level: 3" in answers
     assert "human_approval: false" in answers

@@ -308,7 +308,7 @@ def test_preview_writes_nothing(world: dict[str, Any], scaffolder_dirs: dict[str
 
     files = services.preview_render(version=version, values=AGENT_VALUES)
 
-    assert "incident_helper/tools.py" in files
+    assert "incident_helper/mcp_tools.py" in files
     assert sorted(scaffolder_dirs["work"].rglob("*")) == cached
     assert not list(scaffolder_dirs["remotes"].iterdir())
     assert (ScaffoldRun.objects.count(), Agent.objects.count(), AuditEvent.objects.count()) == counts

@@ -146,8 +146,8 @@ def test_preview_shows_the_tree_and_contents_and_writes_nothing(as_alice: Client
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "28 files" in html
-    assert 'data-path="incident_helper/tools.py"' in html
+    assert "26 files" in html
+    assert 'data-path="incident_helper/mcp_tools.py"' in html
     assert "<summary>incident_helper/</summary>" in html
     assert "consumesApis:" in html  # file contents are there to read
     assert 'type="hidden" name="name" value="incident-helper"' in html
