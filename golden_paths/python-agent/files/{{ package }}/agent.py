@@ -1,8 +1,8 @@
 """The agent: a pydantic-ai Agent whose tools are the granted MCP servers' tools.
 
-At each run it asks the portal which MCP servers it holds an approved grant for, connects to
+At each run it asks the portal which approved MCP servers it holds a grant for, connects to
 them with the official MCP SDK and offers their tools to the model; every call is checked
-with the portal first (see ``mcp_tools``).
+with the portal first (see ``mcp_tools``), so only a grant active at that moment lets it run.
 """
 
 from __future__ import annotations

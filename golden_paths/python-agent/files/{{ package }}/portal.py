@@ -1,7 +1,8 @@
 """The agent's view of the portal: which MCP servers it may use, and whether a call is allowed now.
 
 - ``GET /v0.1/servers`` lists the approved MCP servers (the portal's MCP registry);
-- ``GET /api/v1/grants/?agent=<name>&status=approved`` lists this agent's approved grants;
+- ``GET /api/v1/grants/?agent=<name>&environment=<env>`` lists this agent's grants, whatever their
+  status: the agent connects to those servers, but only the call-time check decides what runs;
 - ``POST /api/v1/grants/check/`` answers, before each tool call, whether the grant is active now
   (a revoked or expired grant is refused even though the agent was started with it). Answers are
   cached for a few seconds (``GRANT_CHECK_CACHE_SECONDS``); anything but an explicit "allowed"
@@ -34,7 +35,7 @@ class PortalError(RuntimeError):
 
 @dataclass(frozen=True)
 class GrantedServer:
-    """An approved MCP server this agent holds an approved grant for, and where to reach it."""
+    """An approved MCP server this agent holds a grant for, and where to reach it."""
 
     tool: str  # the catalog name, which the grant check names
     url: str
@@ -74,10 +75,9 @@ class PortalClient:
         )
 
     def granted_servers(self, *, agent: str, environment: str) -> list[GrantedServer]:
-        """Approved MCP servers with an approved grant for ``agent`` in ``environment``."""
-        query = urllib.parse.urlencode(
-            {"agent": agent, "status": "approved", "environment": environment}
-        )
+        """Approved MCP servers ``agent`` holds a grant for in ``environment``, in any status:
+        whether a call may go ahead is asked at call time, so a revoked grant is refused too."""
+        query = urllib.parse.urlencode({"agent": agent, "environment": environment})
         grants = self._get(f"/api/v1/grants/?{query}").get("results", [])
         granted = {
             str(grant["tool"]): tuple(grant.get("capability_names") or ()) for grant in grants
