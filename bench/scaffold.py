@@ -244,14 +244,14 @@ def whole_runs(database_url: str) -> dict[str, float]:
     from catalog import services as catalog
     from catalog.teams import team_create, team_set_member
     from portal.celery import app
-    from scaffolder import services
+    from scaffolder import registering, services
     from scaffolder.models import GoldenPathTemplate, RunStep, ScaffoldRun
 
     user = get_user_model().objects.create_user("bench", email="bench@example.com", first_name="Bench")
     team = team_create(name="bench", title="Bench")
     team_set_member(team=team, user=user, role="maintainer")
     catalog.tool_create(actor=user, data={"name": "github", "owner": "bench", "kind": "cli", "description": "x"})
-    services.templates_register_builtin()
+    registering.templates_register_builtin()
     template = GoldenPathTemplate.objects.get(name="python-agent")
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
 

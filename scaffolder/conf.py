@@ -55,3 +55,9 @@ def work_dir() -> Path:
 def golden_paths_dir() -> Path:
     configured = getattr(settings, "SCAFFOLDER_GOLDEN_PATHS_DIR", None)
     return Path(configured) if configured else Path(settings.BASE_DIR) / "golden_paths"
+
+
+def register_builtin_on_migrate() -> bool:
+    """Whether migrate records the shipped golden paths. Off under tests by default: each test database starts with
+    an empty audit chain, and tests register what they use (the `builtin` fixture)."""
+    return bool(getattr(settings, "SCAFFOLDER_REGISTER_BUILTIN_ON_MIGRATE", not getattr(settings, "IS_TEST", False)))

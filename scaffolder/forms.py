@@ -13,8 +13,8 @@ from typing import Any
 
 from django import forms
 
+from scaffolder.errors import ScaffoldError
 from scaffolder.models import ScaffoldRun
-from scaffolder.services import ScaffoldError
 
 TEXTAREA_FROM_LENGTH = 200
 PUBLISHER_FIELD = "publisher"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
+from approvals.models import ApprovalRequest, CheckRun
 from catalog import selectors as catalog_selectors
 from catalog.models import Tool
 from portal.roles import user_is_platform_admin
@@ -53,6 +55,34 @@ def run_detail(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> ScaffoldRu
     """Raises ScaffoldRun.DoesNotExist when the run is not there or not visible to ``user``."""
     steps = RunStep.objects.order_by("position")
     return run_list(user=user).prefetch_related(Prefetch("steps", queryset=steps)).get(pk=pk)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """An approval request a run filed, with its latest round of checks (what the run page shows)."""
+
+    request: ApprovalRequest
+    checks: list[CheckRun]
+
+    @property
+    def failed_checks(self) -> list[CheckRun]:
+        return [check for check in self.checks if check.status in (CheckRun.Status.FAILED, CheckRun.Status.ERROR)]
+
+    @property
+    def is_checking(self) -> bool:
+        return self.request.state == ApprovalRequest.State.CHECKING
+
+
+def run_requests(*, run: ScaffoldRun) -> list[RunRequest]:
+    """The onboarding and grant requests the run filed, in the order filed, each with its current round's checks."""
+    requests = ApprovalRequest.objects.filter(pk__in=run.approval_request_ids).order_by("pk")
+    checks = CheckRun.objects.filter(request__in=requests).only("request_id", "round", "name", "status", "summary")
+    by_request: dict[int, list[CheckRun]] = {}
+    rounds = {request.pk: request.round for request in requests}
+    for check in checks:
+        if check.round == rounds.get(check.request_id):
+            by_request.setdefault(check.request_id, []).append(check)
+    return [RunRequest(request=request, checks=by_request.get(request.pk, [])) for request in requests]
 
 
 def run_archive(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> tuple[str, bytes] | None:

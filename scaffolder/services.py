@@ -9,14 +9,12 @@ earlier step byte for byte instead of depending on the disk of the worker that r
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
-import hashlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from portal.audit import audit_record
 from portal.context import SYSTEM_ACTOR, acting_as, actor_for_user
 from portal.roles import user_is_platform_admin
 from scaffolder import conf
+from scaffolder.errors import ScaffoldConflict, ScaffoldError, ScaffoldPermissionError
 from scaffolder.git import (
     GitError,
     Identity,
@@ -52,10 +51,10 @@ from scaffolder.git import (
 )
 from scaffolder.models import GoldenPathTemplate, RepositoryUpdate, RunStep, ScaffoldRun, TemplateVersion
 from scaffolder.publishers import PublishError, available_publishers, publisher_for, push_access
+from scaffolder.registering import (
+    content_hash,
+)
 from scaffolder.rendering import (
-    FILES_DIRNAME,
-    IGNORED_TEMPLATE_NAMES,
-    MANIFEST_FILENAME,
     GoldenPath,
     ParameterError,
     ScaffolderError,
@@ -70,26 +69,10 @@ logger = logging.getLogger(__name__)
 
 DESCRIPTOR_FILES = ("catalog-info.yaml", "server.json")  # the first one a template renders is registered
 SOURCE_LOCATION = "backstage.io/source-location"
-GRANT_ENVIRONMENT = "production"
+DEFAULT_GRANT_ENVIRONMENT = "production"
 RUN_LEASE = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 300) + 60)
 MAX_LOG_CHARS = 100_000
 ONBOARDING_KINDS = {"agent": ApprovalRequest.Kind.AGENT_ONBOARDING, "tool": ApprovalRequest.Kind.TOOL_ONBOARDING}
-
-
-class ScaffoldError(Exception):
-    """Bad input: ``errors`` maps each field to its messages."""
-
-    def __init__(self, errors: Mapping[str, list[str] | str]) -> None:
-        self.errors = {key: [value] if isinstance(value, str) else list(value) for key, value in errors.items()}
-        super().__init__("; ".join(f"{key}: {' '.join(messages)}" for key, messages in self.errors.items()))
-
-
-class ScaffoldPermissionError(Exception):
-    pass
-
-
-class ScaffoldConflict(Exception):
-    """The run is not in a state that allows this (e.g. retrying a run that did not fail)."""
 
 
 class StepFailure(Exception):
@@ -97,168 +80,6 @@ class StepFailure(Exception):
 
 
 # --- templates -------------------------------------------------------------------------------------------------
-
-
-def template_folder_files(root: Path) -> dict[str, bytes]:
-    """``template.yaml`` and everything under ``files/`` (already vetted by ``load_golden_path``: no symlinks)."""
-    files = {MANIFEST_FILENAME: (root / MANIFEST_FILENAME).read_bytes()}
-    for folder, directories, names in os.walk(root / FILES_DIRNAME, followlinks=False):
-        directories[:] = sorted(d for d in directories if d not in IGNORED_TEMPLATE_NAMES)
-        for name in sorted(names):
-            if name in IGNORED_TEMPLATE_NAMES:
-                continue
-            path = Path(folder) / name
-            if path.is_symlink() or not path.is_file():
-                raise ScaffoldError({"template": [f"{path.relative_to(root)}: not a regular file."]})
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return dict(sorted(files.items()))
-
-
-def content_hash(files: Mapping[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
-        digest.update(hashlib.sha256(files[path]).digest())
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    version: TemplateVersion
-    outcome: str  # created, replaced or unchanged
-
-
-@transaction.atomic
-def template_register(
-    *,
-    golden_path: GoldenPath,
-    source: str = GoldenPathTemplate.Source.BUILTIN,
-    builtin_folder: str = "",
-    git_url: str = "",
-    git_ref: str = "",
-    git_path: str = "",
-    git_commit: str = "",
-    actor: AbstractBaseUser | None = None,
-) -> RegisteredVersion:
-    """Record a loaded golden path as the template's latest version (idempotent per version and commit)."""
-    files = template_folder_files(golden_path.root)
-    digest = content_hash(files)
-    template = GoldenPathTemplate.objects.select_for_update().filter(name=golden_path.name).first()
-    if template is None:
-        template = GoldenPathTemplate(name=golden_path.name, registered_by_id=actor.pk if actor else None)
-    elif (template.source, template.builtin_folder, template.git_url, template.git_path) != (
-        source,
-        builtin_folder,
-        git_url,
-        git_path,
-    ):
-        where = template.builtin_folder or f"{template.git_url} {template.git_path}".strip()
-        raise ScaffoldError({"name": [f"a template called {golden_path.name!r} is already registered from {where}."]})
-    template.title = golden_path.title
-    template.description = golden_path.description
-    template.version = golden_path.version
-    template.owner = golden_path.owner
-    template.tags = list(golden_path.tags)
-    template.parameters_schema = golden_path.parameters_schema
-    template.steps = golden_path.steps
-    template.source = source
-    template.builtin_folder = builtin_folder
-    template.git_url, template.git_ref, template.git_path = git_url, git_ref, git_path
-    template.save()
-
-    stored = {path: base64.b64encode(content).decode() for path, content in files.items()}
-    version = TemplateVersion.objects.filter(
-        template=template, version=golden_path.version, git_commit=git_commit
-    ).first()
-    if version is None:
-        version = TemplateVersion.objects.create(
-            template=template,
-            version=golden_path.version,
-            git_commit=git_commit,
-            content_hash=digest,
-            files=stored,
-            parameters_schema=golden_path.parameters_schema,
-            steps=golden_path.steps,
-        )
-        outcome = "created"
-    elif version.content_hash != digest:
-        # Someone changed the files without bumping the version: keep the newest, and say so in the audit trail.
-        version.content_hash, version.files = digest, stored
-        version.parameters_schema, version.steps = golden_path.parameters_schema, golden_path.steps
-        version.save()
-        outcome = "replaced"
-    else:
-        outcome = "unchanged"
-    if template.latest_id != version.pk:
-        template.latest = version
-        template.save(update_fields=["latest", "updated_at"])
-    if outcome != "unchanged":
-        audit_record(
-            action=f"scaffolder.template.version_{outcome}",
-            target=template,
-            changes={"version": version.version, "git_commit": git_commit, "content_hash": digest, "source": source},
-        )
-    return RegisteredVersion(version=version, outcome=outcome)
-
-
-def templates_register_builtin(*, folder: Path | None = None) -> list[RegisteredVersion]:
-    """Register every golden path shipped in ``golden_paths/`` (idempotent)."""
-    root = folder or conf.golden_paths_dir()
-    registered = []
-    for candidate in sorted(root.iterdir()):
-        if candidate.is_dir() and not candidate.is_symlink() and (candidate / MANIFEST_FILENAME).is_file():
-            golden_path = load_golden_path(candidate, within=root)
-            registered.append(template_register(golden_path=golden_path, builtin_folder=candidate.name))
-    return registered
-
-
-def _check_git_source(url: str) -> None:
-    from portal.net import FetchError, SafeHttpClient
-
-    if url.startswith(("https://", "http://")):
-        try:
-            SafeHttpClient().check_url(url)
-        except FetchError as exc:
-            raise ScaffoldError({"git_url": [str(exc)]}) from exc
-        return
-    if url.startswith(("/", "file://")) and conf.allow_local_git():
-        return
-    raise ScaffoldError(
-        {"git_url": ["must be an https:// repository URL (local paths only in development and tests)."]}
-    )
-
-
-def template_register_git(
-    *, actor: AbstractBaseUser | None, url: str, ref: str = "", path: str = ""
-) -> RegisteredVersion:
-    """Register (or refresh) a golden path kept in a git repository, recording the commit it came from."""
-    if actor is not None and not user_is_platform_admin(actor):
-        raise ScaffoldPermissionError("Only platform admins can register golden paths.")
-    url, ref, path = url.strip(), ref.strip(), path.strip().strip("/")
-    _check_git_source(url)
-    if ref.startswith("-") or any(character.isspace() for character in ref):
-        raise ScaffoldError({"git_ref": ["must be a branch or tag name."]})
-    if path and any(part in ("..", ".", "") for part in path.split("/")):
-        raise ScaffoldError({"git_path": ["must be a relative folder inside the repository, without '..'."]})
-    with tempfile.TemporaryDirectory(prefix="portal-template-") as scratch:
-        checkout = Path(scratch) / "checkout"
-        try:
-            commit = shallow_clone(url, checkout, ref=ref, env=git_environment(allow_local=conf.allow_local_git()))
-        except GitError as exc:
-            raise ScaffoldError({"git_url": [str(exc)]}) from exc
-        try:
-            golden_path = load_golden_path(checkout / path if path else checkout, within=checkout)
-        except ScaffolderError as exc:
-            raise ScaffoldError({"path": [str(exc).replace(str(checkout), "<repository>")]}) from exc
-        return template_register(
-            golden_path=golden_path,
-            source=GoldenPathTemplate.Source.GIT,
-            git_url=url,
-            git_ref=ref,
-            git_path=path,
-            git_commit=commit,
-            actor=actor,
-        )
 
 
 def _materialised_folder(version: TemplateVersion) -> Path:
@@ -285,7 +106,11 @@ def _load_materialised(folder: str) -> GoldenPath:
 
 
 def golden_path_for(version: TemplateVersion) -> GoldenPath:
-    return _load_materialised(str(_materialised_folder(version)))
+    """The version's golden path, under the version label recorded for it (which generated answers then carry)."""
+    golden_path = _load_materialised(str(_materialised_folder(version)))
+    if golden_path.version != version.version:
+        golden_path = dataclasses.replace(golden_path, version=version.version)
+    return golden_path
 
 
 def template_version_find(*, template: GoldenPathTemplate, version: str) -> TemplateVersion:
@@ -728,6 +553,7 @@ def _step_request_grants(context: StepContext) -> None:
         context.log("The agent requests no tools.")
     grants: list[dict[str, Any]] = []
     missing: list[str] = []
+    environments = [str(name) for name in run.values.get("environments") or [DEFAULT_GRANT_ENVIRONMENT]]
     with transaction.atomic():
         for tool_name in wanted:
             tool = Tool.objects.filter(name=tool_name).first()
@@ -735,19 +561,36 @@ def _step_request_grants(context: StepContext) -> None:
                 missing.append(tool_name)
                 context.log(f"Tool {tool_name} is no longer in the catalog: no grant requested.")
                 continue
-            grant, _ = grant_request(actor=run.requester, agent=agent, tool=tool, environment=GRANT_ENVIRONMENT)
-            request = _open_request(ApprovalRequest.Kind.TOOL_GRANT, f"grant:{grant.pk}")
-            if request is None and grant.status == ToolGrant.Status.REQUESTED:
-                request = request_submit(actor=run.requester, kind=ApprovalRequest.Kind.TOOL_GRANT, grant=grant)
-                context.log(f"Requested {tool.name} ({GRANT_ENVIRONMENT}): request #{request.pk}.")
-            elif request is not None:
-                context.log(f"Grant request #{request.pk} for {tool.name} is already open.")
-            else:
-                context.log(f"{agent.name} already holds an {grant.status} grant for {tool.name}.")
-            grants.append({"tool": tool.name, "grant": grant.pk, "request": request.pk if request else None})
-            if request is not None:
-                _remember_requests(context, request.pk)
+            # A grant covers the capabilities it names (an empty list covers none): ask for the tool's operations.
+            operations = list(tool.capabilities.values_list("name", flat=True))
+            for environment in environments:
+                grants.append(_request_grant(context, agent, tool, environment, operations))
     context.output.update({"grants": grants, "missing_tools": missing})
+
+
+def _request_grant(
+    context: StepContext, agent: Agent, tool: Tool, environment: str, operations: list[str]
+) -> dict[str, Any]:
+    run = context.run
+    grant, _ = grant_request(
+        actor=run.requester, agent=agent, tool=tool, environment=environment, capability_names=operations
+    )
+    request = _open_request(ApprovalRequest.Kind.TOOL_GRANT, f"grant:{grant.pk}")
+    if request is None and grant.status == ToolGrant.Status.REQUESTED:
+        request = request_submit(actor=run.requester, kind=ApprovalRequest.Kind.TOOL_GRANT, grant=grant)
+        context.log(f"Requested {tool.name} ({environment}): request #{request.pk}.")
+    elif request is not None:
+        context.log(f"Grant request #{request.pk} for {tool.name} ({environment}) is already open.")
+    else:
+        context.log(f"{agent.name} already holds an {grant.status} grant for {tool.name} ({environment}).")
+    if request is not None:
+        _remember_requests(context, request.pk)
+    return {
+        "tool": tool.name,
+        "environment": environment,
+        "grant": grant.pk,
+        "request": request.pk if request else None,
+    }
 
 
 STEP_HANDLERS: dict[str, Callable[[StepContext], None]] = {
@@ -863,6 +706,15 @@ def _update_published(update: RepositoryUpdate, log: Callable[[str], None]) -> N
             identity=_identity(update.requester),
             when=timezone.now(),
         )
+        update.conflicts = [
+            *result.conflicts,
+            *(f"{path} (deleted by the template, kept)" for path in result.kept_deleted),
+        ]
+        if result.stopped:
+            raise StepFailure(
+                f"the team's changes conflict with the template's in {', '.join(result.conflicts)}; nothing was "
+                "pushed. Run `manage.py scaffold --update` in a clone to resolve them by hand."
+            )
         if result.up_to_date:
             log("Nothing to change: the repository already matches that version.")
             return
@@ -871,20 +723,6 @@ def _update_published(update: RepositoryUpdate, log: Callable[[str], None]) -> N
             raise StepFailure(f"the branch {branch} already exists there; merge or delete it, then update again.")
         push(checkout, clone_url, env=env, secrets=secrets, branch=branch)
         update.branch, update.commit_sha = branch, result.commit or ""
-        update.conflicts = [
-            *result.conflicts,
-            *(f"{path} (deleted by the template, kept)" for path in result.kept_deleted),
-        ]
         log(f"Pushed {len(result.changed)} changed file(s) to branch {branch}; merge it when ready.")
         if update.conflicts:
-            log("Conflicts to resolve on that branch: " + ", ".join(update.conflicts))
-
-
-# --- seeding -------------------------------------------------------------------------------------------------------
-
-
-def seed_builtin_templates(*, write: Callable[[str], Any] | None = None) -> None:
-    for registered in templates_register_builtin():
-        if write is not None:
-            version = registered.version
-            write(f"Golden path {version.template.name} {version.version}: {registered.outcome}")
+            log("Kept on that branch: " + ", ".join(update.conflicts))

@@ -4,7 +4,8 @@ The old version is rendered from the answers recorded in ``.portal-answers.yml``
 answers; both trees are written as commits into the repository's own object store (new on top of old, never on a
 branch) and ``git cherry-pick --no-commit`` applies old -> new onto the team's HEAD. git's merge machinery does
 the work: the team's edits are kept, renames are followed, conflicts are marked inline, and the result becomes one
-new commit. Nothing here touches the database.
+new commit; when files conflict nothing is committed and the merge stays in progress for the team to resolve.
+Nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ class UpdateResult:
 
     @property
     def up_to_date(self) -> bool:
-        return self.commit is None
+        return self.commit is None and not self.conflicts
+
+    @property
+    def stopped(self) -> bool:
+        """Conflicts left to resolve: the merge is in progress in the work tree and nothing was committed."""
+        return bool(self.conflicts)
 
 
 def read_answers(repo_dir: Path) -> RecordedAnswers:
@@ -87,17 +93,20 @@ def update_repository(
     when: datetime | None = None,
     extra_values: Mapping[str, Any] | None = None,
 ) -> UpdateResult:
-    """Apply the changes between two template versions to ``repo_dir`` as one new commit on its current branch."""
+    """Apply the changes between two template versions to ``repo_dir`` as one new commit on its current branch.
+
+    When files conflict, nothing is committed: the merge stays in progress (conflicts marked inline, the commit
+    message prepared) and ``result.stopped`` is true."""
     repo = Path(repo_dir).resolve()
     recorded = read_answers(repo)
+    env = git_environment(identity=identity, when=when or datetime.now(tz=UTC))
+    _check_clean_repository(repo, env)
     if recorded.template != old.name or recorded.version != old.version:
         raise UpdateError(
             f"{repo} was generated from {recorded.template} {recorded.version}, not {old.name} {old.version}."
         )
     if new.name != old.name:
         raise UpdateError(f"cannot update {old.name} to a different template ({new.name}).")
-    env = git_environment(identity=identity, when=when or datetime.now(tz=UTC))
-    _check_clean_repository(repo, env)
 
     result = UpdateResult(template=old.name, from_version=old.version, to_version=new.version)
     new_properties = set(new.parameters_schema.get("properties", {}))
@@ -135,21 +144,37 @@ def update_repository(
         )
     result.conflicts = sorted(path for path, code in unmerged.items() if code not in ("UD", "DU"))
     result.kept_deleted = sorted(path for path, code in unmerged.items() if code in ("UD", "DU"))
+    for path in result.kept_deleted:
+        run_git(["add", "--", path], cwd=repo, env=env)
+    message = _commit_message(old, new, result)
+    if result.conflicts:
+        # Conflict markers are never committed: the update stops with the merge in progress, as `git merge` does.
+        # Resolving, `git add` and `git commit` finish it with this message; `git reset --merge` gives up.
+        git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=repo, env=env).stdout.decode().strip())
+        (git_dir / "MERGE_MSG").write_text(message, encoding="utf-8")
+        result.changed = _staged_or_unmerged(repo, env)
+        return result
     run_git(["add", "--all"], cwd=repo, env=env)
     run_git(["cherry-pick", "--quit"], cwd=repo, env=env, check=False)
     if not run_git(["diff", "--cached", "--name-only"], cwd=repo, env=env).stdout.strip():
         return result
     result.changed = run_git(["diff", "--cached", "--name-only"], cwd=repo, env=env).stdout.decode().split()
-    message = [f"Update from the {new.name} golden path {old.version} -> {new.version}", ""]
-    if result.conflicts:
-        message += ["Conflicts (marked inline, resolve them):", *(f"  {path}" for path in result.conflicts), ""]
-    if result.kept_deleted:
-        message += ["Deleted by the template but changed here (kept):", *(f"  {p}" for p in result.kept_deleted), ""]
-    run_git(
-        ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", "\n".join(message)], cwd=repo, env=env
-    )
+    run_git(["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", message], cwd=repo, env=env)
     result.commit = head_commit(repo)
     return result
+
+
+def _commit_message(old: GoldenPath, new: GoldenPath, result: UpdateResult) -> str:
+    lines = [f"Update from the {new.name} golden path {old.version} -> {new.version}", ""]
+    if result.conflicts:
+        lines += ["Conflicts resolved by hand:", *(f"  {path}" for path in result.conflicts), ""]
+    if result.kept_deleted:
+        lines += ["Deleted by the template but changed here (kept):", *(f"  {p}" for p in result.kept_deleted), ""]
+    return "\n".join(lines)
+
+
+def _staged_or_unmerged(repo: Path, env: Mapping[str, str]) -> list[str]:
+    return sorted(_porcelain_status(repo, env))
 
 
 def _check_clean_repository(repo: Path, env: Mapping[str, str]) -> None:
@@ -158,7 +183,13 @@ def _check_clean_repository(repo: Path, env: Mapping[str, str]) -> None:
         raise UpdateError(f"{repo} is not the top folder of a git repository.")
     if run_git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, env=env, check=False).returncode != 0:
         raise UpdateError(f"{repo} has no commits yet.")
-    if _porcelain_status(repo, env):
+    status = _porcelain_status(repo, env)
+    if any("U" in code or code in ("AA", "DD") for code in status.values()):
+        raise UpdateError(
+            f"{repo} has an update or merge in progress with unresolved conflicts; resolve them and commit "
+            "(or give up with `git reset --merge`) first."
+        )
+    if status:
         raise UpdateError(f"{repo} has uncommitted changes or untracked files; commit or stash them first.")
     if (repo / ".git" / "CHERRY_PICK_HEAD").exists() or (repo / ".git" / "MERGE_HEAD").exists():
         raise UpdateError(f"{repo} is in the middle of a merge or cherry-pick; finish or abort it first.")

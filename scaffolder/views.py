@@ -128,12 +128,16 @@ def run_page(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
     htmx = getattr(request, "htmx", None)
     updates = list(run.updates.select_related("from_version", "to_version"))
+    requests = selectors.run_requests(run=run)
     context = {
         "run": run,
         "steps": list(run.steps.all()),
         "updates": updates,
+        "requests": requests,
         "update_offer": services.update_offer(run=run),
-        "polling": run.is_active or any(update.is_active for update in updates),
+        "polling": run.is_active
+        or any(update.is_active for update in updates)
+        or any(item.is_checking for item in requests),
     }
     if htmx and not htmx.history_restore_request:
         response = render(request, "scaffolder/run.html#status", context)

@@ -11,7 +11,7 @@ import pytest
 
 from catalog import services as catalog
 from catalog.models import Agent
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ def test_a_real_worker_runs_a_scaffold_to_success(
     alice = make_user("alice", first_name="Alice", last_name="Liddell")
     make_team("sre-team", maintainers=[alice])
     catalog.tool_create(actor=alice, data={"name": "github", "owner": "sre-team", "kind": "cli", "description": "x"})
-    services.templates_register_builtin()
+    registering.templates_register_builtin()
 
     run = services.run_start(
         actor=alice,

@@ -35,6 +35,7 @@ remotes             ``[{type, url, headers: [header names]}]`` (type in MCP voca
 capabilities        ``_meta["io.modelcontextprotocol.registry/publisher-provided"].tools``:
                     MCP ``Tool`` objects whose ``annotations`` carry the ToolAnnotations
                     hints (readOnlyHint, destructiveHint, idempotentHint, openWorldHint)
+data_class          ``_meta[...publisher-provided]["agentportal.io/data-class"]``
 repository_url      ``repository.url``
 links               ``websiteUrl`` as ``{"url": ..., "title": "Website"}``
 ==================  ====================================================================
@@ -56,11 +57,12 @@ from catalog.formats.safe_yaml import (
     InputRejected,
     load_json_document,
 )
-from catalog.formats.types import FormatError, ParsedEntity, ParseResult
+from catalog.formats.types import DATA_CLASSES, FormatError, ParsedEntity, ParseResult
 
 FORMAT: Final = "mcp_registry"
 CURRENT_SCHEMA_URL: Final = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 PUBLISHER_META_KEY: Final = "io.modelcontextprotocol.registry/publisher-provided"
+DATA_CLASS_META_KEY: Final = "agentportal.io/data-class"
 OFFICIAL_META_KEY: Final = "io.modelcontextprotocol.registry/official"
 _REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 _API_KEY_HEADER = re.compile(r"api[-_]?key", re.IGNORECASE)
@@ -281,6 +283,17 @@ def _read_capabilities(problems: _Problems, meta: Any) -> list[dict[str, Any]] |
         return None
 
 
+def _read_data_class(problems: _Problems, meta: Any) -> str | None:
+    publisher = meta.get(PUBLISHER_META_KEY) if isinstance(meta, Mapping) else None
+    value = publisher.get(DATA_CLASS_META_KEY) if isinstance(publisher, Mapping) else None
+    if value is None:
+        return None
+    if value not in DATA_CLASSES:
+        problems.error(f"_meta.{PUBLISHER_META_KEY}.{DATA_CLASS_META_KEY}", f"must be one of {', '.join(DATA_CLASSES)}")
+        return None
+    return str(value)
+
+
 def _is_deprecated(server: Mapping[str, Any], outer_meta: Any) -> bool:
     metas = [meta for meta in (server.get("_meta"), outer_meta) if isinstance(meta, Mapping)]
     official = [meta.get(OFFICIAL_META_KEY) for meta in metas]
@@ -367,6 +380,8 @@ def parse_mcp_server(
     capabilities = _read_capabilities(problems, server.get("_meta"))
     if capabilities is not None:
         data["capabilities"] = capabilities
+    if (data_class := _read_data_class(problems, server.get("_meta"))) is not None:
+        data["data_class"] = data_class
     if problems.errors or registry_name is None:
         return problems.errors
     name = registry_name_to_catalog_name(registry_name)

@@ -65,7 +65,7 @@ def tools(team: Any, alice: Any) -> list[Any]:
 @pytest.fixture
 def builtin(db: None) -> dict[str, Any]:
     from scaffolder.models import GoldenPathTemplate
-    from scaffolder.services import templates_register_builtin
+    from scaffolder.registering import templates_register_builtin
 
     templates_register_builtin()
     return {template.name: template for template in GoldenPathTemplate.objects.all()}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.models import ScaffoldRun
 from scaffolder.tests.conftest import AGENT_VALUES
 
@@ -31,7 +31,7 @@ def test_it_lists_templates_with_their_json_schema(alice_api: Any) -> None:
     by_name = {item["name"]: item for item in body["results"]}
     assert set(by_name) == {"mcp-server", "python-agent"}
     agent = by_name["python-agent"]
-    assert agent["version"] == "1.0.0"
+    assert agent["version"] == "1.1.0"
     assert agent["parameters_schema"]["properties"]["autonomy_level"]["maximum"] == 5
     assert [step["action"] for step in agent["steps"]][:3] == ["render", "git_commit", "publish"]
 
@@ -39,7 +39,7 @@ def test_it_lists_templates_with_their_json_schema(alice_api: Any) -> None:
 def test_it_retrieves_one_template_with_its_versions(alice_api: Any) -> None:
     body = alice_api.get(f"{TEMPLATES}mcp-server/").json()
     assert body["name"] == "mcp-server"
-    assert [version["version"] for version in body["versions"]] == ["1.0.0"]
+    assert [version["version"] for version in body["versions"]] == ["1.1.0"]
     assert len(body["versions"][0]["content_hash"]) == 64
     assert alice_api.get(f"{TEMPLATES}nope/").status_code == 404
 
@@ -65,7 +65,7 @@ def test_preview_encodes_binary_files_as_base64(db: None, tmp_path: Path, token_
 
     folder = tmp_path / "tiny-service"
     shutil.copytree(FIXTURES / "tiny-service", folder)
-    services.template_register(golden_path=load_golden_path(folder), builtin_folder="tiny-service")
+    registering.template_register(golden_path=load_golden_path(folder), builtin_folder="tiny-service")
     client = token_client(scopes=["read"])
     response = client.post(f"{TEMPLATES}tiny-service/preview/", {"values": {"name": "svc"}}, format="json")
     logo = next(item for item in response.json()["files"] if item["path"] == "logo.png")

@@ -45,7 +45,7 @@ def test_it_renders_a_golden_path_into_a_new_git_repository(builtin: dict[str, A
         "python-agent", *sets(AGENT_SETS), "--output", str(output), "--author", "Ci Bot <ci@example.com>"
     )
 
-    assert "Rendered 28 files from python-agent 1.0.0" in printed
+    assert "Rendered 26 files from python-agent 1.1.0" in printed
     answers = (output / ".portal-answers.yml").read_text()
     assert "autonomy_level: 3" in answers
     assert "human_approval: false" in answers
@@ -131,10 +131,14 @@ def test_it_updates_a_generated_repository(db: None, tmp_path: Path, settings: A
 
     with pytest.raises(CommandError) as caught:
         scaffold("--update", str(repo))
+    assert "nothing was committed and the merge is in progress" in str(caught.value)
     assert "conflict (marked inline): README.md" in str(caught.value)
     assert "<<<<<<< HEAD" in readme.read_text()
-    assert "Update from the updatable golden path 1.0.0 -> 2.0.0" in git_log(repo, "log", "-1", "--format=%s")
+    assert git_log(repo, "log", "-1", "--format=%s").strip() == "ours"  # conflict markers are never committed
+    assert "UU README.md" in git_log(repo, "status", "--porcelain")
     assert (repo / "new_name.py").is_file()
+    with pytest.raises(CommandError, match="unresolved conflicts"):
+        scaffold("--update", str(repo))
     assert GoldenPathTemplate.objects.get(name="updatable").versions.count() == 2
 
 
@@ -156,13 +160,36 @@ def _git_env() -> dict[str, str]:
     }
 
 
-def test_the_seed_demo_hook_registers_the_builtin_golden_paths_idempotently(db: None) -> None:
-    from django.apps import apps
+def test_migrate_registers_the_builtin_golden_paths(db: None, tmp_path: Path, settings: Any) -> None:
+    settings.SCAFFOLDER_REGISTER_BUILTIN_ON_MIGRATE = True  # the default outside tests
+    assert not GoldenPathTemplate.objects.exists()
 
-    out = io.StringIO()
-    hook = apps.get_app_config("scaffolder").seed_demo  # what `manage.py seed_demo` calls
-    hook(out)
-    hook(out)
-    assert "Golden path python-agent 1.0.0: created" in out.getvalue()
-    assert "Golden path python-agent 1.0.0: unchanged" in out.getvalue()
+    call_command("migrate", verbosity=0, stdout=io.StringIO())
+
     assert set(GoldenPathTemplate.objects.values_list("name", flat=True)) == {"python-agent", "mcp-server"}
+    printed = scaffold(
+        "python-agent",
+        *sets(["name=fresh", "owner=x", "description=d", "agent_type=sre"]),
+        "--output",
+        str(tmp_path / "fresh"),
+    )
+    assert "Rendered" in printed
+
+
+def test_register_builtin_picks_up_a_changed_folder_as_a_new_version(db: None, tmp_path: Path, settings: Any) -> None:
+    shipped = tmp_path / "golden_paths"
+    shutil.copytree(FIXTURES / "updatable-v1", shipped / "updatable")
+    settings.SCAFFOLDER_GOLDEN_PATHS_DIR = str(shipped)
+    assert "updatable 1.0.0: created" in scaffold("--register-builtin")
+    readme = shipped / "updatable" / "files" / "README.md"
+    readme.write_text(readme.read_text() + "\nOne more line.\n")  # changed without bumping the version
+
+    printed = scaffold("--register-builtin")
+
+    template = GoldenPathTemplate.objects.get(name="updatable")
+    assert template.latest is not None
+    assert template.version == template.latest.version
+    assert template.version.startswith("1.0.0+") and f"updatable {template.version}: created" in printed
+    assert template.latest.content_hash.startswith(template.version.removeprefix("1.0.0+"))
+    assert "updatable 1.0.0: unchanged" not in printed
+    assert f"updatable {template.version}: unchanged" in scaffold("--register-builtin")

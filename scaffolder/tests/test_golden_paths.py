@@ -1,8 +1,9 @@
 """The shipped golden paths render into projects whose own quality gates pass.
 
 Each scenario renders a golden path into a temporary folder and runs the generated project's
-own pytest suite, ruff (lint and format) and, for agents, the eval gate, in a subprocess with
-no API keys in the environment.
+own CI steps (ruff lint and format, pytest and, for agents, the eval gate) with the python of a
+fresh virtual environment holding only the project's declared dependencies, in a subprocess with
+no API keys in the environment (`pytest -m golden_venv` runs these alone).
 """
 
 from __future__ import annotations
@@ -101,18 +102,6 @@ def clean_environment(project: Path) -> dict[str, str]:
     return environment
 
 
-def run_in(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *arguments],
-        cwd=project,
-        env=clean_environment(project),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_SECONDS,
-        check=False,
-    )
-
-
 def assert_succeeds(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, f"{' '.join(result.args)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
 
@@ -135,19 +124,68 @@ def test_it_renders_byte_identical_output_twice(name: str, values: dict[str, Any
     assert render_golden_path(load(name), values) == render_golden_path(load(name), dict(values))
 
 
+def declared_requirements(project: Path) -> list[str]:
+    """What the generated pyproject.toml declares: its dependencies and its dev extra, nothing else."""
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return [*metadata["dependencies"], *metadata["optional-dependencies"]["dev"]]
+
+
+@pytest.fixture(scope="module")
+def golden_venvs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One fresh virtual environment per golden path, with only the generated project's declared dependencies,
+    installed from the package index as a user would (uv from the portal's venv, for speed)."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def venv_for(project: Path) -> Path:
+        requirements = tuple(sorted(declared_requirements(project)))
+        if requirements not in made:
+            folder = tmp_path_factory.mktemp("venv")
+            uv = Path(sys.executable).parent / "uv"
+            subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(folder)], check=True)
+            installed = subprocess.run(
+                [str(uv), "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), *requirements],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert installed.returncode == 0, installed.stderr[-4000:]
+            made[requirements] = folder
+        return made[requirements] / "bin" / "python"
+
+    return venv_for
+
+
+def run_in(python: Path, project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(python), *arguments],
+        cwd=project,
+        env=clean_environment(project),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+@pytest.mark.golden_venv
 @pytest.mark.parametrize(("name", "values"), SCENARIOS, ids=SCENARIO_IDS)
-def test_it_generates_a_project_whose_own_gates_pass(name: str, values: dict[str, Any], tmp_path: Path) -> None:
+def test_it_generates_a_project_whose_own_ci_passes_in_a_clean_venv(
+    name: str, values: dict[str, Any], tmp_path: Path, golden_venvs: Any
+) -> None:
     project = tmp_path / "project"
     write_rendered(render_golden_path(load(name), values), project)
+    python = golden_venvs(project)
 
-    assert_succeeds(run_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider"))
-    assert_succeeds(run_in(project, "-m", "ruff", "check", "--no-cache", "."))
-    assert_succeeds(run_in(project, "-m", "ruff", "format", "--no-cache", "--check", "."))
+    # The steps of the generated .github/workflows/ci.yml, with the venv's own tools.
+    assert_succeeds(run_in(python, project, "-m", "ruff", "check", "--no-cache", "."))
+    assert_succeeds(run_in(python, project, "-m", "ruff", "format", "--no-cache", "--check", "."))
+    assert_succeeds(run_in(python, project, "-m", "pytest", "-q", "-p", "no:cacheprovider"))
     if name == "python-agent":
-        gate = run_in(project, "-m", "evals")
+        gate = run_in(python, project, "-m", "evals")
         assert_succeeds(gate)
         assert "PASS" in gate.stdout
-        failing_gate = run_in(project, "-m", "evals", "--threshold", "1.01")
+        failing_gate = run_in(python, project, "-m", "evals", "--threshold", "1.01")
         assert failing_gate.returncode == 1
         assert "FAIL" in failing_gate.stdout
 
@@ -168,11 +206,37 @@ def test_it_describes_the_agent_in_its_catalog_descriptor() -> None:
         "agentportal.io/agent-type": "sre",
         "agentportal.io/autonomy-level": "2",
         "agentportal.io/human-in-loop": "per_action",
-        "agentportal.io/models": "fake",
+        "agentportal.io/models": "test",
+        "agentportal.io/data-class": "internal",
+        "agentportal.io/environments": "production",
     }
     unsupervised = yaml.safe_load(render_golden_path(load("python-agent"), SCENARIOS[1][1])["catalog-info.yaml"])
     assert unsupervised["metadata"]["annotations"]["agentportal.io/human-in-loop"] == "none"
     assert unsupervised["spec"]["consumesApis"] == []
+
+
+@pytest.mark.django_db
+def test_what_the_agent_generates_imports_cleanly_with_what_onboarding_needs(make_team: Any) -> None:
+    from catalog import services as catalog
+    from catalog.importing import import_inputs
+    from catalog.models import Agent
+
+    values = {**SCENARIOS[0][1], "data_class": "confidential", "environments": ["staging", "production"]}
+    make_team(values["owner"])
+    for tool in values["tools"]:
+        catalog.tool_create(actor=None, data={"name": tool, "owner": values["owner"], "kind": "cli"})
+    catalog.model_upsert(data={"name": "test"})  # a model the catalog knows (an unknown one is a warning)
+    files = render_golden_path(load("python-agent"), values)
+
+    report = import_inputs([("catalog-info.yaml", files["catalog-info.yaml"])])
+
+    assert report.ok, report.errors
+    assert report.warnings == []
+    agent = Agent.objects.get(name=values["name"])
+    assert agent.data_class == "confidential"
+    assert agent.environments == ["staging", "production"]
+    assert (agent.autonomy_level, agent.human_in_loop) == (2, "per_action")
+    assert sorted(agent.requested_tools) == values["tools"]
 
 
 def test_it_describes_the_mcp_server_for_the_registry_and_the_catalog() -> None:
@@ -187,13 +251,91 @@ def test_it_describes_the_mcp_server_for_the_registry_and_the_catalog() -> None:
     assert entity["kind"] == "API"
     assert entity["spec"]["type"] == "mcp-server"
     assert entity["spec"]["owner"] == "records-team"
-    definition = yaml.safe_load(entity["spec"]["definition"])
-    assert [tool["name"] for tool in definition["tools"]] == ["get_item", "list_items", "create_item", "delete_item"]
     package = LONGEST_LABEL.replace("-", "_")
+    # One list of tools feeds the server (tools.json), the catalog and the registry.
+    served = json.loads(files[f"{package}/tools.json"])
+    assert [tool["name"] for tool in served] == ["get_item", "list_items", "create_item", "delete_item"]
+    assert json.loads(entity["metadata"]["annotations"]["agentportal.io/capabilities"]) == served
+    assert server["_meta"]["io.modelcontextprotocol.registry/publisher-provided"]["tools"] == served
+    assert json.loads(entity["spec"]["definition"])["tools"] == served
     assert f"{package}/write_tools.py" in files
     read_only = render_golden_path(load("mcp-server"), SCENARIOS[2][1])
     assert "items_api/write_tools.py" not in read_only
     assert "tests/test_write_tools.py" not in read_only
+
+
+async def _live_tools(client: Any) -> list[dict[str, Any]]:
+    listed = await client.list_tools()
+    return [
+        {"name": tool.name, **tool.annotations.model_dump(by_alias=True, exclude_none=True)} for tool in listed.tools
+    ]
+
+
+def live_tools_of(project: Path, package: str) -> dict[str, dict[str, Any]]:
+    """tools/list of the generated server, built from the generated code and asked through the MCP client."""
+    import asyncio
+    import importlib
+
+    from mcp import Client
+
+    sys.path.insert(0, str(project))
+    try:
+        server = importlib.import_module(f"{package}.server").build_server()
+
+        async def ask() -> list[dict[str, Any]]:
+            async with Client(server) as client:
+                return await _live_tools(client)
+
+        listed = asyncio.run(ask())
+    finally:
+        sys.path.remove(str(project))
+        for module in [name for name in sys.modules if name == package or name.startswith(f"{package}.")]:
+            del sys.modules[module]
+    names = {"readOnlyHint": "read_only", "destructiveHint": "destructive", "idempotentHint": "idempotent"}
+    return {
+        tool["name"]: {our: tool[mcp] for mcp, our in {**names, "openWorldHint": "open_world"}.items()}
+        for tool in listed
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("descriptor", ["catalog-info.yaml", "server.json"])
+@pytest.mark.parametrize("scenario", [2, 3], ids=["streamable-http", "stdio-with-writes"])
+def test_what_the_mcp_server_generates_imports_cleanly_and_matches_its_live_tools(
+    descriptor: str, scenario: int, tmp_path: Path, make_team: Any
+) -> None:
+    from catalog.importing import import_inputs
+    from catalog.models import Tool
+
+    values = SCENARIOS[scenario][1]
+    make_team(values["owner"])
+    project = tmp_path / "project"
+    files = render_golden_path(load("mcp-server"), values)
+    write_rendered(files, project)
+
+    report = import_inputs([(descriptor, files[descriptor])], default_owner=values["owner"])
+
+    assert report.ok, report.errors
+    assert report.warnings == []
+    tool = Tool.objects.get(registry_name=f"io.github.{values['owner']}/{values['name']}")
+    declared = {
+        capability.name: {
+            "read_only": capability.read_only,
+            "destructive": capability.destructive,
+            "idempotent": capability.idempotent,
+            "open_world": capability.open_world,
+        }
+        for capability in tool.capabilities.all()
+    }
+    assert declared == live_tools_of(project, values["name"].replace("-", "_"))
+    assert tool.data_class == values.get("data_class", "internal")
+    assert tool.version == "0.1.0"
+    if values.get("transport") == "stdio":
+        assert tool.transport == "stdio"
+    else:
+        assert (tool.transport, tool.endpoint_url) == ("streamable_http", "http://127.0.0.1:8000/mcp")
+    if descriptor == "catalog-info.yaml":  # what the onboarding checks need beyond the registry's fields
+        assert (tool.reach, tool.credential_scope, tool.auth_scheme) == ("closed", "none", "none")
 
 
 @pytest.mark.parametrize("name", ["python-agent", "mcp-server"])

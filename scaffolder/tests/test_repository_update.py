@@ -13,7 +13,7 @@ import yaml
 from django.test import Client
 from django.urls import reverse
 
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.models import GoldenPathTemplate, RepositoryUpdate, ScaffoldRun
 from scaffolder.rendering import load_golden_path
 from scaffolder.tests.conftest import FIXTURES, git_log
@@ -39,7 +39,7 @@ def register(version_folder: str, scratch: Path) -> GoldenPathTemplate:
     manifest = yaml.safe_load((folder / "template.yaml").read_text())
     manifest["steps"].append({"id": "publish", "action": "publish", "name": "Publish the repository"})
     (folder / "template.yaml").write_text(yaml.safe_dump(manifest))
-    services.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
+    registering.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
     return GoldenPathTemplate.objects.get(name="updatable")
 
 
@@ -68,10 +68,19 @@ def show(remote: Path, ref: str, path: str) -> str:
     return git_log(remote, "show", f"{ref}:{path}")
 
 
+def _drop_the_conflicting_edit(published: dict[str, Any]) -> None:
+    clone = published["scratch"] / "team-clone"
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text().replace("License: proprietary", "License: MIT"))
+    subprocess.run(["git", "-C", str(clone), "commit", "-qam", "Back to MIT"], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", str(clone), "push", "-q", "origin", "main"], check=True, env=GIT_ENV)
+
+
 def test_it_pushes_the_new_version_to_a_branch_keeping_the_teams_edits(
     published: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
     run, remote = published["run"], published["remote"]
+    _drop_the_conflicting_edit(published)
     assert services.update_offer(run=run) is None  # nothing newer yet
     register("updatable-v2", published["scratch"])
     main_before = git_log(remote, "rev-parse", "main")
@@ -89,13 +98,13 @@ def test_it_pushes_the_new_version_to_a_branch_keeping_the_teams_edits(
     assert update.branch == "portal/update-2.0.0"
     assert update.from_version is not None
     assert update.from_version.version == "1.0.0"
-    assert update.conflicts == ["README.md"]
+    assert update.conflicts == []
     assert git_log(remote, "rev-parse", "main") == main_before  # main is never touched
     assert git_log(remote, "rev-parse", "portal/update-2.0.0~1") == main_before
     config = show(remote, "portal/update-2.0.0", "config.yaml")
     assert "replicas: 3" in config
     assert "log_level: warning" in config
-    assert "<<<<<<< HEAD\nLicense: proprietary" in show(remote, "portal/update-2.0.0", "README.md")
+    assert "License: Apache-2.0" in show(remote, "portal/update-2.0.0", "README.md")
     assert "new_name.py" in git_log(remote, "ls-tree", "--name-only", "portal/update-2.0.0")
     assert "Alice Liddell" in git_log(remote, "log", "-1", "--format=%an", "portal/update-2.0.0")
     assert services.update_offer(run=run) is None  # done
@@ -103,8 +112,26 @@ def test_it_pushes_the_new_version_to_a_branch_keeping_the_teams_edits(
         services.repository_update_start(actor=published["alice"], run=run)
 
 
+def test_it_pushes_nothing_when_the_teams_edits_conflict(published: dict[str, Any]) -> None:
+    run, remote = published["run"], published["remote"]
+    register("updatable-v2", published["scratch"])
+    main_before = git_log(remote, "rev-parse", "main")
+
+    update = services.repository_update_start(actor=published["alice"], run=run)
+    update = services.repository_update_execute(update_id=update.pk)
+
+    assert update is not None
+    assert update.state == RepositoryUpdate.State.FAILED
+    assert update.conflicts == ["README.md"]
+    assert "conflict with the template's in README.md; nothing was pushed" in update.error
+    assert "scaffold --update" in update.error
+    assert git_log(remote, "rev-parse", "main") == main_before
+    assert "portal/update-2.0.0" not in git_log(remote, "branch", "--list")
+
+
 def test_it_never_overwrites_an_existing_update_branch(published: dict[str, Any]) -> None:
     run, remote = published["run"], published["remote"]
+    _drop_the_conflicting_edit(published)
     subprocess.run(["git", "-C", str(remote), "branch", "portal/update-2.0.0", "main"], check=True, env=GIT_ENV)
     theirs = git_log(remote, "rev-parse", "portal/update-2.0.0")
     register("updatable-v2", published["scratch"])

@@ -15,7 +15,7 @@ import yaml
 from approvals.models import ApprovalRequest
 from catalog.models import Agent, Tool, ToolGrant
 from portal.models import AuditEvent
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.models import GoldenPathTemplate, RunStep, ScaffoldRun, TemplateVersion
 from scaffolder.tests.conftest import AGENT_VALUES, FIXTURES, MCP_VALUES, git_log
 
@@ -308,7 +308,7 @@ def test_preview_writes_nothing(world: dict[str, Any], scaffolder_dirs: dict[str
 
     files = services.preview_render(version=version, values=AGENT_VALUES)
 
-    assert "incident_helper/tools.py" in files
+    assert "incident_helper/mcp_tools.py" in files
     assert sorted(scaffolder_dirs["work"].rglob("*")) == cached
     assert not list(scaffolder_dirs["remotes"].iterdir())
     assert (ScaffoldRun.objects.count(), Agent.objects.count(), AuditEvent.objects.count()) == counts
@@ -318,12 +318,12 @@ def test_preview_writes_nothing(world: dict[str, Any], scaffolder_dirs: dict[str
 
 
 def test_it_registers_builtin_templates_idempotently(builtin: dict[str, Any]) -> None:
-    again = services.templates_register_builtin()
+    again = registering.templates_register_builtin()
     assert {item.outcome for item in again} == {"unchanged"}
     assert TemplateVersion.objects.count() == 2
     template = GoldenPathTemplate.objects.get(name="python-agent")
     assert template.latest is not None
-    assert template.version == template.latest.version == "1.0.0"
+    assert template.version == template.latest.version == "1.1.0"
     assert "agent_type" in template.parameters_schema["properties"]
 
 
@@ -334,10 +334,10 @@ def test_it_keeps_every_version_so_old_ones_can_be_rendered(db: None, tmp_path: 
 
     folder = tmp_path / "updatable"
     shutil.copytree(FIXTURES / "updatable-v1", folder)
-    first = services.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
+    first = registering.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
     shutil.rmtree(folder)
     shutil.copytree(FIXTURES / "updatable-v2", folder)
-    second = services.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
+    second = registering.template_register(golden_path=load_golden_path(folder), builtin_folder="updatable")
     shutil.rmtree(folder)  # the files now only live in the database
 
     template = GoldenPathTemplate.objects.get(name="updatable")
@@ -372,13 +372,13 @@ def test_it_registers_a_template_from_git_and_records_the_commit(db: None, tmp_p
     shutil.copytree(FIXTURES / "updatable-v1", source / "golden" / "updatable")
     commit = git_commit_all(source)
 
-    registered = services.template_register_git(actor=None, url=str(source), ref="main", path="golden/updatable")
+    registered = registering.template_register_git(actor=None, url=str(source), ref="main", path="golden/updatable")
 
     assert registered.outcome == "created"
     assert registered.version.git_commit == commit
     template = registered.version.template
     assert (template.source, template.git_url, template.git_path) == ("git", str(source), "golden/updatable")
-    again = services.template_register_git(actor=None, url=str(source), ref="main", path="golden/updatable")
+    again = registering.template_register_git(actor=None, url=str(source), ref="main", path="golden/updatable")
     assert again.outcome == "unchanged"
 
 
@@ -394,12 +394,12 @@ def test_it_refuses_a_git_template_whose_folder_escapes_the_repository(db: None,
     git_commit_all(source)
 
     with pytest.raises(services.ScaffoldError) as caught:
-        services.template_register_git(actor=None, url=str(source), path="linked")
+        registering.template_register_git(actor=None, url=str(source), path="linked")
     assert "symlink" in caught.value.errors["path"][0]
     with pytest.raises(services.ScaffoldError) as caught:
-        services.template_register_git(actor=None, url=str(source), path="../outside")
+        registering.template_register_git(actor=None, url=str(source), path="../outside")
     assert list(caught.value.errors) == ["git_path"]
-    assert not GoldenPathTemplate.objects.exists()
+    assert not GoldenPathTemplate.objects.filter(source="git").exists()
 
 
 def test_it_refuses_a_git_template_with_a_symlinked_file(db: None, tmp_path: Path) -> None:
@@ -411,22 +411,22 @@ def test_it_refuses_a_git_template_with_a_symlinked_file(db: None, tmp_path: Pat
     git_commit_all(source)
 
     with pytest.raises(services.ScaffoldError) as caught:
-        services.template_register_git(actor=None, url=str(source))
+        registering.template_register_git(actor=None, url=str(source))
     assert "symlink" in caught.value.errors["path"][0]
 
 
 def test_it_refuses_local_git_sources_in_production(db: None, settings: Any) -> None:
     settings.SCAFFOLDER_ALLOW_LOCAL_GIT = False
     with pytest.raises(services.ScaffoldError) as caught:
-        services.template_register_git(actor=None, url="/srv/templates")
+        registering.template_register_git(actor=None, url="/srv/templates")
     assert list(caught.value.errors) == ["git_url"]
     with pytest.raises(services.ScaffoldError):
-        services.template_register_git(actor=None, url="ext::sh -c touch% /tmp/pwned")
+        registering.template_register_git(actor=None, url="ext::sh -c touch% /tmp/pwned")
 
 
 def test_only_platform_admins_register_git_templates(db: None, make_user: Callable[..., Any]) -> None:
     with pytest.raises(services.ScaffoldPermissionError):
-        services.template_register_git(actor=make_user("eve"), url="https://example.com/t.git")
+        registering.template_register_git(actor=make_user("eve"), url="https://example.com/t.git")
 
 
 def test_it_refuses_a_git_template_that_reaches_for_python_internals(db: None, tmp_path: Path) -> None:
@@ -438,11 +438,11 @@ def test_it_refuses_a_git_template_that_reaches_for_python_internals(db: None, t
     git_commit_all(source)
 
     with pytest.raises(services.ScaffoldError) as caught:
-        services.template_register_git(actor=None, url=str(source))
+        registering.template_register_git(actor=None, url=str(source))
     message = caught.value.errors["path"][0]
     assert "files/evil.txt" in message
     assert "is not allowed (templates may not reach Python internals" in message
-    assert not GoldenPathTemplate.objects.exists()
+    assert not GoldenPathTemplate.objects.filter(source="git").exists()
 
 
 def test_it_takes_over_a_run_whose_worker_died(world: dict[str, Any]) -> None:

@@ -80,19 +80,32 @@ def test_it_applies_template_changes_and_keeps_the_teams_edits(repo: Path, v1: G
     assert "Update from the updatable golden path 1.0.0 -> 2.0.0" in git(repo, "log", "-1", "--format=%B")
 
 
-def test_it_marks_conflicts_inline_and_reports_them(repo: Path, v1: GoldenPath, v2: GoldenPath) -> None:
+def test_it_stops_with_the_merge_in_progress_and_commits_no_conflict(
+    repo: Path, v1: GoldenPath, v2: GoldenPath
+) -> None:
     edit(repo, "README.md", "License: MIT", "License: proprietary")
     team_commit(repo)
+    head = git(repo, "rev-parse", "HEAD")
 
     result = update_repository(repo, old=v1, new=v2, identity=TEAM)
 
+    assert result.stopped and not result.up_to_date
     assert result.conflicts == ["README.md"]
+    assert result.commit is None
+    assert git(repo, "rev-parse", "HEAD") == head  # nothing committed
     readme = (repo / "README.md").read_text()
     assert "<<<<<<< HEAD\nLicense: proprietary\n=======\nLicense: Apache-2.0\n>>>>>>> " in readme
     assert "Intro line, improved." in readme  # the non-conflicting hunk merged cleanly
-    assert "Conflicts (marked inline, resolve them):\n  README.md" in git(repo, "log", "-1", "--format=%B")
-    assert git(repo, "status", "--porcelain") == ""
-    assert not (repo / ".git" / "CHERRY_PICK_HEAD").exists()
+    assert "UU README.md" in git(repo, "status", "--porcelain")
+    with pytest.raises(UpdateError, match="unresolved conflicts"):
+        update_repository(repo, old=v1, new=v2, identity=TEAM)  # a second run does not pile on
+
+    (repo / "README.md").write_text(readme.split("<<<<<<<")[0] + "License: proprietary\n")
+    run_git(["add", "README.md"], cwd=repo, env=git_environment(identity=TEAM))
+    run_git(["commit", "--no-edit", "--quiet"], cwd=repo, env=git_environment(identity=TEAM))
+    assert "Update from the updatable golden path 1.0.0 -> 2.0.0" in git(repo, "log", "-1", "--format=%B")
+    assert "Conflicts resolved by hand:\n  README.md" in git(repo, "log", "-1", "--format=%B")
+    assert read_answers(repo).version == "2.0.0"
 
 
 def test_it_keeps_a_file_the_template_deleted_but_the_team_changed(repo: Path, v1: GoldenPath, v2: GoldenPath) -> None:

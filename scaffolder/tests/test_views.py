@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from approvals.models import ApprovalRequest
 from scaffolder import services
 from scaffolder.forms import ParametersForm
 from scaffolder.models import ScaffoldRun
@@ -145,8 +146,8 @@ def test_preview_shows_the_tree_and_contents_and_writes_nothing(as_alice: Client
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "28 files" in html
-    assert 'data-path="incident_helper/tools.py"' in html
+    assert "26 files" in html
+    assert 'data-path="incident_helper/mcp_tools.py"' in html
     assert "<summary>incident_helper/</summary>" in html
     assert "consumesApis:" in html  # file contents are there to read
     assert 'type="hidden" name="name" value="incident-helper"' in html
@@ -204,9 +205,46 @@ def test_the_run_page_polls_while_the_run_is_active(as_alice: Client, world: dic
     assert "<html" not in partial
 
     services.run_execute(run_id=run.pk)
+    checking = as_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="succeeded"' in checking
+    assert "every 1s" in checking  # the onboarding checks (no worker here) are still running
+    assert 'data-testid="approval-request" data-state="checking"' in checking
+
+    ApprovalRequest.objects.filter(pk__in=ScaffoldRun.objects.get(pk=run.pk).approval_request_ids).update(
+        state=ApprovalRequest.State.CHANGES_REQUESTED
+    )
     finished = as_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "every 1s" not in finished
-    assert 'data-state="succeeded"' in finished
+
+
+def test_the_run_page_shows_the_onboarding_request_and_its_failed_checks(
+    as_alice: Client, world: dict[str, Any]
+) -> None:
+    from approvals.models import CheckRun
+
+    run = services.run_start(
+        actor=world["alice"], template=world["templates"]["python-agent"], values=AGENT_VALUES, enqueue=False
+    )
+    services.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    onboarding = ApprovalRequest.objects.get(pk=run.approval_request_ids[0])
+    ApprovalRequest.objects.filter(pk=onboarding.pk).update(state=ApprovalRequest.State.CHANGES_REQUESTED)
+    CheckRun.objects.filter(request=onboarding).delete()
+    CheckRun.objects.create(request=onboarding, round=onboarding.round, name="owner_has_maintainer", status="passed")
+    CheckRun.objects.create(
+        request=onboarding,
+        round=onboarding.round,
+        name="descriptor_complete",
+        status="failed",
+        summary="incident-helper: missing a data class.",
+    )
+
+    page = as_alice.get(reverse("scaffolder:run", args=[run.pk])).content.decode()
+
+    assert f"#{onboarding.pk}</a> agent onboarding" in page.lower()
+    assert 'data-testid="request-state">changes requested' in page.lower()
+    assert "<strong>descriptor_complete</strong>: incident-helper: missing a data class." in page
+    assert "owner_has_maintainer" not in page.split('data-testid="failed-checks"')[1].split("</ul>")[0]
 
 
 def test_a_failed_run_offers_a_retry(

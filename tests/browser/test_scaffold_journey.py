@@ -28,7 +28,7 @@ def eager_celery() -> Iterator[None]:
 @pytest.fixture
 def scaffolding(make_user: Any, make_team: Any, settings: Any, tmp_path: Path) -> Path:
     from catalog import services as catalog
-    from scaffolder.services import templates_register_builtin
+    from scaffolder.registering import templates_register_builtin
 
     remotes = tmp_path / "remotes"
     remotes.mkdir()

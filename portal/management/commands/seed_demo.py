@@ -1,4 +1,6 @@
-"""Demo data for `make run`: idempotent, and each plugin adds its own objects through its `seed_demo` hook."""
+"""Demo data for `make run`: idempotent. The portal creates the demo people (one per role); every app then adds its
+own objects through its app config's `seed_demo(stdout)` hook (catalog/demo.py, approvals/demo.py,
+scaffolder/demo.py), in INSTALLED_APPS order, so the portal imports no app."""
 
 from typing import Any
 
@@ -8,8 +10,6 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from catalog.models import Team, TeamMembership
-from catalog.teams import team_create, team_set_member
 from portal.context import SYSTEM_ACTOR, acting_as, through
 from portal.roles import (
     BUSINESS_OWNER,
@@ -24,31 +24,15 @@ from portal.roles import (
 
 DEMO_PASSWORD = "demo-portal-pass"  # noqa: S105 - printed for people trying the portal; refused in production
 
-TEAMS = [
-    ("platform", "Platform Engineering", "Runs the developer platform and this portal."),
-    ("payments", "Payments", "Owns checkout, refunds and the payment gateway."),
-    ("security", "Security", "Application and cloud security."),
-    ("data-science", "Data Science", "Forecasting and analytics."),
-]
-# username, full name, roles, team memberships
+# username, full name, roles (their teams are the catalog demo's)
 USERS = [
-    ("admin", "Ada Admin", [PLATFORM_ADMIN], [("platform", TeamMembership.Role.MAINTAINER)]),
-    ("alice", "Alice Engineer", [], [("payments", TeamMembership.Role.MAINTAINER)]),
-    (
-        "bob",
-        "Bob Engineer",
-        [],
-        [("payments", TeamMembership.Role.MEMBER), ("data-science", TeamMembership.Role.MAINTAINER)],
-    ),
-    ("sam", "Sam Reviewer", [SECURITY_REVIEWER], [("security", TeamMembership.Role.MEMBER)]),
-    (
-        "sarah",
-        "Sarah Lead",
-        [SECURITY_REVIEWER, SECURITY_LEAD],
-        [("security", TeamMembership.Role.MAINTAINER)],
-    ),
-    ("dora", "Dora Data-Owner", [DATA_OWNER], [("data-science", TeamMembership.Role.MEMBER)]),
-    ("olga", "Olga Business-Owner", [BUSINESS_OWNER], []),
+    ("admin", "Ada Admin", [PLATFORM_ADMIN]),
+    ("alice", "Alice Engineer", []),
+    ("bob", "Bob Engineer", []),
+    ("sam", "Sam Reviewer", [SECURITY_REVIEWER]),
+    ("sarah", "Sarah Lead", [SECURITY_REVIEWER, SECURITY_LEAD]),
+    ("dora", "Dora Data-Owner", [DATA_OWNER]),
+    ("olga", "Olga Business-Owner", [BUSINESS_OWNER]),
 ]
 
 
@@ -70,19 +54,14 @@ class Command(BaseCommand):
                 if hook is not None:
                     hook(self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Log in with any of these (password: {DEMO_PASSWORD}):"))
-        for username, full_name, roles, teams in USERS:
-            described = ", ".join(roles) or ENGINEER
-            memberships = ", ".join(f"{team} {role}" for team, role in teams) or "no team"
-            self.stdout.write(f"  {username:<6} {full_name:<22} roles: {described}; teams: {memberships}")
+        for username, full_name, roles in USERS:
+            self.stdout.write(f"  {username:<6} {full_name:<22} roles: {', '.join(roles) or ENGINEER}")
 
     def _seed_people(self) -> None:
         for role in ROLE_GROUPS:
             role_group(role)
-        for name, title, description in TEAMS:
-            if not Team.objects.filter(name=name).exists():
-                team_create(name=name, title=title, description=description, email=f"{name}@example.com")
         user_model = get_user_model()
-        for username, full_name, roles, teams in USERS:
+        for username, full_name, roles in USERS:
             user = user_model.objects.filter(username=username).first()
             if user is None:
                 first, _, last = full_name.partition(" ")
@@ -97,5 +76,3 @@ class Command(BaseCommand):
                 user.is_superuser = PLATFORM_ADMIN in roles
                 user.save(update_fields=["is_staff", "is_superuser"])
             user.groups.add(role_group(ENGINEER), *(role_group(role) for role in roles))
-            for team_name, role in teams:
-                team_set_member(team=Team.objects.get(name=team_name), user=user, role=role)

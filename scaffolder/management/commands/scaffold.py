@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.management.commands._acting import acting_for, add_as_argument, command_user
-from scaffolder import services
+from scaffolder import registering, services
 from scaffolder.git import GitError, Identity, commit_all
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
 from scaffolder.publishers import available_publishers
@@ -54,7 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--update", metavar="REPO_DIR", help="Update a generated repository to the latest version.")
         parser.add_argument("--to-version", help="With --update: the version to update to (default: the latest).")
         parser.add_argument("--list", action="store_true", help="List registered golden paths.")
-        parser.add_argument("--register-builtin", action="store_true", help="Register the shipped golden paths.")
+        parser.add_argument(
+            "--register-builtin", action="store_true", help="Register the shipped golden paths (migrate does too)."
+        )
         parser.add_argument("--register-git", metavar="URL", help="Register a golden path from a git repository.")
         parser.add_argument("--ref", default="", help="With --register-git: branch or tag (default branch if empty).")
         parser.add_argument("--path", default="", help="With --register-git: template folder inside the repository.")
@@ -73,9 +75,11 @@ class Command(BaseCommand):
             if options["list"]:
                 self._list()
             elif options["register_builtin"]:
-                services.seed_builtin_templates(write=self.stdout.write)
+                for registered in registering.templates_register_builtin():
+                    version = registered.version
+                    self.stdout.write(f"Golden path {version.template.name} {version.version}: {registered.outcome}")
             elif options["register_git"]:
-                registered = services.template_register_git(
+                registered = registering.template_register_git(
                     actor=user, url=options["register_git"], ref=options["ref"], path=options["path"]
                 )
                 version = registered.version
@@ -197,18 +201,26 @@ class Command(BaseCommand):
         if result.up_to_date:
             self.stdout.write(f"{repo} is up to date with {new.name} {new.version}; nothing to do.")
             return
+        if result.dropped_answers:
+            self.stdout.write(f"Answers no longer used: {', '.join(result.dropped_answers)}.")
+        kept = [f"deleted by the template, changed by you (kept): {path}" for path in result.kept_deleted]
+        if result.stopped:
+            problems = [f"conflict (marked inline): {path}" for path in result.conflicts] + kept
+            raise CommandError(
+                f"Stopped updating {repo} from {result.template} {result.from_version} to {result.to_version}: "
+                "nothing was committed and the merge is in progress.\n  "
+                + "\n  ".join(problems)
+                + "\nResolve the conflicts, `git add` them and `git commit` (the message is prepared), "
+                "or give up with `git reset --merge`."
+            )
         self.stdout.write(
             f"Updated {repo} from {result.template} {result.from_version} to {result.to_version}: "
             f"commit {result.commit[:12] if result.commit else '-'}, {len(result.changed)} file(s) changed."
         )
         for path in result.changed:
             self.stdout.write(f"    {path}")
-        if result.dropped_answers:
-            self.stdout.write(f"Answers no longer used: {', '.join(result.dropped_answers)}.")
-        if result.conflicts or result.kept_deleted:
-            problems = [f"conflict (marked inline): {path}" for path in result.conflicts]
-            problems += [f"deleted by the template, changed by you (kept): {path}" for path in result.kept_deleted]
-            raise CommandError("Resolve these, then commit:\n  " + "\n  ".join(problems))
+        for line in kept:
+            self.stdout.write(f"    {line}")
 
 
 def parse_author(text: str) -> Identity:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from importlib import resources
+from typing import Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -21,14 +23,26 @@ INSTRUCTIONS = (
     f"Results are classified {DATA_CLASS}: do not copy them anywhere less protected."
 )
 
-# Annotations are hints for clients (for example: ask the user before a destructive call).
-# Keep them honest: a tool marked read-only must never change anything.
-READ_ONLY = ToolAnnotations(
-    read_only_hint=True,
-    destructive_hint=False,
-    idempotent_hint=True,
-    open_world_hint=False,
-)
+# tools.json is the one place where each tool's title, description and MCP hints live; the
+# catalog descriptors were generated from the same list. Annotations are hints for clients (for
+# example: ask the user before a destructive call). Keep them honest: a tool marked read-only
+# must never change anything.
+TOOL_SPECS: dict[str, dict[str, Any]] = {
+    spec["name"]: spec
+    for spec in json.loads(resources.files(__package__).joinpath("tools.json").read_text("utf-8"))
+}
+
+
+def described(name: str) -> dict[str, Any]:
+    """Keyword arguments for ``server.tool`` from the tool's entry in tools.json."""
+    spec = TOOL_SPECS[name]
+    return {
+        "name": name,
+        "title": spec["title"],
+        "description": spec["description"],
+        "annotations": ToolAnnotations.model_validate(spec["annotations"]),
+    }
+
 
 ItemId = Annotated[
     str, Field(description="Item identifier, for example item-1.", pattern=r"^item-[0-9]{1,9}$")
@@ -49,15 +63,13 @@ def build_server(store: ItemStore | None = None) -> MCPServer:
     store = store if store is not None else ItemStore.with_examples()
     server = MCPServer(name=SERVER_NAME, instructions=INSTRUCTIONS, version=__version__)
 
-    @server.tool(title="List items", annotations=READ_ONLY)
+    @server.tool(**described("list_items"))
     def list_items(status: Status | None = None, limit: Limit = 20) -> ItemList:
-        """List items, optionally only the open or the closed ones."""
         matching = store.search(status)
         return ItemList(items=matching[:limit], total=len(matching))
 
-    @server.tool(title="Get item", annotations=READ_ONLY)
+    @server.tool(**described("get_item"))
     def get_item(item_id: ItemId) -> Item:
-        """Fetch one item by its identifier."""
         return find_item(store, item_id)
 {%- if include_example_write %}
 

@@ -71,18 +71,39 @@ def load_dataset(path: Path = DATASET_PATH) -> Dataset:
     return Dataset(threshold=float(document["threshold"]), cases=cases)
 
 
+def scripted_model() -> Any:
+    """pydantic-ai FunctionModel that echoes the prompt: the offline stand-in for a real model."""
+    from pydantic_ai.messages import ModelResponse, TextPart, UserPromptPart
+    from pydantic_ai.models.function import FunctionModel
+
+    def echo(messages: list[Any], info: Any) -> ModelResponse:
+        prompts = [
+            part.content
+            for message in messages
+            for part in getattr(message, "parts", [])
+            if isinstance(part, UserPromptPart)
+        ]
+        return ModelResponse(parts=[TextPart(f"Echo: {prompts[-1]}")])
+
+    return FunctionModel(echo)
+
+
 def default_runner() -> AgentRunner:
     # Imported lazily so the scorers stay usable without the agent's dependencies.
+    import asyncio
+    import os
+
     from {{ package }}.agent import (
-        Agent,
-    )
-    from {{ package }}.approval import (
-        approve_all,
+        run,
     )
 
-    # Evals run against stub tools, so approving every call here cannot touch real systems.
-    agent = Agent.from_environment(approver=approve_all)
-    return agent.run
+    model = os.environ.get("EVAL_MODEL") or scripted_model()
+
+    def run_case(prompt: str) -> ScoredResult:
+        # No MCP servers in the eval gate: it measures the agent's answers, not the tools'.
+        return asyncio.run(run(prompt, model=model, targets=[]))
+
+    return run_case
 
 
 def run_evals(runner: AgentRunner | None = None, dataset: Dataset | None = None) -> EvalReport:

@@ -24,9 +24,11 @@ def test_it_reads_the_agent_descriptor(descriptor: AgentDescriptor) -> None:
     assert descriptor.human_in_loop in ("per_action", "none")
     assert descriptor.models
     assert descriptor.entity_ref == f"component:default/{descriptor.name}"
+    assert descriptor.data_class in ("public", "internal", "confidential", "restricted")
+    assert descriptor.environments
 
 
-def test_it_lists_consumed_apis_as_granted_tools(descriptor: AgentDescriptor) -> None:
+def test_it_lists_consumed_apis_as_requested_tools(descriptor: AgentDescriptor) -> None:
     document = yaml.safe_load(DEFAULT_DESCRIPTOR_PATH.read_text(encoding="utf-8"))
     consumed = document["spec"]["consumesApis"]
     assert all(ref.startswith("api:") for ref in consumed)

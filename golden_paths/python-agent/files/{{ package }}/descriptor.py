@@ -1,7 +1,8 @@
 """The agent's own Backstage descriptor (catalog-info.yaml) is its source of truth.
 
-Name, owner, model, autonomy level, human-in-the-loop mode and the granted tools are all read
-from it, so what the catalog shows is what the agent does.
+Name, owner, model, autonomy level, human-in-the-loop mode, data class, environments and the
+requested tools are read from it, so what the catalog shows is what the agent does. Whether a
+tool may be called is not: the portal answers that at call time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class AgentDescriptor:
     human_in_loop: str
     models: tuple[str, ...]
     granted_tools: tuple[str, ...]
+    data_class: str = "internal"
+    environments: tuple[str, ...] = ("production",)
 
     @property
     def entity_ref(self) -> str:
@@ -82,6 +85,13 @@ def load_descriptor(path: Path | None = None) -> AgentDescriptor:
         human_in_loop=human_in_loop,
         models=models,
         granted_tools=tuple(sorted(_tool_name(ref) for ref in spec.get("consumesApis") or [])),
+        data_class=_annotation(annotations, "data-class"),
+        environments=tuple(
+            name.strip()
+            for name in _annotation(annotations, "environments").split(",")
+            if name.strip()
+        )
+        or ("production",),
     )
 
 
