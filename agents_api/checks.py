@@ -8,8 +8,8 @@ from datetime import datetime
 from django.utils import timezone
 
 from agents_api.grant_index import grant_index
-from agents_api.signals import grant_check_denied
 from catalog.grant_rules import GrantDecision, Verdict, decide
+from catalog.signals import grant_check_denied
 
 logger = logging.getLogger(__name__)
 DEFAULT_ENVIRONMENT = "production"

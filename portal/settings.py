@@ -451,6 +451,7 @@ if OIDC_ENABLED:
         raise ImproperlyConfigured(f"OIDC_SIGN_ALGO must be an asymmetric JWS algorithm; got {OIDC_SIGN_ALGO!r}.")
     AUTHENTICATION_BACKENDS.insert(
         AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"), "portal.sso.PortalOidcBackend"
+    )
 if not LOCAL_LOGIN_ENABLED:
     if not OIDC_ENABLED:
         raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER too.")

@@ -3,13 +3,27 @@ from typing import Any
 from django.apps import AppConfig
 
 
+def _record_denied_check(sender: Any, **kwargs: Any) -> None:
+    """A call the call-time grant check refused is a finding, as if its span had arrived."""
+    from runtime.findings import finding_from_denied_check
+
+    finding_from_denied_check(
+        agent=kwargs["agent"],
+        tool=kwargs["tool"],
+        capability=kwargs.get("capability") or "",
+        environment=kwargs["environment"],
+        verdict=str(kwargs["verdict"]),
+        reason=kwargs.get("reason", ""),
+    )
+
+
 class RuntimeConfig(AppConfig):
     name = "runtime"
     verbose_name = "Runtime governance"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from catalog.signals import entity_changed
+        from catalog.signals import entity_changed, grant_check_denied
         from portal import tokens
         from runtime import autonomy, metrics  # noqa: F401  (metrics: Prometheus collectors)
         from runtime.selectors import bind_agent_token
@@ -17,6 +31,7 @@ class RuntimeConfig(AppConfig):
         tokens.agent_binder = bind_agent_token
         autonomy.register()
         entity_changed.connect(autonomy.on_agent_changed, dispatch_uid="runtime-autonomy-gate")
+        grant_check_denied.connect(_record_denied_check, dispatch_uid="runtime-denied-check-finding")
 
     def seed_demo(self, stdout: Any) -> None:
         from runtime.demo import seed

@@ -33,7 +33,7 @@ class GrantCheckView(APIView):
         description=(
             "Allowed only for an approved, unexpired grant in the environment that covers the capability. "
             "Unknown agents and tools are answered (allowed false, with the reason), not 404: a gateway needs a "
-            "decision. Every denial is sent as the `agents_api.signals.grant_check_denied` signal."
+            "decision. Every denial is sent as the `catalog.signals.grant_check_denied` signal."
         ),
         parameters=[
             OpenApiParameter(

@@ -12,9 +12,9 @@ import time_machine
 from django.utils import timezone
 
 from agents_api.grant_index import GrantIndex, generation_bump, generation_read
-from agents_api.signals import grant_check_denied
 from catalog import services as catalog
 from catalog.models import ToolGrant
+from catalog.signals import grant_check_denied
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +216,16 @@ def test_a_change_made_elsewhere_is_seen_once_the_index_is_older_than_its_max_ag
     assert index.lookup("pr-reviewer", "github-mcp").grants[0].status == "approved"  # the map as last read
     time.sleep(1.0)
     assert index.lookup("pr-reviewer", "github-mcp").grants[0].status == "revoked"
+
+
+def test_a_denied_check_opens_a_runtime_finding_and_repeats_count_on_it(
+    gateway: Any, make_grant: Callable[..., Any]
+) -> None:
+    from runtime.models import Finding
+
+    make_grant(capabilities=["get_file"])
+    for _ in range(2):
+        check(gateway, agent="pr-reviewer", tool="github-mcp", capability="delete_repo")
+    check(gateway, agent="pr-reviewer", tool="github-mcp", capability="get_file")  # allowed: no finding
+    finding = Finding.objects.get()
+    assert (finding.kind, finding.count) == ("capability_not_granted", 2)

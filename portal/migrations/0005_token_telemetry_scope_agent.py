@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_like_indexes_dropped'),
+        ('portal', '0004_audit_sealed_chain'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_like_indexes_dropped'),
+        ('portal', '0005_token_telemetry_scope_agent'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
