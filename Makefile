@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.lock
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -e .
-	$(BIN)/python -m compileall -q -j 0 portal catalog approvals scaffolder bench >/dev/null
+	$(BIN)/python -m compileall -q -j 0 portal catalog approvals scaffolder runtime agents_api bench >/dev/null
 	@touch $(STAMP)
 
 run: install
@@ -44,6 +44,8 @@ test-browser: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PORTAL_MODE=test $(BIN)/lint-imports
+	PORTAL_MODE=test $(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

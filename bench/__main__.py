@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["catalog", "approvals", "scaffold", "grant_check"]
+BENCHMARKS = ["catalog", "approvals", "scaffold", "grant_check", "telemetry"]
 
 if __name__ == "__main__":
     failed = []

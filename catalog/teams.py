@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
@@ -10,6 +12,8 @@ from django.db import transaction
 
 from catalog.models import Team, TeamMembership
 from portal.audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 TEAM_GROUP_PREFIX = "team:"
 
@@ -75,3 +79,27 @@ def team_remove_member(*, team: Team, user: AbstractBaseUser) -> None:
     user.groups.remove(team.members_group, team.maintainers_group)  # type: ignore[attr-defined]
     if deleted:
         audit_record(action="catalog.team.member_removed", target=team, changes={"user": user.get_username()})
+
+
+@transaction.atomic
+def team_memberships_sync(
+    *, user: AbstractBaseUser, wanted: Mapping[str, str], managed: Iterable[str]
+) -> dict[str, dict[str, str | None]]:
+    """Make the user's memberships of the `managed` teams exactly `wanted` ({team: role}); teams outside `managed`
+    are left as admins set them. Single sign-on calls this at every sign-in (portal.sso)."""
+    managed = list(managed)
+    held = dict(TeamMembership.objects.filter(user=user, team__name__in=managed).values_list("team__name", "role"))
+    changes: dict[str, dict[str, str | None]] = {}
+    for team in Team.objects.filter(name__in=managed):
+        before, after = held.get(team.name), wanted.get(team.name)
+        if before == after:
+            continue
+        if after is None:
+            team_remove_member(team=team, user=user)
+        else:
+            team_set_member(team=team, user=user, role=after)
+        changes[team.name] = {"before": before, "after": after}
+    missing = sorted(set(wanted) - set(Team.objects.filter(name__in=list(wanted)).values_list("name", flat=True)))
+    if missing:
+        logger.warning("OIDC_GROUP_MAP names teams the catalog does not have: %s", ", ".join(missing))
+    return changes

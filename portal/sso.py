@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,12 +119,15 @@ def groups_from_claims(claims: Mapping[str, Any]) -> list[str]:
     return [str(group) for group in value] if isinstance(value, list) else []
 
 
+# The catalog owns teams: its app config plugs in the function that makes a user's memberships of the teams the map
+# manages what the provider says (portal imports no app). Called with user, wanted ({team: role}) and managed (team
+# names); returns {team: {"before": role|None, "after": role|None}} for each change.
+team_memberships_sync: Callable[..., dict[str, dict[str, str | None]]] | None = None
+
+
 @transaction.atomic
 def user_rights_sync(*, user: AbstractBaseUser, groups: Iterable[str]) -> dict[str, Any]:
     """Make the user's mapped roles and teams what the provider's groups say; audited when anything changed."""
-    from catalog.models import Team, TeamMembership  # the catalog owns teams; signing in is where they are mapped
-    from catalog.teams import team_remove_member, team_set_member
-
     group_map = settings.OIDC_GROUP_MAP
     wanted, managed = rights_for(groups, group_map), managed_by_map(group_map)
     user_groups = user.groups  # type: ignore[attr-defined]
@@ -138,24 +141,9 @@ def user_rights_sync(*, user: AbstractBaseUser, groups: Iterable[str]) -> dict[s
     if added_roles or removed_roles:
         changes["roles"] = {"added": added_roles, "removed": removed_roles}
 
-    held_teams = dict(
-        TeamMembership.objects.filter(user=user, team__name__in=list(managed.teams)).values_list("team__name", "role")
+    team_changes = (
+        team_memberships_sync(user=user, wanted=wanted.teams, managed=managed.teams) if team_memberships_sync else {}
     )
-    team_changes: dict[str, dict[str, str | None]] = {}
-    for team in Team.objects.filter(name__in=list(managed.teams)):
-        before, after = held_teams.get(team.name), wanted.teams.get(team.name)
-        if before == after:
-            continue
-        if after is None:
-            team_remove_member(team=team, user=user)
-        else:
-            team_set_member(team=team, user=user, role=after)
-        team_changes[team.name] = {"before": before, "after": after}
-    missing = sorted(
-        set(wanted.teams) - set(Team.objects.filter(name__in=list(wanted.teams)).values_list("name", flat=True))
-    )
-    if missing:
-        logger.warning("OIDC_GROUP_MAP names teams the catalog does not have: %s", ", ".join(missing))
     if team_changes:
         changes["teams"] = team_changes
     user.__dict__.pop("_portal_roles", None)  # portal.roles caches the user's groups per request

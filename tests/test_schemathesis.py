@@ -53,7 +53,7 @@ def seeded(make_user: Callable[..., Any], make_team: Callable[..., Any]) -> dict
     from catalog import services as catalog
     from portal.roles import PLATFORM_ADMIN
     from scaffolder.models import GoldenPathTemplate
-    from scaffolder.services import seed_builtin_templates
+    from scaffolder.registering import templates_register_builtin
 
     admin = make_user("fuzz-admin", roles=[PLATFORM_ADMIN])
     reader = make_user("fuzz-reader")
@@ -69,7 +69,7 @@ def seeded(make_user: Callable[..., Any], make_team: Callable[..., Any]) -> dict
     grant, _ = catalog.grant_request(actor=admin, agent=agent, tool=tool)
     request = approvals.request_submit(actor=admin, kind="tool_onboarding", tool=tool)
     catalog.model_upsert(data={"name": "claude", "provider": "Anthropic"}, actor=admin)
-    seed_builtin_templates(write=lambda line: None)
+    templates_register_builtin()
     template = GoldenPathTemplate.objects.order_by("name").first()
     assert template is not None
     # Path parameters naming these rows, so each detail and action also runs on an object that exists.

@@ -21,7 +21,7 @@ from catalog.models import ToolGrant
 from portal.models import AuditEvent
 from portal.testing.worker import database_url_for_current_connection
 from portal.tokens import token_issue
-from scaffolder.services import templates_register_builtin
+from scaffolder.registering import templates_register_builtin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
