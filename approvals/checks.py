@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db.models import Count, Q
 
 from approvals.mcp_introspect import McpIntrospection, McpProtocolError, diff_capabilities, introspect_mcp_server
 from catalog import risk
@@ -96,19 +95,14 @@ def check_owner(subject: Subject) -> CheckResult:
 
 
 def _owner_team(team_id: int) -> tuple[str, int]:
-    """The team's name and how many active maintainers it has, in one statement. Hand-built: every onboarding
-    round asks, and the ORM spent several times longer composing the count than the database answering it."""
-    user = get_user_model()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT t.name, (SELECT COUNT(*) FROM {quote(TeamMembership._meta.db_table)} m "  # noqa: S608 (names are ours)
-            f"JOIN {quote(user._meta.db_table)} u ON u.{quote(user._meta.pk.column)} = m.user_id "
-            f"WHERE m.team_id = t.id AND m.role = %s AND u.{quote(user._meta.get_field('is_active').column)}) "
-            f"FROM {quote(Team._meta.db_table)} t WHERE t.id = %s",
-            [TeamMembership.Role.MAINTAINER, team_id],
-        )
-        name, count = cursor.fetchone()
+    """The team's name and how many active maintainers it has, in one statement."""
+    maintainers = Count(
+        "memberships",
+        filter=Q(memberships__role=TeamMembership.Role.MAINTAINER, memberships__user__is_active=True),
+    )
+    name, count = (
+        Team.objects.filter(pk=team_id).annotate(maintainers=maintainers).values_list("name", "maintainers").get()
+    )
     return str(name), int(count)
 
 

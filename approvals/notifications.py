@@ -17,13 +17,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Notification, NotificationPreference
 from catalog.models import Team, TeamMembership
-from portal.db import insert_unless_present, update_each
+from portal.db import insert_unless_present
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ EVENT_TITLES = {
     "changes_requested": "Changes requested",
     "expired": "Request expired",
     "grant-expired": "Grant expired",
+    "facts_changed": "Facts changed: back to checks",
+    "drift": "Live MCP server differs from what was approved",
 }
 
 
@@ -219,30 +222,18 @@ def notify_team(team: Team, *, event: str, subject_line: str, body: str, dedupe:
 
 
 def notification_claim(notification_id: int) -> Notification | None:
-    """Take the notification to send it: pending, or sending with an expired lease (its worker died). One
-    UPDATE ... RETURNING, so a duplicate delivery finds nothing to claim."""
+    """Take the notification to send it: pending, or sending with an expired lease (its worker died). A
+    conditional UPDATE, so a duplicate delivery finds nothing to claim."""
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    quote = connection.ops.quote_name
-    fields = ["id", "channel", "target", "subject", "body", "attempts"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Notification._meta.db_table)} SET status = %s, lease_until = %s "  # noqa: S608 (names are ours)
-            "WHERE id = %s AND (status = %s OR (status = %s AND lease_until < %s)) "
-            f"RETURNING {', '.join(quote(name) for name in fields)}",
-            [
-                Notification.Status.SENDING,
-                adapt(now + SEND_LEASE),
-                notification_id,
-                Notification.Status.PENDING,
-                Notification.Status.SENDING,
-                adapt(now),
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    claimable = Q(status=Notification.Status.PENDING) | Q(status=Notification.Status.SENDING, lease_until__lt=now)
+    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
+        status=Notification.Status.SENDING, lease_until=now + SEND_LEASE
+    )
+    if claimed != 1:
         return None
-    return Notification(**dict(zip(fields, row, strict=True)), status=Notification.Status.SENDING)
+    return Notification.objects.only("id", "channel", "target", "subject", "body", "attempts", "status").get(
+        pk=notification_id
+    )
 
 
 def notification_send(notification_id: int, *, final_attempt: bool = False) -> str:
@@ -280,6 +271,11 @@ def notification_send(notification_id: int, *, final_attempt: bool = False) -> s
         raise NotificationFailed(str(exc)) from exc
     notification.status, notification.attempts = Notification.Status.SENT, notification.attempts + 1
     notification.sent_at, notification.lease_until, notification.last_error = timezone.now(), None, ""
-    # A plain UPDATE of the claimed row: the queryset's update() cost twice the Python, once per notification.
-    update_each(Notification, [notification], ["status", "attempts", "sent_at", "lease_until", "last_error"])
+    Notification.objects.filter(pk=notification.pk).update(
+        status=notification.status,
+        attempts=notification.attempts,
+        sent_at=notification.sent_at,
+        lease_until=None,
+        last_error="",
+    )
     return "sent"

@@ -144,6 +144,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                 outcome=form.cleaned_data["outcome"],
                 comment=form.cleaned_data["comment"],
                 stage_index=form.cleaned_data["stage_index"],
+                facts_fingerprint=form.cleaned_data["facts_fingerprint"] or None,
             )
         except services.ApprovalError as exc:
             form.add_service_errors(exc.errors)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -18,12 +19,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog import risk
+from catalog import fingerprints, risk
 from catalog.models import (
     Agent,
     AIModel,
     Capability,
     CatalogEntry,
+    HintsAttestation,
     Team,
     TeamMembership,
     Tool,
@@ -259,6 +261,78 @@ def tool_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> 
 def agent_facts(agent: Agent) -> risk.AgentFacts:
     return risk.AgentFacts(
         autonomy_level=agent.autonomy_level, human_in_loop=agent.human_in_loop, data_class=agent.data_class
+    )
+
+
+# --- reviewed facts and their fingerprint ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewedFacts:
+    """The facts a reviewer judges of a subject (flat, for showing and diffing) and their fingerprint."""
+
+    facts: dict[str, Any]
+    fingerprint: str
+
+
+def tool_reviewed_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> ReviewedFacts:
+    caps = tool.capabilities.all() if capabilities is None else capabilities
+    facts = fingerprints.tool_fact_set(
+        name=tool.name,
+        owner=tool.owner.name,
+        kind=tool.kind,
+        version=tool.version,
+        endpoint_url=tool.endpoint_url,
+        transport=tool.transport,
+        data_class=tool.data_class,
+        reach=tool.reach,
+        credential_scope=tool.credential_scope,
+        annotations_trusted=tool.annotations_trusted,
+        capabilities=({"name": cap.name, **{hint: getattr(cap, hint) for hint in CAPABILITY_HINTS}} for cap in caps),
+    )
+    return ReviewedFacts(facts, fingerprints.digest(facts))
+
+
+def agent_reviewed_facts(agent: Agent) -> ReviewedFacts:
+    facts = fingerprints.agent_fact_set(
+        name=agent.name,
+        owner=agent.owner.name,
+        agent_type=agent.agent_type,
+        autonomy_level=agent.autonomy_level,
+        human_in_loop=agent.human_in_loop,
+        data_class=agent.data_class,
+        runtime=agent.runtime,
+        models=[model.name for model in agent.models_used.all()],
+        environments=agent.environments or [],
+        a2a_endpoint=agent.a2a_endpoint,
+        version=agent.version,
+    )
+    return ReviewedFacts(facts, fingerprints.digest(facts))
+
+
+def grant_reviewed_facts(grant: ToolGrant) -> ReviewedFacts:
+    """The grant's own fields with its tool's and agent's facts; the fingerprint covers both ends."""
+    tool, agent = tool_reviewed_facts(grant.tool), agent_reviewed_facts(grant.agent)
+    own = fingerprints.grant_fact_set(
+        environment=grant.environment, capability_names=grant.capability_names, credential_scope=grant.credential_scope
+    )
+    fingerprint = fingerprints.grant_fingerprint(
+        own, tool_fingerprint=tool.fingerprint, agent_fingerprint=agent.fingerprint
+    )
+    return ReviewedFacts({**own, **tool.facts, **agent.facts}, fingerprint)
+
+
+def _facts_changed(instance: Agent | Tool, changes: dict[str, Any], previous_tier: str) -> None:
+    """The one way a change of an agent's or tool's facts is told: after it was written and re-scored, inside the
+    writer's transaction, so listeners (approvals) act on the new facts or not at all."""
+    reviewed = tool_reviewed_facts(instance) if isinstance(instance, Tool) else agent_reviewed_facts(instance)
+    entity_changed.send(
+        sender=type(instance),
+        instance=instance,
+        changes=changes,
+        previous_tier=previous_tier,
+        tier=instance.risk_tier,
+        fingerprint=reviewed.fingerprint,
     )
 
 
@@ -582,9 +656,7 @@ def agent_update(
     _index_agent(agent)
     if changes:
         audit_record(action="catalog.agent.updated", target=agent, changes=changes)
-        entity_changed.send(
-            sender=Agent, instance=agent, changes=changes, previous_tier=previous_tier, tier=agent.risk_tier
-        )
+        _facts_changed(agent, changes, previous_tier)
     return agent
 
 
@@ -728,10 +800,9 @@ def tool_update(
     before_hash = tool.capabilities_hash
     tool.save()
     capabilities_changed = capabilities is not None and _write_capabilities(tool, capabilities)
-    if capabilities_changed and tool.annotations_trusted:
+    if capabilities_changed:
         # A changed capability list has not been attested: its hints stop counting until reviewed again.
-        tool.annotations_trusted = False
-        Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
+        _invalidate_attestations(tool, reason="the capabilities changed")
     changes = field_changes(before, _snapshot(tool, tracked))
     if capabilities_changed:
         changes["capabilities_hash"] = {"before": before_hash, "after": tool.capabilities_hash}
@@ -740,31 +811,111 @@ def tool_update(
     _index_tool(tool)
     if changes:
         audit_record(action="catalog.tool.updated", target=tool, changes=changes)
-        entity_changed.send(
-            sender=Tool, instance=tool, changes=changes, previous_tier=previous_tier, tier=tool.risk_tier
-        )
+        _facts_changed(tool, changes, previous_tier)
     return tool
+
+
+def _invalidate_attestations(tool: Tool, *, reason: str) -> None:
+    _invalidate_attestations_quietly(tool, reason=reason)
+    if tool.annotations_trusted:
+        tool.annotations_trusted = False
+        Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
-    """A reviewer (through approvals) vouches for the capability hints, so the rubric may trust them."""
-    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    """Set whether the rubric trusts the capability hints; a change re-scores and is told like any fact change.
+
+    People attest through `tool_attest_hints` (approvals checks who may, and gathers the live evidence); this is
+    the switch itself, also used by seeding and tests."""
+    tool = Tool.objects.select_for_update().select_related("owner").get(pk=tool.pk)
     if tool.annotations_trusted == attested:
         return tool
+    previous_tier = tool.risk_tier
     tool.annotations_trusted = attested
     tool.save(update_fields=["annotations_trusted", "updated_at"])
+    if not attested:
+        _invalidate_attestations(tool, reason="attestation withdrawn")
     tool_rescore(tool)
     _index_tool(tool)
+    changes = {"annotations_trusted": {"before": not attested, "after": attested}}
     audit_record(
         action="catalog.tool.annotations_attested" if attested else "catalog.tool.annotations_untrusted",
         target=tool,
+        changes={**changes, "capabilities_hash": tool.capabilities_hash},
+    )
+    _facts_changed(tool, changes, previous_tier)
+    return tool
+
+
+@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
+def tool_attest_hints(
+    *,
+    tool: Tool,
+    attested_by: AbstractBaseUser,
+    capabilities_hash: str,
+    observed: list[dict[str, Any]] | None,
+    observed_note: str = "",
+    server: Mapping[str, Any] | None = None,
+    differences: list[str] | None = None,
+    comment: str = "",
+) -> HintsAttestation:
+    """Record that `attested_by` vouches for the tool's capability hints as they are now (`capabilities_hash`, what
+    the reviewer saw: a list changed meanwhile is refused), with the live evidence, and let the rubric trust them.
+    Who may attest is the caller's rule (approvals: the security roles)."""
+    locked = Tool.objects.select_for_update().get(pk=tool.pk)
+    if locked.capabilities_hash != capabilities_hash:
+        raise CatalogConflict(
+            f"The capabilities of {locked.name} changed since you loaded them; reload and review the new list."
+        )
+    declared = [
+        {"name": cap.name, **{hint: getattr(cap, hint) for hint in CAPABILITY_HINTS}}
+        for cap in locked.capabilities.order_by("name")
+    ]
+    _invalidate_attestations_quietly(locked, reason="attested again")
+    attestation = HintsAttestation.objects.create(
+        tool=locked,
+        attested_by=attested_by,
+        capabilities_hash=capabilities_hash,
+        declared=declared,
+        observed=observed,
+        observed_note=observed_note[:500],
+        server=dict(server or {}),
+        differences=list(differences or []),
+        comment=comment,
+    )
+    audit_record(
+        action="catalog.tool.hints_attested",
+        target=locked,
         changes={
-            "annotations_trusted": {"before": not attested, "after": attested},
-            "capabilities_hash": tool.capabilities_hash,
+            "capabilities_hash": capabilities_hash,
+            "observed": observed is not None,
+            "differences": len(differences or []),
+            "attestation": attestation.pk,
         },
     )
-    return tool
+    tool_attest_annotations(tool=locked, attested=True)
+    return attestation
+
+
+def _invalidate_attestations_quietly(tool: Tool, *, reason: str) -> None:
+    """Earlier attestations give way to a new one; the tool's trust flag is left to the caller."""
+    HintsAttestation.objects.filter(tool=tool, invalidated_at__isnull=True).update(
+        invalidated_at=timezone.now(), invalidated_reason=reason[:300]
+    )
+
+
+def tool_current_attestation(tool: Tool) -> HintsAttestation | None:
+    """The attestation the rubric's trust rests on: valid and of the tool's current capabilities, or None."""
+    if not tool.annotations_trusted:
+        return None
+    return (
+        HintsAttestation.objects.filter(
+            tool=tool, invalidated_at__isnull=True, capabilities_hash=tool.capabilities_hash
+        )
+        .select_related("attested_by")
+        .first()
+    )
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
@@ -860,7 +1011,8 @@ def grant_request(
     credential_scope: str | None = None,
 ) -> tuple[ToolGrant, bool]:
     """Ask for an agent to use a tool. Idempotent per agent, tool and environment. Only the agent's owners
-    (maintainers) or platform admins ask on its behalf."""
+    (maintainers) or platform admins ask on its behalf. `capability_names` are what the grant is to cover; none
+    means "every capability the tool has when the grant is approved" (approval freezes the list)."""
     if actor is not None and not can_edit(actor, agent):
         raise CatalogPermissionError(
             f"Only maintainers of team {agent.owner.name!r} can request tools for {agent.name}."
@@ -916,17 +1068,46 @@ def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, r
     if status not in ToolGrant.Status.values:
         raise CatalogError({"status": [f"must be one of {', '.join(ToolGrant.Status.values)}."]})
     grant = ToolGrant.objects.select_for_update().select_related("agent", "tool").get(pk=grant.pk)
-    before = {"status": grant.status, "expires_at": grant.expires_at}
+    before = {"status": grant.status, "expires_at": grant.expires_at, "capability_names": grant.capability_names}
     grant.status = status
     if status == ToolGrant.Status.APPROVED:
         grant.approved_at = timezone.now()
         grant.expires_at = expires_at
+        grant.capability_names = grant_covered_on_approval(grant.capability_names, tool_capability_names(grant.tool))
     grant.save()
     grant_rescore(grant)
     agent_rescore(grant.agent)
+    after = {"status": grant.status, "expires_at": grant.expires_at, "capability_names": grant.capability_names}
     audit_record(
         action=f"catalog.grant.{status}",
         target=grant,
-        changes={**field_changes(before, {"status": grant.status, "expires_at": grant.expires_at}), "reason": reason},
+        changes={**field_changes(before, after), "reason": reason},
     )
     return grant
+
+
+def tool_capability_names(tool: Tool) -> list[str]:
+    return sorted(tool.capabilities.values_list("name", flat=True))
+
+
+def grant_covered_on_approval(requested: Iterable[str], tool_capabilities: Iterable[str]) -> list[str]:
+    """What an approved grant covers, frozen at approval: the requested capabilities the tool has, or, when none
+    were named, every capability the tool has now. One added to the tool later is not covered."""
+    available = set(tool_capabilities)
+    names = set(requested)
+    return sorted(names & available if names else available)
+
+
+def grant_coverage(grant: ToolGrant, tool_capabilities: Iterable[str]) -> dict[str, list[str]]:
+    """The tool's capabilities split into those the grant covers and those it does not (for pages and the API);
+    a requested grant with no names is shown as it would be approved."""
+    available = sorted(set(tool_capabilities))
+    if grant.status == ToolGrant.Status.APPROVED:
+        covered = set(grant.capability_names)
+    else:
+        covered = set(grant_covered_on_approval(grant.capability_names, available))
+    return {
+        "covered": [name for name in available if name in covered],
+        "not_covered": [name for name in available if name not in covered],
+        "missing": sorted(covered - set(available)),  # covered by the grant but gone from the tool
+    }
