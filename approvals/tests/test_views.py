@@ -14,6 +14,7 @@ from approvals import services
 from approvals.models import ApprovalRequest, Decision, NotificationPreference
 from catalog import services as catalog
 from catalog.models import Team, ToolGrant
+from portal.context import acting_as, actor_for_user
 from portal.models import AuditEvent
 from portal.roles import DATA_OWNER, SECURITY_REVIEWER
 
@@ -402,7 +403,7 @@ def test_it_shows_what_changed_since_the_last_review(
         response = client.post(reverse("approvals:resubmit", args=[request.pk]), {"justification": "Pinned it."})
     assert response.status_code == 302
     # A change of a reviewed fact sends the request back to checks by itself, and the page says what changed.
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), acting_as(actor_for_user(world["owner"])):
         catalog.tool_update(actor=world["owner"], tool=tool, data={"version": "1.2.4"})
 
     html = html_of(client.get(response["Location"]))
