@@ -65,7 +65,7 @@ SQLITE_DROP = [
 
 def _run(schema_editor, statements):  # type: ignore[no-untyped-def]
     for statement in statements:
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 def create_triggers(apps, schema_editor):  # type: ignore[no-untyped-def]
