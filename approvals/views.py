@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals import preferences, selectors, services
+from approvals import attestation, preferences, selectors, services
 from approvals.forms import (
     DecisionForm,
     GrantRequestForm,
@@ -209,6 +209,7 @@ def _render_request_page(
 ) -> HttpResponse:
     refusal = services.decision_refusal(request.user, item)
     context = {
+        "hints": attestation.hints_panel(item, request.user),
         "req": item,
         "checks": selectors.current_checks(item),
         "stages": _stage_progress(item),
@@ -229,6 +230,31 @@ def _render_request_page(
 @require_GET
 def request_page(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_request_page(request, _load_request(pk))
+
+
+@login_required
+@require_POST
+def attest_hints(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _load_request(pk)
+    tool = attestation.request_tool(item)
+    if tool is None:
+        raise Http404("This request has no tool whose hints could be attested.")
+    try:
+        attestation.hints_attest(
+            actor=_actor(request),
+            tool=tool,
+            capabilities_hash=request.POST.get("capabilities_hash", ""),
+            comment=request.POST.get("comment", ""),
+        )
+    except services.ApprovalError as exc:
+        error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+        return _render_request_page(request, item, error=error, status=400)
+    except services.ApprovalPermissionError as exc:
+        return _render_request_page(request, item, error=str(exc), status=403)
+    except services.ApprovalConflict as exc:
+        return _render_request_page(request, _load_request(pk), error=str(exc), status=409)
+    messages.success(request, f"You attested the capability hints of {tool.name}; the rubric now trusts them.")
+    return redirect(reverse("approvals:request", args=[pk]))
 
 
 @login_required

@@ -370,6 +370,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "approvals-expire-grants": {"task": "approvals.expire_grants", "schedule": 900.0},
     "approvals-recertify": {"task": "approvals.open_recertifications", "schedule": 3600.0},
     "approvals-expire-stale": {"task": "approvals.expire_stale_requests", "schedule": 3600.0},
+    "approvals-mcp-drift": {"task": "approvals.mcp_drift_check", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

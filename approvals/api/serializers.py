@@ -149,6 +149,48 @@ class FieldChangeSerializer(serializers.Serializer):
     after = serializers.JSONField(read_only=True, help_text="Value in this round.")
 
 
+class HintsAttestSerializer(serializers.Serializer):
+    capabilities_hash = serializers.CharField(
+        max_length=64, help_text="The `hints.capabilities_hash` you reviewed; 409 when the capabilities changed since."
+    )
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Why you vouch for them."
+    )
+
+
+class HintsAttestationSerializer(serializers.Serializer):
+    attested_by = serializers.CharField(source="attested_by.username", read_only=True, allow_null=True)
+    attested_at = serializers.DateTimeField(read_only=True)
+    capabilities_hash = serializers.CharField(read_only=True)
+    declared = serializers.ListField(child=serializers.DictField(), read_only=True)
+    observed = serializers.ListField(
+        child=serializers.DictField(), read_only=True, allow_null=True, help_text="Null when not introspected."
+    )
+    observed_note = serializers.CharField(read_only=True)
+    server = serializers.DictField(read_only=True)
+    differences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    comment = serializers.CharField(read_only=True)
+
+
+class HintsRowSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    declared = serializers.DictField(read_only=True, allow_null=True, help_text="Declared hints; null if undeclared.")
+    observed = serializers.DictField(
+        read_only=True, allow_null=True, help_text="What the live server listed (this round's MCP check)."
+    )
+
+
+class HintsSerializer(serializers.Serializer):
+    tool = serializers.CharField(source="tool.name", read_only=True)
+    capabilities_hash = serializers.CharField(read_only=True, help_text="Send it back to attest these hints.")
+    trusted = serializers.BooleanField(read_only=True, help_text="Whether the rubric trusts the hints now.")
+    rows = HintsRowSerializer(many=True, read_only=True)
+    differences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    attestation = HintsAttestationSerializer(read_only=True, allow_null=True)
+    can_attest = serializers.BooleanField(read_only=True)
+    why_not = serializers.CharField(read_only=True, allow_null=True)
+
+
 class ApprovalRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True, help_text="Request id.")
     kind = NamedChoiceField(
@@ -234,6 +276,9 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
         help_text="Bound facts (and tier) that changed since the previous round; empty in round 1."
     )
     rounds = serializers.SerializerMethodField(help_text="Every round: when and why it started, and what changed.")
+    hints = serializers.SerializerMethodField(
+        help_text="For a tool (or a grant's tool): declared hints beside the live server's, and their attestation."
+    )
     can_decide = serializers.SerializerMethodField(help_text="Whether you may decide the current stage now.")
     why_not = serializers.SerializerMethodField(help_text="Why you may not decide; null when you may.")
 
@@ -287,6 +332,13 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     @extend_schema_field(serializers.DictField(child=FieldChangeSerializer()))
     def get_changes_since_last_round(self, request: ApprovalRequest) -> dict[str, dict[str, Any]]:
         return services.resubmission_changes(request)
+
+    @extend_schema_field(HintsSerializer(allow_null=True))
+    def get_hints(self, request: ApprovalRequest) -> Any:
+        from approvals.attestation import hints_panel
+
+        panel = hints_panel(request, self.context["request"].user)
+        return HintsSerializer(panel).data if panel is not None else None
 
     @extend_schema_field(RoundSerializer(many=True))
     def get_rounds(self, request: ApprovalRequest) -> Any:
