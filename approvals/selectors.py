@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
-from catalog.models import Agent, TeamMembership, Tool, ToolGrant
+from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
+from catalog.services import grant_coverage
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
@@ -202,7 +203,20 @@ def active_grants_for(*, entity: Agent | Tool) -> list[dict[str, Any]]:
             .order_by("decided_at")
             .values_list("subject_key", "pk")
         )
-    return [{"grant": grant, "approval_id": approvals.get(f"grant:{grant.pk}")} for grant in grants]
+    capabilities: dict[int, list[str]] = {}
+    if grants:
+        for tool_id, name in Capability.objects.filter(tool_id__in={grant.tool_id for grant in grants}).values_list(
+            "tool_id", "name"
+        ):
+            capabilities.setdefault(tool_id, []).append(name)
+    return [
+        {
+            "grant": grant,
+            "approval_id": approvals.get(f"grant:{grant.pk}"),
+            "coverage": grant_coverage(grant, capabilities.get(grant.tool_id, [])),
+        }
+        for grant in grants
+    ]
 
 
 def recent_requests_for(*, entity: Agent | Tool, limit: int) -> list[ApprovalRequest]:

@@ -434,6 +434,7 @@ def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) 
             "submit_form": SubmitForm(initial={"kind": kind, "name": entity.name}) if can_request else None,
             "can_request_grant": can_request and is_agent,
             "grants": grants,
+            "hints_attestation": None if is_agent else catalog_services.tool_current_attestation(entity),
             "now": timezone.now(),
         }
     ]
