@@ -63,6 +63,55 @@ SQLITE_DROP = [
 ]
 
 
+OPEN_STATES = ("draft", "checking", "in_review", "changes_requested")
+HINTS = ("read_only", "destructive", "idempotent", "open_world")
+
+
+def _tool_facts(tool):  # type: ignore[no-untyped-def]
+    from catalog import fingerprints
+
+    return fingerprints.tool_fact_set(
+        name=tool.name, owner=tool.owner.name, kind=tool.kind, version=tool.version, endpoint_url=tool.endpoint_url,
+        transport=tool.transport, data_class=tool.data_class, reach=tool.reach,
+        credential_scope=tool.credential_scope, annotations_trusted=tool.annotations_trusted,
+        capabilities=[{"name": cap.name, **{hint: getattr(cap, hint) for hint in HINTS}} for cap in tool.capabilities.all()],
+    )  # fmt: skip
+
+
+def _agent_facts(agent):  # type: ignore[no-untyped-def]
+    from catalog import fingerprints
+
+    return fingerprints.agent_fact_set(
+        name=agent.name, owner=agent.owner.name, agent_type=agent.agent_type, autonomy_level=agent.autonomy_level,
+        human_in_loop=agent.human_in_loop, data_class=agent.data_class, runtime=agent.runtime,
+        models=[model.name for model in agent.models_used.all()], environments=agent.environments or [],
+        a2a_endpoint=agent.a2a_endpoint, version=agent.version,
+    )  # fmt: skip
+
+
+def fingerprint_open_requests(apps, schema_editor):  # type: ignore[no-untyped-def]
+    """Open requests get the facts and fingerprint of their subject now, so reviewers can decide them."""
+    from catalog import fingerprints
+
+    request_model = apps.get_model("approvals", "ApprovalRequest")
+    for request in request_model.objects.filter(state__in=OPEN_STATES).select_related("agent", "tool", "grant"):
+        if request.grant_id:
+            grant = request.grant
+            tool, agent = _tool_facts(grant.tool), _agent_facts(grant.agent)
+            own = fingerprints.grant_fact_set(
+                environment=grant.environment, capability_names=grant.capability_names,
+                credential_scope=grant.credential_scope,
+            )  # fmt: skip
+            facts = {**own, **tool, **agent}
+            fingerprint = fingerprints.grant_fingerprint(
+                own, tool_fingerprint=fingerprints.digest(tool), agent_fingerprint=fingerprints.digest(agent)
+            )
+        else:
+            facts = _tool_facts(request.tool) if request.tool_id else _agent_facts(request.agent)
+            fingerprint = fingerprints.digest(facts)
+        request_model.objects.filter(pk=request.pk).update(bound_facts=facts, facts_fingerprint=fingerprint)
+
+
 def _run(schema_editor, statements):  # type: ignore[no-untyped-def]
     for statement in statements:
         schema_editor.execute(statement, params=None)
@@ -86,6 +135,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('approvals', '0002_default_policies'),
+        ('catalog', '0011_grant_coverage_and_hints_attestation'),
     ]
 
     operations = [
@@ -107,5 +157,6 @@ class Migration(migrations.Migration):
             name='facts_fingerprint',
             field=models.CharField(blank=True, max_length=64),
         ),
+        migrations.RunPython(fingerprint_open_requests, migrations.RunPython.noop),
         migrations.RunPython(create_triggers, drop_triggers),
     ]
