@@ -256,11 +256,21 @@ def _decision_latency() -> None:
         if use_ui:
             url = reverse("approvals:decide", args=[request.pk])
             # The facts fingerprint the queue row's form carries (empty rows: the bench's requests have no facts).
-            payload = {"outcome": "approve", "comment": "ok", "stage_index": 0, "facts_fingerprint": request.facts_fingerprint}
+            payload = {
+                "outcome": "approve",
+                "comment": "ok",
+                "stage_index": 0,
+                "facts_fingerprint": request.facts_fingerprint,
+            }
             headers = {"HTTP_HX_REQUEST": "true"}
         else:
             url = f"/api/v1/approvals/requests/{request.pk}/decide/"
-            payload = {"outcome": "approve", "comment": "ok", "stage_index": 0, "facts_fingerprint": request.facts_fingerprint}
+            payload = {
+                "outcome": "approve",
+                "comment": "ok",
+                "stage_index": 0,
+                "facts_fingerprint": request.facts_fingerprint,
+            }
             headers = {}
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
