@@ -20,8 +20,9 @@ from django.db import transaction
 from approvals.mcp_introspect import McpProtocolError, diff_capabilities, introspect_mcp_server
 from approvals.models import ApprovalRequest, CheckRun
 from approvals.services import MAX_COMMENT, ApprovalConflict, ApprovalError, ApprovalPermissionError
-from catalog import services as catalog
+from catalog import attestation as catalog_attestation
 from catalog.models import HintsAttestation, TeamMembership, Tool
+from catalog.services import CAPABILITY_HINTS, CatalogConflict
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 from portal.roles import SECURITY_LEAD, SECURITY_REVIEWER, user_has_role
 
@@ -40,7 +41,7 @@ class HintsEvidence:
 
 def declared_capabilities(tool: Tool) -> list[dict[str, Any]]:
     return [
-        {"name": cap.name, **{hint: getattr(cap, hint) for hint in catalog.CAPABILITY_HINTS}}
+        {"name": cap.name, **{hint: getattr(cap, hint) for hint in CAPABILITY_HINTS}}
         for cap in tool.capabilities.order_by("name")
     ]
 
@@ -121,7 +122,7 @@ def hints_attest(
         )
     try:
         with transaction.atomic():
-            return catalog.tool_attest_hints(
+            return catalog_attestation.tool_attest_hints(
                 tool=tool,
                 attested_by=actor,
                 capabilities_hash=capabilities_hash,
@@ -131,7 +132,7 @@ def hints_attest(
                 differences=evidence.differences,
                 comment=comment,
             )
-    except catalog.CatalogConflict as exc:
+    except CatalogConflict as exc:
         raise ApprovalConflict(str(exc)) from exc
 
 
@@ -164,7 +165,7 @@ def hints_panel(request: ApprovalRequest, user: AbstractBaseUser | AnonymousUser
         if name not in {cap["name"] for cap in declared}
     ]
     refusal = attest_refusal(user, tool)
-    current = catalog.tool_current_attestation(tool)
+    current = catalog_attestation.tool_current_attestation(tool)
     return {
         "tool": tool,
         "capabilities_hash": tool.capabilities_hash,

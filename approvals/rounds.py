@@ -38,6 +38,7 @@ from approvals.services import (
 )
 from catalog import fingerprints
 from catalog import services as catalog
+from catalog.facts import ReviewedFacts
 from catalog.models import Agent, Tool, ToolGrant
 from portal.audit import audit_record
 
@@ -102,7 +103,7 @@ def _refresh(request: ApprovalRequest, *, changed_by: AbstractBaseUser | None) -
 def start_new_round(
     request: ApprovalRequest,
     subject: Subject,
-    reviewed: catalog.ReviewedFacts,
+    reviewed: ReviewedFacts,
     assessment: dict[str, Any],
     *,
     changed_by: AbstractBaseUser | None,

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
+from catalog.facts import grant_coverage
 from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
-from catalog.services import grant_coverage
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 

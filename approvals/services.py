@@ -25,6 +25,7 @@ from django.utils import timezone
 from approvals import notifications
 from approvals.checks import CHECK_TITLES, CheckResult, CheckTransientError, Subject, checks_for, run_round
 from approvals.models import OPEN_STATES, ApprovalPolicy, ApprovalRequest, CheckRun, Decision, PolicyStage
+from catalog import facts as catalog_facts
 from catalog import risk
 from catalog import services as catalog
 from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
@@ -281,14 +282,14 @@ def current_assessment(subject: Subject) -> dict[str, Any]:
     return dict(subject.agent.risk) or risk.assess_agent(catalog.agent_facts(subject.agent)).to_dict()
 
 
-def reviewed_facts(subject: Subject) -> catalog.ReviewedFacts:
+def reviewed_facts(subject: Subject) -> catalog_facts.ReviewedFacts:
     """The facts a reviewer judges of the subject and their fingerprint (catalog.fingerprints)."""
     if subject.grant is not None:
-        return catalog.grant_reviewed_facts(subject.grant)
+        return catalog_facts.grant_reviewed_facts(subject.grant)
     if subject.tool is not None:
-        return catalog.tool_reviewed_facts(subject.tool)
+        return catalog_facts.tool_reviewed_facts(subject.tool)
     assert subject.agent is not None
-    return catalog.agent_reviewed_facts(subject.agent)
+    return catalog_facts.agent_reviewed_facts(subject.agent)
 
 
 def bound_facts(subject: Subject) -> dict[str, Any]:

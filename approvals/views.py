@@ -39,6 +39,7 @@ from approvals.forms import (
 from approvals.models import OPEN_STATES, ApprovalRequest, Decision
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
+from catalog.attestation import tool_current_attestation
 from catalog.models import Agent, Team, Tool
 
 PAGE_SIZE = 50
@@ -434,7 +435,7 @@ def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) 
             "submit_form": SubmitForm(initial={"kind": kind, "name": entity.name}) if can_request else None,
             "can_request_grant": can_request and is_agent,
             "grants": grants,
-            "hints_attestation": None if is_agent else catalog_services.tool_current_attestation(entity),
+            "hints_attestation": None if is_agent else tool_current_attestation(entity),
             "now": timezone.now(),
         }
     ]

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -19,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog import fingerprints, risk
+from catalog import facts, risk
 from catalog.models import (
     Agent,
     AIModel,
@@ -264,68 +263,12 @@ def agent_facts(agent: Agent) -> risk.AgentFacts:
     )
 
 
-# --- reviewed facts and their fingerprint ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReviewedFacts:
-    """The facts a reviewer judges of a subject (flat, for showing and diffing) and their fingerprint."""
-
-    facts: dict[str, Any]
-    fingerprint: str
-
-
-def tool_reviewed_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> ReviewedFacts:
-    caps = tool.capabilities.all() if capabilities is None else capabilities
-    facts = fingerprints.tool_fact_set(
-        name=tool.name,
-        owner=tool.owner.name,
-        kind=tool.kind,
-        version=tool.version,
-        endpoint_url=tool.endpoint_url,
-        transport=tool.transport,
-        data_class=tool.data_class,
-        reach=tool.reach,
-        credential_scope=tool.credential_scope,
-        annotations_trusted=tool.annotations_trusted,
-        capabilities=({"name": cap.name, **{hint: getattr(cap, hint) for hint in CAPABILITY_HINTS}} for cap in caps),
-    )
-    return ReviewedFacts(facts, fingerprints.digest(facts))
-
-
-def agent_reviewed_facts(agent: Agent) -> ReviewedFacts:
-    facts = fingerprints.agent_fact_set(
-        name=agent.name,
-        owner=agent.owner.name,
-        agent_type=agent.agent_type,
-        autonomy_level=agent.autonomy_level,
-        human_in_loop=agent.human_in_loop,
-        data_class=agent.data_class,
-        runtime=agent.runtime,
-        models=[model.name for model in agent.models_used.all()],
-        environments=agent.environments or [],
-        a2a_endpoint=agent.a2a_endpoint,
-        version=agent.version,
-    )
-    return ReviewedFacts(facts, fingerprints.digest(facts))
-
-
-def grant_reviewed_facts(grant: ToolGrant) -> ReviewedFacts:
-    """The grant's own fields with its tool's and agent's facts; the fingerprint covers both ends."""
-    tool, agent = tool_reviewed_facts(grant.tool), agent_reviewed_facts(grant.agent)
-    own = fingerprints.grant_fact_set(
-        environment=grant.environment, capability_names=grant.capability_names, credential_scope=grant.credential_scope
-    )
-    fingerprint = fingerprints.grant_fingerprint(
-        own, tool_fingerprint=tool.fingerprint, agent_fingerprint=agent.fingerprint
-    )
-    return ReviewedFacts({**own, **tool.facts, **agent.facts}, fingerprint)
-
-
 def _facts_changed(instance: Agent | Tool, changes: dict[str, Any], previous_tier: str) -> None:
     """The one way a change of an agent's or tool's facts is told: after it was written and re-scored, inside the
     writer's transaction, so listeners (approvals) act on the new facts or not at all."""
-    reviewed = tool_reviewed_facts(instance) if isinstance(instance, Tool) else agent_reviewed_facts(instance)
+    reviewed = (
+        facts.tool_reviewed_facts(instance) if isinstance(instance, Tool) else facts.agent_reviewed_facts(instance)
+    )
     entity_changed.send(
         sender=type(instance),
         instance=instance,
@@ -816,7 +759,9 @@ def tool_update(
 
 
 def _invalidate_attestations(tool: Tool, *, reason: str) -> None:
-    _invalidate_attestations_quietly(tool, reason=reason)
+    HintsAttestation.objects.filter(tool=tool, invalidated_at__isnull=True).update(
+        invalidated_at=timezone.now(), invalidated_reason=reason[:300]
+    )
     if tool.annotations_trusted:
         tool.annotations_trusted = False
         Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
@@ -826,7 +771,8 @@ def _invalidate_attestations(tool: Tool, *, reason: str) -> None:
 def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
     """Set whether the rubric trusts the capability hints; a change re-scores and is told like any fact change.
 
-    People attest through `tool_attest_hints` (approvals checks who may, and gathers the live evidence); this is
+    People attest through `catalog.attestation.tool_attest_hints` (approvals checks who may, and gathers the live
+    evidence); this is
     the switch itself, also used by seeding and tests."""
     tool = Tool.objects.select_for_update().select_related("owner").get(pk=tool.pk)
     if tool.annotations_trusted == attested:
@@ -846,76 +792,6 @@ def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
     )
     _facts_changed(tool, changes, previous_tier)
     return tool
-
-
-@transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
-def tool_attest_hints(
-    *,
-    tool: Tool,
-    attested_by: AbstractBaseUser,
-    capabilities_hash: str,
-    observed: list[dict[str, Any]] | None,
-    observed_note: str = "",
-    server: Mapping[str, Any] | None = None,
-    differences: list[str] | None = None,
-    comment: str = "",
-) -> HintsAttestation:
-    """Record that `attested_by` vouches for the tool's capability hints as they are now (`capabilities_hash`, what
-    the reviewer saw: a list changed meanwhile is refused), with the live evidence, and let the rubric trust them.
-    Who may attest is the caller's rule (approvals: the security roles)."""
-    locked = Tool.objects.select_for_update().get(pk=tool.pk)
-    if locked.capabilities_hash != capabilities_hash:
-        raise CatalogConflict(
-            f"The capabilities of {locked.name} changed since you loaded them; reload and review the new list."
-        )
-    declared = [
-        {"name": cap.name, **{hint: getattr(cap, hint) for hint in CAPABILITY_HINTS}}
-        for cap in locked.capabilities.order_by("name")
-    ]
-    _invalidate_attestations_quietly(locked, reason="attested again")
-    attestation = HintsAttestation.objects.create(
-        tool=locked,
-        attested_by=attested_by,
-        capabilities_hash=capabilities_hash,
-        declared=declared,
-        observed=observed,
-        observed_note=observed_note[:500],
-        server=dict(server or {}),
-        differences=list(differences or []),
-        comment=comment,
-    )
-    audit_record(
-        action="catalog.tool.hints_attested",
-        target=locked,
-        changes={
-            "capabilities_hash": capabilities_hash,
-            "observed": observed is not None,
-            "differences": len(differences or []),
-            "attestation": attestation.pk,
-        },
-    )
-    tool_attest_annotations(tool=locked, attested=True)
-    return attestation
-
-
-def _invalidate_attestations_quietly(tool: Tool, *, reason: str) -> None:
-    """Earlier attestations give way to a new one; the tool's trust flag is left to the caller."""
-    HintsAttestation.objects.filter(tool=tool, invalidated_at__isnull=True).update(
-        invalidated_at=timezone.now(), invalidated_reason=reason[:300]
-    )
-
-
-def tool_current_attestation(tool: Tool) -> HintsAttestation | None:
-    """The attestation the rubric's trust rests on: valid and of the tool's current capabilities, or None."""
-    if not tool.annotations_trusted:
-        return None
-    return (
-        HintsAttestation.objects.filter(
-            tool=tool, invalidated_at__isnull=True, capabilities_hash=tool.capabilities_hash
-        )
-        .select_related("attested_by")
-        .first()
-    )
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
@@ -1073,7 +949,9 @@ def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, r
     if status == ToolGrant.Status.APPROVED:
         grant.approved_at = timezone.now()
         grant.expires_at = expires_at
-        grant.capability_names = grant_covered_on_approval(grant.capability_names, tool_capability_names(grant.tool))
+        grant.capability_names = facts.grant_covered_on_approval(
+            grant.capability_names, facts.tool_capability_names(grant.tool)
+        )
     grant.save()
     grant_rescore(grant)
     agent_rescore(grant.agent)
@@ -1084,30 +962,3 @@ def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, r
         changes={**field_changes(before, after), "reason": reason},
     )
     return grant
-
-
-def tool_capability_names(tool: Tool) -> list[str]:
-    return sorted(tool.capabilities.values_list("name", flat=True))
-
-
-def grant_covered_on_approval(requested: Iterable[str], tool_capabilities: Iterable[str]) -> list[str]:
-    """What an approved grant covers, frozen at approval: the requested capabilities the tool has, or, when none
-    were named, every capability the tool has now. One added to the tool later is not covered."""
-    available = set(tool_capabilities)
-    names = set(requested)
-    return sorted(names & available if names else available)
-
-
-def grant_coverage(grant: ToolGrant, tool_capabilities: Iterable[str]) -> dict[str, list[str]]:
-    """The tool's capabilities split into those the grant covers and those it does not (for pages and the API);
-    a requested grant with no names is shown as it would be approved."""
-    available = sorted(set(tool_capabilities))
-    if grant.status == ToolGrant.Status.APPROVED:
-        covered = set(grant.capability_names)
-    else:
-        covered = set(grant_covered_on_approval(grant.capability_names, available))
-    return {
-        "covered": [name for name in available if name in covered],
-        "not_covered": [name for name in available if name not in covered],
-        "missing": sorted(covered - set(available)),  # covered by the grant but gone from the tool
-    }

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from approvals import attestation, drift, services
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
+from catalog.attestation import tool_current_attestation
 from catalog.models import HintsAttestation, Tool
 from portal.models import AuditEvent
 from portal.testing.servers import McpTestServer, McpToolSpec
@@ -100,7 +101,7 @@ def test_a_security_reviewer_attests_hints_through_the_api_and_the_tier_drops(
     record.refresh_from_db()
     tool.refresh_from_db()
     assert record.invalidated_at is not None and tool.annotations_trusted is False
-    assert catalog.tool_current_attestation(tool) is None
+    assert tool_current_attestation(tool) is None
 
 
 def test_a_live_server_that_contradicts_the_declaration_cannot_be_attested(

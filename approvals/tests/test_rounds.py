@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from approvals import services
 from approvals.models import ApprovalRequest, Decision
 from approvals.tests.conftest import READ_ONLY, TIER_FACTS
-from catalog import grant_rules
+from catalog import facts, grant_rules
 from catalog import services as catalog
 from catalog.models import Tool, ToolGrant
 from catalog.signals import entity_changed
@@ -238,7 +238,7 @@ def test_a_grant_covers_what_the_tool_had_when_approved_and_nothing_added_later(
     )  # fmt: skip
     grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=tool)
     assert grant.capability_names == []  # "everything the tool has when approved"
-    assert catalog.grant_coverage(grant, ["get_item", "list_items"])["covered"] == ["get_item", "list_items"]
+    assert facts.grant_coverage(grant, ["get_item", "list_items"])["covered"] == ["get_item", "list_items"]
     request = submitted(capture, world["owner"], kind="tool_grant", grant=grant, attest=True)
     if request.state == "in_review":
         request = approve(capture, world["reviewer"], request)
@@ -252,16 +252,22 @@ def test_a_grant_covers_what_the_tool_had_when_approved_and_nothing_added_later(
         )
     grant.refresh_from_db()
     assert grant.capability_names == ["get_item", "list_items"]
-    coverage = catalog.grant_coverage(grant, catalog.tool_capability_names(tool))
+    coverage = facts.grant_coverage(grant, facts.tool_capability_names(tool))
     assert coverage == {"covered": ["get_item", "list_items"], "not_covered": ["purge"], "missing": []}
-    facts = grant_rules.GrantFacts(
+    grant_facts = grant_rules.GrantFacts(
         grant_id=grant.pk,
         environment=grant.environment,
         status=grant.status,
         capability_names=tuple(grant.capability_names),
         expires_at=grant.expires_at,
     )
-    ask = {"agent": "helper", "tool": tool.name, "environment": "production", "grants": [facts], "now": timezone.now()}
+    ask = {
+        "agent": "helper",
+        "tool": tool.name,
+        "environment": "production",
+        "grants": [grant_facts],
+        "now": timezone.now(),
+    }
     assert grant_rules.decide(capability="get_item", **ask).allowed
     assert grant_rules.decide(capability="purge", **ask).verdict == grant_rules.Verdict.CAPABILITY_NOT_GRANTED
     assert ToolGrant.objects.get(pk=grant.pk).status == "approved"

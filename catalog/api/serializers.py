@@ -583,7 +583,7 @@ class GrantSerializer(serializers.Serializer):
         }
     )
     def get_coverage(self, grant: ToolGrant) -> dict[str, list[str]]:
-        from catalog.services import grant_coverage
+        from catalog.facts import grant_coverage
 
         return grant_coverage(grant, [capability.name for capability in grant.tool.capabilities.all()])
 
