@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q
-
 from approvals.mcp_introspect import McpIntrospection, McpProtocolError, diff_capabilities, introspect_mcp_server
 from catalog import risk
 from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
@@ -95,15 +93,12 @@ def check_owner(subject: Subject) -> CheckResult:
 
 
 def _owner_team(team_id: int) -> tuple[str, int]:
-    """The team's name and how many active maintainers it has, in one statement."""
-    maintainers = Count(
-        "memberships",
-        filter=Q(memberships__role=TeamMembership.Role.MAINTAINER, memberships__user__is_active=True),
-    )
-    name, count = (
-        Team.objects.filter(pk=team_id).annotate(maintainers=maintainers).values_list("name", "maintainers").get()
-    )
-    return str(name), int(count)
+    """The team's name and how many active maintainers it has."""
+    name = Team.objects.filter(pk=team_id).values_list("name", flat=True).get()
+    maintainers = TeamMembership.objects.filter(
+        team_id=team_id, role=TeamMembership.Role.MAINTAINER, user__is_active=True
+    ).count()
+    return str(name), maintainers
 
 
 def check_versions_pinned(subject: Subject) -> CheckResult:

@@ -17,8 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -222,18 +221,33 @@ def notify_team(team: Team, *, event: str, subject_line: str, body: str, dedupe:
 
 
 def notification_claim(notification_id: int) -> Notification | None:
-    """Take the notification to send it: pending, or sending with an expired lease (its worker died). A
-    conditional UPDATE, so a duplicate delivery finds nothing to claim."""
+    """Take the notification to send it: pending, or sending with an expired lease (its worker died). One
+    conditional UPDATE ... RETURNING, so a duplicate delivery finds nothing to claim.
+
+    Hand-written because it is a conditional-update claim that returns what it claimed (the ORM needs a second
+    query to read it back, once per notification sent)."""
     now = timezone.now()
-    claimable = Q(status=Notification.Status.PENDING) | Q(status=Notification.Status.SENDING, lease_until__lt=now)
-    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
-        status=Notification.Status.SENDING, lease_until=now + SEND_LEASE
-    )
-    if claimed != 1:
+    adapt = connection.ops.adapt_datetimefield_value
+    quote = connection.ops.quote_name
+    fields = ["id", "channel", "target", "subject", "body", "attempts"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Notification._meta.db_table)} SET status = %s, lease_until = %s "  # noqa: S608 (names are ours)
+            "WHERE id = %s AND (status = %s OR (status = %s AND lease_until < %s)) "
+            f"RETURNING {', '.join(quote(name) for name in fields)}",
+            [
+                Notification.Status.SENDING,
+                adapt(now + SEND_LEASE),
+                notification_id,
+                Notification.Status.PENDING,
+                Notification.Status.SENDING,
+                adapt(now),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return Notification.objects.only("id", "channel", "target", "subject", "body", "attempts", "status").get(
-        pk=notification_id
-    )
+    return Notification(**dict(zip(fields, row, strict=True)), status=Notification.Status.SENDING)
 
 
 def notification_send(notification_id: int, *, final_attempt: bool = False) -> str:
