@@ -18,8 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals import notifications
@@ -313,18 +313,56 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
 
 
 def _locked(
-    request_id: int, *, reviewer: AbstractBaseUser | None = None, subject: Subject | None = None
+    request_id: int,
+    *,
+    reviewer: AbstractBaseUser | None = None,
+    subject: Subject | None = None,
+    subject_first: bool = True,
 ) -> ApprovalRequest:
     """The request with its requester and owning team, locked until the transaction ends. With a `reviewer`, the
     same query answers whether they already decided in the current round (`request.reviewer_decided`): a decision
     needs it under the lock.
 
-    The subject's rows (tool, agent; both for a grant) are locked first, in the order the catalog's writers lock
-    them (tool, then agent, then the requests of each), so a fact change and a transition wait for each other
-    instead of deadlocking, and a transition reads the facts as they are once the change committed."""
+    The subject's rows (tool, agent; both for a grant) are locked too, so a transition and a change of the
+    subject's facts (which locks the subject, then its requests: approvals.rounds) never interleave. By default
+    the subject first, in the catalog writers' order, so the two wait for each other. A decision
+    (`subject_first=False`) locks the request first, then the subject without waiting: a fact change being
+    written at that moment makes it a conflict (409), never a deadlock, and never an approval on facts that are
+    being replaced."""
+    if subject_first:
+        _lock_subject(request_id, subject)
+    try:
+        request = (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("requester", "owning_team")
+            .get(pk=request_id)
+        )
+    except ApprovalRequest.DoesNotExist:
+        raise ApprovalConflict(f"Request #{request_id} does not exist.") from None
+    if reviewer is not None:
+        # A query of its own: as an annotation of the locked query it cost twice as much to compose.
+        request.reviewer_decided = Decision.objects.filter(
+            request_id=request_id, round=request.round, reviewer=reviewer
+        ).exists()
+    if not subject_first:
+        try:  # a failed lock leaves the transaction unusable: the caller's atomic block rolls it back
+            _lock_subject(request_id, subject, request=request, nowait=True)
+        except OperationalError as exc:
+            raise ApprovalConflict(
+                f"the facts changed since you loaded this request: a change of its subject is being written right "
+                f"now; reload request #{request_id} in a moment and review the new facts."
+            ) from exc
+    return request
+
+
+def _lock_subject(
+    request_id: int, subject: Subject | None, *, request: ApprovalRequest | None = None, nowait: bool = False
+) -> None:
     if subject is not None:  # the caller loaded it: its ids are known
         tool_id = subject.tool.pk if subject.tool is not None else None
         agent_id = subject.agent.pk if subject.agent is not None else None
+    elif request is not None and not request.grant_id:
+        tool_id, agent_id = request.tool_id, request.agent_id
     else:
         subject_ids = (
             ApprovalRequest.objects.filter(pk=request_id)
@@ -336,17 +374,9 @@ def _locked(
         agent_id, tool_id, grant_agent_id, grant_tool_id = subject_ids
         tool_id, agent_id = tool_id or grant_tool_id, agent_id or grant_agent_id
     if tool_id is not None:
-        list(Tool.objects.select_for_update().filter(pk=tool_id).values_list("pk"))
+        list(Tool.objects.select_for_update(nowait=nowait).filter(pk=tool_id).values_list("pk"))
     if agent_id is not None:
-        list(Agent.objects.select_for_update().filter(pk=agent_id).values_list("pk"))
-    requests = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("requester", "owning_team")
-    if reviewer is not None:
-        decided = Decision.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), reviewer=reviewer)
-        requests = requests.annotate(reviewer_decided=Exists(decided))
-    request = requests.filter(pk=request_id).first()
-    if request is None:
-        raise ApprovalConflict(f"Request #{request_id} does not exist.")
-    return request
+        list(Agent.objects.select_for_update(nowait=nowait).filter(pk=agent_id).values_list("pk"))
 
 
 # --- submit --------------------------------------------------------------------------------------------------
@@ -832,7 +862,7 @@ def request_decide(
     refusal: str | None = None
     try:
         with transaction.atomic(), audit_deferred():
-            request = _locked(request_id, reviewer=actor)
+            request = _locked(request_id, reviewer=actor, subject_first=False)
             if facts_fingerprint is not None and facts_fingerprint != request.facts_fingerprint:
                 raise ApprovalConflict(stale_facts_reason(request))
             if request.state != ApprovalRequest.State.IN_REVIEW:

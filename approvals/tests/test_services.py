@@ -657,7 +657,8 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
 def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
 ) -> None:
-    """_locked reads the subject's ids, locks the tool, then the request with its people (three statements)."""
+    """_locked reads the subject's ids, locks the tool, then the request with its people, and whether the reviewer
+    decided in this round (four statements)."""
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
     decide(django_capture_on_commit_callbacks, world["reviewer"], request, "request_changes", comment="fix the docs")
 
@@ -665,7 +666,7 @@ def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_
         return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
 
     expected = ApprovalRequest.objects.select_related("requester", "owning_team").get(pk=request.pk)
-    with transaction.atomic(), django_assert_num_queries(3):
+    with transaction.atomic(), django_assert_num_queries(4):
         locked = services._locked(request.pk, reviewer=world["reviewer"])
         assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
     assert values(locked) == values(expected)
