@@ -93,12 +93,16 @@ def check_owner(subject: Subject) -> CheckResult:
 
 
 def _owner_team(team_id: int) -> tuple[str, int]:
-    """The team's name and how many active maintainers it has."""
-    name = Team.objects.filter(pk=team_id).values_list("name", flat=True).get()
-    maintainers = TeamMembership.objects.filter(
-        team_id=team_id, role=TeamMembership.Role.MAINTAINER, user__is_active=True
-    ).count()
-    return str(name), maintainers
+    """The team's name and how many active maintainers it has: one row per maintainer, with the team's name (the
+    name alone is read only for a team without any)."""
+    names = list(
+        TeamMembership.objects.filter(
+            team_id=team_id, role=TeamMembership.Role.MAINTAINER, user__is_active=True
+        ).values_list("team__name", flat=True)
+    )
+    if not names:
+        return str(Team.objects.filter(pk=team_id).values_list("name", flat=True).get()), 0
+    return str(names[0]), len(names)
 
 
 def check_versions_pinned(subject: Subject) -> CheckResult:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
 from approvals import notifications
@@ -416,6 +416,8 @@ def request_submit(
         expiry = f" until {grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""
         raise ApprovalConflict(f"This grant is already approved{expiry}; recertification renews it.")
     subject = Subject(agent=grant.agent if grant else agent, tool=grant.tool if grant else tool, grant=grant)
+    if subject.tool is not None:  # the risk and the reviewed facts both read them: once
+        prefetch_related_objects([subject.tool], "capabilities")
     team_id = _owning_team_id(subject)
     if check_permission and not (user_is_platform_admin(actor) or _is_maintainer(actor, team_id)):
         team = Team.objects.get(pk=team_id)  # only the refusal needs more than its id
@@ -621,11 +623,15 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
 
 
 def _round_subject(request_id: int, round_number: int) -> tuple[int | None, int | None, int | None, int]:
-    """The request's agent, tool and grant ids and the number of checks in its round."""
-    agent_id, tool_id, grant_id = (
-        ApprovalRequest.objects.filter(pk=request_id).values_list("agent_id", "tool_id", "grant_id").get()
+    """The request's agent, tool and grant ids and the number of checks in its round, in one query (a row per
+    check, each with the request's ids)."""
+    rows = list(
+        CheckRun.objects.filter(request_id=request_id, round=round_number).values_list(
+            "request__agent_id", "request__tool_id", "request__grant_id"
+        )
     )
-    return agent_id, tool_id, grant_id, CheckRun.objects.filter(request_id=request_id, round=round_number).count()
+    agent_id, tool_id, grant_id = rows[0]
+    return agent_id, tool_id, grant_id, len(rows)
 
 
 def _checks_record(
