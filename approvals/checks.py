@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import connection
-
 from approvals.mcp_introspect import McpIntrospection, McpProtocolError, diff_capabilities, introspect_mcp_server
 from catalog import risk
 from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
@@ -96,20 +93,16 @@ def check_owner(subject: Subject) -> CheckResult:
 
 
 def _owner_team(team_id: int) -> tuple[str, int]:
-    """The team's name and how many active maintainers it has, in one statement. Hand-built: every onboarding
-    round asks, and the ORM spent several times longer composing the count than the database answering it."""
-    user = get_user_model()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT t.name, (SELECT COUNT(*) FROM {quote(TeamMembership._meta.db_table)} m "  # noqa: S608 (names are ours)
-            f"JOIN {quote(user._meta.db_table)} u ON u.{quote(user._meta.pk.column)} = m.user_id "
-            f"WHERE m.team_id = t.id AND m.role = %s AND u.{quote(user._meta.get_field('is_active').column)}) "
-            f"FROM {quote(Team._meta.db_table)} t WHERE t.id = %s",
-            [TeamMembership.Role.MAINTAINER, team_id],
-        )
-        name, count = cursor.fetchone()
-    return str(name), int(count)
+    """The team's name and how many active maintainers it has: one row per maintainer, with the team's name (the
+    name alone is read only for a team without any)."""
+    names = list(
+        TeamMembership.objects.filter(
+            team_id=team_id, role=TeamMembership.Role.MAINTAINER, user__is_active=True
+        ).values_list("team__name", flat=True)
+    )
+    if not names:
+        return str(Team.objects.filter(pk=team_id).values_list("name", flat=True).get()), 0
+    return str(names[0]), len(names)
 
 
 def check_versions_pinned(subject: Subject) -> CheckResult:

@@ -1,4 +1,6 @@
-"""Demo requests for `make run`: one in every state, so every screen has something to show."""
+"""Demo requests for `make run`: one in every state, so every screen has something to show, and the integrity story:
+github-mcp approved after a security reviewer attested its hints (its tier dropped from critical to high), and
+warehouse-sql sent back to checks by a change of its facts after its first review stage."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from approvals import services
+from approvals import attestation, services
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from catalog.models import Agent, Tool
 from portal.celery import app
+from portal.context import acting_as, actor_for_user
 
 
 def _user(username: str) -> Any:
@@ -37,30 +40,46 @@ def _attest(request: ApprovalRequest, *candidates: Any) -> None:
             return
 
 
+def _attest_hints(reviewer: Any, tool: Tool, comment: str = "") -> None:
+    """A security reviewer attests the tool's hints (the demo tools are stdio or HTTP APIs: nothing live to ask)."""
+    tool.refresh_from_db()
+    attestation.hints_attest(actor=reviewer, tool=tool, capabilities_hash=tool.capabilities_hash, comment=comment)
+    tool.refresh_from_db()
+
+
 def seed_requests(stdout: Any) -> None:
     if ApprovalRequest.objects.exists():
         stdout.write("approvals demo: requests already present, left alone")
         return
-    admin, alice, bob, sam = (_user(name) for name in ("admin", "alice", "bob", "sam"))
+    admin, alice, bob, sam, sarah, dora = (_user(name) for name in ("admin", "alice", "bob", "sam", "sarah", "dora"))
     tools = {tool.name: tool for tool in Tool.objects.all()}
     agents = {agent.name: agent for agent in Agent.objects.all()}
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
-            # Approved: a low-tier tool, automatic after checks with the owner's attestation.
-            catalog.tool_attest_annotations(tool=tools["status-page-api"])
+            # Approved: a low-tier tool, automatic after checks with the owner's attestation. Sam (security)
+            # attested its read-only hints first; unattested hints count as destructive and open-world.
+            _attest_hints(sam, tools["status-page-api"])
             status_page = _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["status-page-api"])
             _attest(status_page, alice, bob, sam)
-            # In review: a medium-tier MCP server waiting for a security reviewer (sam).
-            catalog.tool_attest_annotations(tool=tools["github-mcp"])
+            # Approved after attested hints: github-mcp is submitted critical (its hints unattested); sam attests
+            # them in review, which is a change of facts: round 2 re-runs the checks at high; sam and dora approve.
             github = _eager_submit(
                 actor=admin, kind="tool_onboarding", tool=tools["github-mcp"], justification="Needed by pr-reviewer."
             )
-            # Approved grant: pr-reviewer may use the GitHub MCP server.
-            services.request_decide(
-                actor=sam, request_id=github.pk, outcome="approve", comment="Scopes are delegated and short-lived."
-            )
+            _attest_hints(sam, tools["github-mcp"], comment="Hints match the server's published tool list.")
+            for reviewer, comment in ((sam, "Scopes are delegated and short-lived."), (dora, "No customer data.")):
+                github.refresh_from_db()
+                if github.state == "in_review":
+                    services.request_decide(
+                        actor=reviewer,
+                        request_id=github.pk,
+                        outcome="approve",
+                        comment=comment,
+                        facts_fingerprint=github.facts_fingerprint,
+                    )
+            # Approved grant: pr-reviewer may use three capabilities of the GitHub MCP server (and nothing else).
             pr_grant = services.grant_request_submit(
                 actor=admin,
                 agent=agents["pr-reviewer"],
@@ -71,16 +90,29 @@ def seed_requests(stdout: Any) -> None:
             if pr_grant.current_role == services.OWNER_ATTESTATION_ROLE:
                 _attest(pr_grant, alice, bob, sam)
             elif pr_grant.state == "in_review":
-                services.request_decide(actor=sam, request_id=pr_grant.pk, outcome="approve", comment="Fine for CI.")
-            catalog.tool_attest_annotations(tool=tools["jira-mcp"])
+                services.request_decide(
+                    actor=sam,
+                    request_id=pr_grant.pk,
+                    outcome="approve",
+                    comment="Fine for CI.",
+                    facts_fingerprint=pr_grant.facts_fingerprint,
+                )
+            _attest_hints(sarah, tools["jira-mcp"])
             _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["jira-mcp"])
-            # High tier, first stage done, waiting for a data owner (dora) from another team.
-            catalog.tool_attest_annotations(tool=tools["warehouse-sql"])
+            # Sent back to checks by a fact change: the security review of warehouse-sql was done when bob, its
+            # owner, bumped its version; round 2 re-ran the checks and the security review counts no more.
+            _attest_hints(sam, tools["warehouse-sql"])
             warehouse = _eager_submit(actor=bob, kind="tool_onboarding", tool=tools["warehouse-sql"])
             if warehouse.state == "in_review":
                 services.request_decide(
-                    actor=sam, request_id=warehouse.pk, outcome="approve", comment="Read-only; queries are logged."
+                    actor=sam,
+                    request_id=warehouse.pk,
+                    outcome="approve",
+                    comment="Read-only; queries are logged.",
+                    facts_fingerprint=warehouse.facts_fingerprint,
                 )
+            with acting_as(actor_for_user(bob)):  # type: ignore[arg-type]
+                catalog.tool_update(actor=bob, tool=tools["warehouse-sql"], data={"version": "3.2.0"})
             # Rejected: a refund API that moves money with an admin key.
             refunds = _eager_submit(actor=alice, kind="tool_onboarding", tool=tools["stripe-refunds"])
             if refunds.state == "in_review":

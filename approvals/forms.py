@@ -54,6 +54,16 @@ class DecisionForm(ServiceErrorsForm):
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text=COMMENT_HELP)
     # The stage the reviewer saw: a decision on a page that went stale meanwhile is refused, not misapplied.
     stage_index = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    # The facts the reviewer saw: an approval is refused when the subject's facts changed since.
+    facts_fingerprint = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("outcome") == Decision.Outcome.APPROVE and not cleaned.get("facts_fingerprint"):
+            self.add_error(
+                None, "This page did not say which facts you reviewed (facts fingerprint missing); reload it."
+            )
+        return cleaned
 
 
 class ResubmitForm(forms.Form):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Agent, RiskTier, Team, Tool, ToolGrant
@@ -76,8 +76,10 @@ class ApprovalRequest(models.Model):
     owning_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="approval_requests")
     tier = models.CharField(max_length=10, choices=RiskTier.choices, db_index=True)
     risk = models.JSONField(default=dict, help_text="The assessment at submission (or after re-scoring).")
-    # What was reviewed: a change to any of these re-scores, and a higher tier reopens review.
+    # The facts under review (catalog.fingerprints, flat) and their fingerprint. A change of the subject's facts
+    # while the request is open starts a new round on the new facts; a decision must name this fingerprint.
     bound_facts = models.JSONField(default=dict)
+    facts_fingerprint = models.CharField(max_length=64, blank=True)
     policy_snapshot = models.JSONField(default=dict)
     round = models.PositiveSmallIntegerField(default=1)
     current_stage = models.PositiveSmallIntegerField(default=0)
@@ -177,17 +179,18 @@ class Decision(models.Model):
     round = models.PositiveSmallIntegerField()
     stage_index = models.PositiveSmallIntegerField()
     stage_name = models.CharField(max_length=100)
+    # The database refuses a reviewer who is the request's requester: a trigger reads the request's row
+    # (migration 0003), so no copied column can disagree with it.
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    # Copied from the request so the database itself can refuse self-approval.
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     comment = models.TextField(blank=True)
+    # The fingerprint of the facts the reviewer saw (always the request's current one: others are refused).
+    facts_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["request", "round", "stage_index"]
         constraints = [
-            models.CheckConstraint(condition=~Q(reviewer=F("requester")), name="reviewer_is_not_requester"),
             models.UniqueConstraint(fields=["request", "round", "reviewer"], name="one_decision_per_person_per_round"),
             models.UniqueConstraint(fields=["request", "round", "stage_index"], name="one_decision_per_stage"),
         ]

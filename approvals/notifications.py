@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Notification, NotificationPreference
 from catalog.models import Team, TeamMembership
-from portal.db import insert_unless_present, update_each
+from portal.db import insert_unless_present
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ EVENT_TITLES = {
     "changes_requested": "Changes requested",
     "expired": "Request expired",
     "grant-expired": "Grant expired",
+    "facts_changed": "Facts changed: back to checks",
+    "drift": "Live MCP server differs from what was approved",
 }
 
 
@@ -226,7 +228,10 @@ def notify_role_members(role: str, *, event: str, subject_line: str, body: str, 
 
 def notification_claim(notification_id: int) -> Notification | None:
     """Take the notification to send it: pending, or sending with an expired lease (its worker died). One
-    UPDATE ... RETURNING, so a duplicate delivery finds nothing to claim."""
+    conditional UPDATE ... RETURNING, so a duplicate delivery finds nothing to claim.
+
+    Hand-written because it is a conditional-update claim that returns what it claimed (the ORM needs a second
+    query to read it back, once per notification sent)."""
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     quote = connection.ops.quote_name
@@ -286,6 +291,11 @@ def notification_send(notification_id: int, *, final_attempt: bool = False) -> s
         raise NotificationFailed(str(exc)) from exc
     notification.status, notification.attempts = Notification.Status.SENT, notification.attempts + 1
     notification.sent_at, notification.lease_until, notification.last_error = timezone.now(), None, ""
-    # A plain UPDATE of the claimed row: the queryset's update() cost twice the Python, once per notification.
-    update_each(Notification, [notification], ["status", "attempts", "sent_at", "lease_until", "last_error"])
+    Notification.objects.filter(pk=notification.pk).update(
+        status=notification.status,
+        attempts=notification.attempts,
+        sent_at=notification.sent_at,
+        lease_until=None,
+        last_error="",
+    )
     return "sent"

@@ -1,38 +1,25 @@
-"""Catalog changes that raise a subject's tier above what was approved reopen review; owner changes are told to
-both teams."""
+"""Approvals listen to the catalog's one signal for changes of facts (approvals.rounds says what happens); owner
+changes are told to both teams."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.dispatch import receiver
 
-from approvals.checks import Subject
+from approvals import rounds
 from approvals.notifications import notify_team
-from approvals.services import reopen_if_riskier
-from catalog.models import Agent, Team, Tool, ToolGrant
+from catalog.models import Agent, Team, Tool
 from catalog.signals import entity_changed, owner_changed
 from portal.context import current_actor
 
 
 @receiver(entity_changed)
-def reopen_review_on_riskier_change(sender: Any, instance: Agent | Tool, **kwargs: Any) -> None:
-    from django.contrib.auth import get_user_model
-
+def review_again_on_changed_facts(sender: Any, instance: Agent | Tool, **kwargs: Any) -> None:
     actor = current_actor()
     user = get_user_model().objects.filter(pk=actor.user_id).first() if actor.user_id else None
-    if isinstance(instance, Tool):
-        reopen_if_riskier(subject=Subject(agent=None, tool=instance, grant=None), changed_by=user)
-        grants = ToolGrant.objects.filter(tool=instance, status=ToolGrant.Status.APPROVED).select_related(
-            "agent", "tool"
-        )
-    else:
-        reopen_if_riskier(subject=Subject(agent=instance, tool=None, grant=None), changed_by=user)
-        grants = ToolGrant.objects.filter(agent=instance, status=ToolGrant.Status.APPROVED).select_related(
-            "agent", "tool"
-        )
-    for grant in grants:
-        reopen_if_riskier(subject=Subject(agent=grant.agent, tool=grant.tool, grant=grant), changed_by=user)
+    rounds.facts_changed(instance=instance, changed_by=user)
 
 
 @receiver(owner_changed)

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
-from catalog.models import Agent, TeamMembership, Tool, ToolGrant
+from catalog.facts import grant_coverage
+from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
-from portal.db import select_instances
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
 
@@ -53,7 +53,7 @@ def review_queue(
     if team:
         queue = queue.filter(owning_team__name=team)
     # A check's raw output (an MCP server's whole tool list) is for its own record; rows show name, status, summary.
-    checks = Prefetch("checks", queryset=CheckRun.objects.defer("output"))
+    checks = Prefetch("checks", queryset=CheckRun.objects.defer("output"), to_attr="loaded_checks")
     return queue.select_related("owning_team", "requester").prefetch_related(checks).order_by("due_at", "pk")
 
 
@@ -94,25 +94,19 @@ def with_subject(request: ApprovalRequest) -> ApprovalRequest:
     if request.grant_id:
         request.grant = ToolGrant.objects.select_related("agent", "tool").get(pk=request.grant_id)
     elif request.tool_id:
-        request.tool = select_instances(Tool, "t.id = %s", [request.tool_id])[0]
+        request.tool = Tool.objects.get(pk=request.tool_id)
     elif request.agent_id:
-        request.agent = select_instances(Agent, "t.id = %s", [request.agent_id])[0]
+        request.agent = Agent.objects.get(pk=request.agent_id)
     return request
 
 
 def current_checks(request: ApprovalRequest) -> list[CheckRun]:
     """The current round's checks: from the prefetched ones when the queue loaded them, else only this round's,
     without their raw output (pages and the API show name, status and summary)."""
-    prefetched = getattr(request, "_prefetched_objects_cache", {}).get("checks")
-    if prefetched is not None:
-        return [check for check in prefetched if check.round == request.round]
-    return select_instances(
-        CheckRun,
-        "t.request_id = %s AND t.round = %s",
-        [request.pk, request.round],
-        order_by="t.name",
-        exclude=["output"],
-    )
+    loaded = getattr(request, "loaded_checks", None)  # review_queue's prefetch
+    if loaded is not None:
+        return [check for check in loaded if check.round == request.round]
+    return list(CheckRun.objects.filter(request_id=request.pk, round=request.round).defer("output").order_by("name"))
 
 
 @dataclass
@@ -209,7 +203,20 @@ def active_grants_for(*, entity: Agent | Tool) -> list[dict[str, Any]]:
             .order_by("decided_at")
             .values_list("subject_key", "pk")
         )
-    return [{"grant": grant, "approval_id": approvals.get(f"grant:{grant.pk}")} for grant in grants]
+    capabilities: dict[int, list[str]] = {}
+    if grants:
+        for tool_id, name in Capability.objects.filter(tool_id__in={grant.tool_id for grant in grants}).values_list(
+            "tool_id", "name"
+        ):
+            capabilities.setdefault(tool_id, []).append(name)
+    return [
+        {
+            "grant": grant,
+            "approval_id": approvals.get(f"grant:{grant.pk}"),
+            "coverage": grant_coverage(grant, capabilities.get(grant.tool_id, [])),
+        }
+        for grant in grants
+    ]
 
 
 def recent_requests_for(*, entity: Agent | Tool, limit: int) -> list[ApprovalRequest]:

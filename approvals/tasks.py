@@ -61,3 +61,10 @@ def open_recertifications() -> int:
 @shared_task(name="approvals.expire_stale_requests")
 def expire_stale_requests() -> int:
     return services.expire_stale_requests()
+
+
+@shared_task(name="approvals.mcp_drift_check")
+def mcp_drift_check() -> dict[str, int]:
+    from approvals import drift
+
+    return drift.drift_check().as_dict()

@@ -13,5 +13,6 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_page, name="request"),
     path("requests/<int:pk>/decide/", views.decide, name="decide"),
     path("requests/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("requests/<int:pk>/hints-attestation/", views.attest_hints, name="attest-hints"),
     path("requests/<int:pk>/resubmit/", views.resubmit, name="resubmit"),
 ]

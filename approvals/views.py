@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals import preferences, selectors, services
+from approvals import attestation, preferences, selectors, services
 from approvals.forms import (
     DecisionForm,
     GrantRequestForm,
@@ -38,6 +38,7 @@ from approvals.forms import (
 from approvals.models import OPEN_STATES, ApprovalRequest, Decision
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
+from catalog.attestation import tool_current_attestation
 from catalog.models import Agent, Team, Tool
 
 PAGE_SIZE = 50
@@ -143,6 +144,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                 outcome=form.cleaned_data["outcome"],
                 comment=form.cleaned_data["comment"],
                 stage_index=form.cleaned_data["stage_index"],
+                facts_fingerprint=form.cleaned_data["facts_fingerprint"] or None,
             )
         except services.ApprovalError as exc:
             form.add_service_errors(exc.errors)
@@ -207,6 +209,7 @@ def _render_request_page(
 ) -> HttpResponse:
     refusal = services.decision_refusal(request.user, item)
     context = {
+        "hints": attestation.hints_panel(item, request.user),
         "req": item,
         "checks": selectors.current_checks(item),
         "stages": _stage_progress(item),
@@ -227,6 +230,31 @@ def _render_request_page(
 @require_GET
 def request_page(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_request_page(request, _load_request(pk))
+
+
+@login_required
+@require_POST
+def attest_hints(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _load_request(pk)
+    tool = attestation.request_tool(item)
+    if tool is None:
+        raise Http404("This request has no tool whose hints could be attested.")
+    try:
+        attestation.hints_attest(
+            actor=_actor(request),
+            tool=tool,
+            capabilities_hash=request.POST.get("capabilities_hash", ""),
+            comment=request.POST.get("comment", ""),
+        )
+    except services.ApprovalError as exc:
+        error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+        return _render_request_page(request, item, error=error, status=400)
+    except services.ApprovalPermissionError as exc:
+        return _render_request_page(request, item, error=str(exc), status=403)
+    except services.ApprovalConflict as exc:
+        return _render_request_page(request, _load_request(pk), error=str(exc), status=409)
+    messages.success(request, f"You attested the capability hints of {tool.name}; the rubric now trusts them.")
+    return redirect(reverse("approvals:request", args=[pk]))
 
 
 @login_required
@@ -402,6 +430,7 @@ def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) 
             "submit_form": SubmitForm(initial={"kind": kind, "name": entity.name}) if can_request else None,
             "can_request_grant": can_request and is_agent,
             "grants": grants,
+            "hints_attestation": None if is_agent else tool_current_attestation(entity),
             "now": timezone.now(),
         }
     ]

@@ -226,6 +226,7 @@ def _decision_latency() -> None:
             tier="medium",
             risk=tool.risk,
             bound_facts={},
+            facts_fingerprint="bench",
             policy_snapshot=snapshot,
             current_stage=0,
             current_role=SECURITY_REVIEWER,
@@ -256,11 +257,22 @@ def _decision_latency() -> None:
     for number, request in enumerate(rows[: DECISIONS + warm_up]):
         if use_ui:
             url = reverse("approvals:decide", args=[request.pk])
-            payload = {"outcome": "approve", "comment": "ok", "stage_index": 0}
+            # The facts fingerprint the queue row's form carries (empty rows: the bench's requests have no facts).
+            payload = {
+                "outcome": "approve",
+                "comment": "ok",
+                "stage_index": 0,
+                "facts_fingerprint": request.facts_fingerprint,
+            }
             headers = {"HTTP_HX_REQUEST": "true"}
         else:
             url = f"/api/v1/approvals/requests/{request.pk}/decide/"
-            payload = {"outcome": "approve", "comment": "ok", "stage_index": 0}
+            payload = {
+                "outcome": "approve",
+                "comment": "ok",
+                "stage_index": 0,
+                "facts_fingerprint": request.facts_fingerprint,
+            }
             headers = {}
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()

@@ -393,7 +393,11 @@ class ToolGrant(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="grants")
     tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="grants")
     environment = models.CharField(max_length=63, validators=[dns_label_validator], default="production")
-    capability_names = models.JSONField(default=list, blank=True, help_text="Empty means every capability.")
+    # What the grant covers. A request may leave it empty ("every capability the tool has when approved"); approval
+    # freezes it to those names, and an approved grant with an empty list covers nothing (catalog.grant_rules).
+    capability_names = models.JSONField(
+        default=list, blank=True, help_text="Capabilities covered; frozen when approved. Empty covers nothing."
+    )
     credential_scope = models.CharField(
         max_length=20,
         choices=Tool.CredentialScope.choices,
@@ -425,6 +429,39 @@ class ToolGrant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.APPROVED and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class HintsAttestation(models.Model):
+    """A security reviewer vouched for a tool's capability hints, with the live server's own answer as evidence.
+
+    Only the newest valid attestation whose capabilities hash is the tool's current one counts; any change of the
+    capabilities invalidates it (and `Tool.annotations_trusted` falls back to False)."""
+
+    tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="hints_attestations")
+    attested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    attested_at = models.DateTimeField(default=timezone.now)
+    capabilities_hash = models.CharField(max_length=64, help_text="The capabilities (names and hints) attested.")
+    declared = models.JSONField(default=list, help_text="The capabilities with their hints, as declared.")
+    observed = models.JSONField(
+        null=True, blank=True, help_text="The tools and hints the live MCP server listed; null when not introspected."
+    )
+    observed_note = models.CharField(max_length=500, blank=True, help_text="Why nothing was observed, if so.")
+    server = models.JSONField(default=dict, blank=True, help_text="Server name, version and protocol, if observed.")
+    differences = models.JSONField(default=list, blank=True, help_text="Declared vs observed, one sentence each.")
+    comment = models.TextField(blank=True)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-attested_at", "-pk"]
+        indexes = [models.Index(fields=["tool", "-attested_at"], name="hints_attestation_tool_idx")]
+
+    def __str__(self) -> str:
+        return f"hints of {self.tool_id} attested {self.attested_at:%Y-%m-%d}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalidated_at is None
 
 
 class CatalogEntry(models.Model):

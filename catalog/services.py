@@ -18,12 +18,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog import risk
+from catalog import facts, risk
 from catalog.models import (
     Agent,
     AIModel,
     Capability,
     CatalogEntry,
+    HintsAttestation,
     Team,
     TeamMembership,
     Tool,
@@ -256,6 +257,22 @@ def tool_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> 
 def agent_facts(agent: Agent) -> risk.AgentFacts:
     return risk.AgentFacts(
         autonomy_level=agent.autonomy_level, human_in_loop=agent.human_in_loop, data_class=agent.data_class
+    )
+
+
+def _facts_changed(instance: Agent | Tool, changes: dict[str, Any], previous_tier: str) -> None:
+    """The one way a change of an agent's or tool's facts is told: after it was written and re-scored, inside the
+    writer's transaction, so listeners (approvals) act on the new facts or not at all."""
+    reviewed = (
+        facts.tool_reviewed_facts(instance) if isinstance(instance, Tool) else facts.agent_reviewed_facts(instance)
+    )
+    entity_changed.send(
+        sender=type(instance),
+        instance=instance,
+        changes=changes,
+        previous_tier=previous_tier,
+        tier=instance.risk_tier,
+        fingerprint=reviewed.fingerprint,
     )
 
 
@@ -579,9 +596,7 @@ def agent_update(
     _index_agent(agent)
     if changes:
         audit_record(action="catalog.agent.updated", target=agent, changes=changes)
-        entity_changed.send(
-            sender=Agent, instance=agent, changes=changes, previous_tier=previous_tier, tier=agent.risk_tier
-        )
+        _facts_changed(agent, changes, previous_tier)
     if agent.owner_id != previous_owner.pk:
         owner_changed.send(sender=Agent, instance=agent, previous_owner=previous_owner, owner=agent.owner)
     return agent
@@ -727,10 +742,9 @@ def tool_update(
     before_hash = tool.capabilities_hash
     tool.save()
     capabilities_changed = capabilities is not None and _write_capabilities(tool, capabilities)
-    if capabilities_changed and tool.annotations_trusted:
+    if capabilities_changed:
         # A changed capability list has not been attested: its hints stop counting until reviewed again.
-        tool.annotations_trusted = False
-        Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
+        _invalidate_attestations(tool, reason="the capabilities changed")
     changes = field_changes(before, _snapshot(tool, tracked))
     if capabilities_changed:
         changes["capabilities_hash"] = {"before": before_hash, "after": tool.capabilities_hash}
@@ -739,32 +753,45 @@ def tool_update(
     _index_tool(tool)
     if changes:
         audit_record(action="catalog.tool.updated", target=tool, changes=changes)
-        entity_changed.send(
-            sender=Tool, instance=tool, changes=changes, previous_tier=previous_tier, tier=tool.risk_tier
-        )
+        _facts_changed(tool, changes, previous_tier)
     if tool.owner_id != previous_owner.pk:
         owner_changed.send(sender=Tool, instance=tool, previous_owner=previous_owner, owner=tool.owner)
     return tool
 
 
+def _invalidate_attestations(tool: Tool, *, reason: str) -> None:
+    HintsAttestation.objects.filter(tool=tool, invalidated_at__isnull=True).update(
+        invalidated_at=timezone.now(), invalidated_reason=reason[:300]
+    )
+    if tool.annotations_trusted:
+        tool.annotations_trusted = False
+        Tool.objects.filter(pk=tool.pk).update(annotations_trusted=False)
+
+
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
-    """A reviewer (through approvals) vouches for the capability hints, so the rubric may trust them."""
-    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    """Set whether the rubric trusts the capability hints; a change re-scores and is told like any fact change.
+
+    People attest through `catalog.attestation.tool_attest_hints` (approvals checks who may, and gathers the live
+    evidence); this is
+    the switch itself, also used by seeding and tests."""
+    tool = Tool.objects.select_for_update().select_related("owner").get(pk=tool.pk)
     if tool.annotations_trusted == attested:
         return tool
+    previous_tier = tool.risk_tier
     tool.annotations_trusted = attested
     tool.save(update_fields=["annotations_trusted", "updated_at"])
+    if not attested:
+        _invalidate_attestations(tool, reason="attestation withdrawn")
     tool_rescore(tool)
     _index_tool(tool)
+    changes = {"annotations_trusted": {"before": not attested, "after": attested}}
     audit_record(
         action="catalog.tool.annotations_attested" if attested else "catalog.tool.annotations_untrusted",
         target=tool,
-        changes={
-            "annotations_trusted": {"before": not attested, "after": attested},
-            "capabilities_hash": tool.capabilities_hash,
-        },
+        changes={**changes, "capabilities_hash": tool.capabilities_hash},
     )
+    _facts_changed(tool, changes, previous_tier)
     return tool
 
 
@@ -861,7 +888,8 @@ def grant_request(
     credential_scope: str | None = None,
 ) -> tuple[ToolGrant, bool]:
     """Ask for an agent to use a tool. Idempotent per agent, tool and environment. Only the agent's owners
-    (maintainers) or platform admins ask on its behalf."""
+    (maintainers) or platform admins ask on its behalf. `capability_names` are what the grant is to cover; none
+    means "every capability the tool has when the grant is approved" (approval freezes the list)."""
     if actor is not None and not can_edit(actor, agent):
         raise CatalogPermissionError(
             f"Only maintainers of team {agent.owner.name!r} can request tools for {agent.name}."
@@ -917,17 +945,21 @@ def grant_set_status(*, grant: ToolGrant, status: str, expires_at: Any = None, r
     if status not in ToolGrant.Status.values:
         raise CatalogError({"status": [f"must be one of {', '.join(ToolGrant.Status.values)}."]})
     grant = ToolGrant.objects.select_for_update().select_related("agent", "tool").get(pk=grant.pk)
-    before = {"status": grant.status, "expires_at": grant.expires_at}
+    before = {"status": grant.status, "expires_at": grant.expires_at, "capability_names": grant.capability_names}
     grant.status = status
     if status == ToolGrant.Status.APPROVED:
         grant.approved_at = timezone.now()
         grant.expires_at = expires_at
+        grant.capability_names = facts.grant_covered_on_approval(
+            grant.capability_names, facts.tool_capability_names(grant.tool)
+        )
     grant.save()
     grant_rescore(grant)
     agent_rescore(grant.agent)
+    after = {"status": grant.status, "expires_at": grant.expires_at, "capability_names": grant.capability_names}
     audit_record(
         action=f"catalog.grant.{status}",
         target=grant,
-        changes={**field_changes(before, {"status": grant.status, "expires_at": grant.expires_at}), "reason": reason},
+        changes={**field_changes(before, after), "reason": reason},
     )
     return grant

@@ -2,8 +2,10 @@
 
 from django.dispatch import Signal
 
-# Sent inside the writing transaction after an agent or tool changed and was re-scored.
-# kwargs: instance (Agent or Tool), changes (dict of field -> {before, after}), previous_tier, tier
+# Sent once per change of an agent's or tool's facts (every door: UI, API, imports, location sync, scaffolder,
+# attestation), inside the writing transaction, after the entity was written and re-scored (catalog.services.
+# _facts_changed). kwargs: instance (Agent or Tool, written), changes (dict of field -> {before, after}),
+# previous_tier, tier, fingerprint (catalog.fingerprints digest of the facts reviewers judge, after the change).
 entity_changed = Signal()
 
 # Sent inside the writing transaction after an agent's or tool's owner team changed (by whatever door).

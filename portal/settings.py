@@ -520,6 +520,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "runtime-prune-spans": {"task": "runtime.prune_spans", "schedule": 3600.0},
     "runtime-scorecards": {"task": "runtime.compute_scorecards", "schedule": 3600.0},
     "runtime-kpi-snapshot": {"task": "runtime.snapshot_kpis", "schedule": 3600.0},
+    "approvals-mcp-drift": {"task": "approvals.mcp_drift_check", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -92,7 +92,20 @@ class DecisionSerializer(serializers.Serializer):
         help_text="approve, reject or request_changes.",
     )
     comment = serializers.CharField(read_only=True, help_text="The reviewer's reasons.")
+    facts_fingerprint = serializers.CharField(read_only=True, help_text="Fingerprint of the facts decided on.")
     created_at = serializers.DateTimeField(read_only=True, help_text="When it was decided.")
+
+
+class RoundSerializer(serializers.Serializer):
+    round = serializers.IntegerField(read_only=True, help_text="Round number.")
+    submitted_at = serializers.CharField(read_only=True, help_text="When the round started.")
+    reason = serializers.CharField(
+        read_only=True, default="submitted", help_text="submitted, or facts_changed when a change of facts started it."
+    )
+    changed_by = serializers.CharField(read_only=True, default="", help_text="Who changed the facts, if so.")
+    changes = serializers.DictField(
+        child=serializers.DictField(), read_only=True, default=dict, help_text="Facts changed: {fact: {before, after}}."
+    )
 
 
 class RequestStageSerializer(serializers.Serializer):
@@ -136,6 +149,48 @@ class TimelineItemSerializer(serializers.Serializer):
 class FieldChangeSerializer(serializers.Serializer):
     before = serializers.JSONField(read_only=True, help_text="Value in the previous round.")
     after = serializers.JSONField(read_only=True, help_text="Value in this round.")
+
+
+class HintsAttestSerializer(serializers.Serializer):
+    capabilities_hash = serializers.CharField(
+        max_length=64, help_text="The `hints.capabilities_hash` you reviewed; 409 when the capabilities changed since."
+    )
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, help_text="Why you vouch for them."
+    )
+
+
+class HintsAttestationSerializer(serializers.Serializer):
+    attested_by = serializers.CharField(source="attested_by.username", read_only=True, allow_null=True)
+    attested_at = serializers.DateTimeField(read_only=True)
+    capabilities_hash = serializers.CharField(read_only=True)
+    declared = serializers.ListField(child=serializers.DictField(), read_only=True)
+    observed = serializers.ListField(
+        child=serializers.DictField(), read_only=True, allow_null=True, help_text="Null when not introspected."
+    )
+    observed_note = serializers.CharField(read_only=True)
+    server = serializers.DictField(read_only=True)
+    differences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    comment = serializers.CharField(read_only=True)
+
+
+class HintsRowSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    declared = serializers.DictField(read_only=True, allow_null=True, help_text="Declared hints; null if undeclared.")
+    observed = serializers.DictField(
+        read_only=True, allow_null=True, help_text="What the live server listed (this round's MCP check)."
+    )
+
+
+class HintsSerializer(serializers.Serializer):
+    tool = serializers.CharField(source="tool.name", read_only=True)
+    capabilities_hash = serializers.CharField(read_only=True, help_text="Send it back to attest these hints.")
+    trusted = serializers.BooleanField(read_only=True, help_text="Whether the rubric trusts the hints now.")
+    rows = HintsRowSerializer(many=True, read_only=True)
+    differences = serializers.ListField(child=serializers.CharField(), read_only=True)
+    attestation = HintsAttestationSerializer(read_only=True, allow_null=True)
+    can_attest = serializers.BooleanField(read_only=True)
+    why_not = serializers.CharField(read_only=True, allow_null=True)
 
 
 class ApprovalRequestSerializer(serializers.Serializer):
@@ -208,7 +263,11 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     )
     risk = ApprovalRiskSerializer(help_text="Risk assessment: tier, score and the factors behind it.")
     bound_facts = serializers.DictField(
-        read_only=True, help_text="The facts the approval is bound to; changing any of them re-scores the subject."
+        read_only=True,
+        help_text="The facts under review (flat); a change of any of them while open starts a new round.",
+    )
+    facts_fingerprint = serializers.CharField(
+        read_only=True, help_text="sha256 of the facts under review; send it back to approve (`decide`)."
     )
     policy = serializers.SerializerMethodField(help_text="The policy snapshot this request is reviewed under.")
     stages = serializers.SerializerMethodField(help_text="The policy's stages and where each stands this round.")
@@ -217,6 +276,10 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     timeline = serializers.SerializerMethodField(help_text="Events, checks, decisions and notifications in order.")
     changes_since_last_round = serializers.SerializerMethodField(
         help_text="Bound facts (and tier) that changed since the previous round; empty in round 1."
+    )
+    rounds = serializers.SerializerMethodField(help_text="Every round: when and why it started, and what changed.")
+    hints = serializers.SerializerMethodField(
+        help_text="For a tool (or a grant's tool): declared hints beside the live server's, and their attestation."
     )
     can_decide = serializers.SerializerMethodField(help_text="Whether you may decide the current stage now.")
     why_not = serializers.SerializerMethodField(help_text="Why you may not decide; null when you may.")
@@ -271,6 +334,20 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     @extend_schema_field(serializers.DictField(child=FieldChangeSerializer()))
     def get_changes_since_last_round(self, request: ApprovalRequest) -> dict[str, dict[str, Any]]:
         return services.resubmission_changes(request)
+
+    @extend_schema_field(HintsSerializer(allow_null=True))
+    def get_hints(self, request: ApprovalRequest) -> Any:
+        from approvals.attestation import hints_panel
+
+        panel = hints_panel(request, self.context["request"].user)
+        return HintsSerializer(panel).data if panel is not None else None
+
+    @extend_schema_field(RoundSerializer(many=True))
+    def get_rounds(self, request: ApprovalRequest) -> Any:
+        return RoundSerializer(
+            [{"reason": "submitted", "changed_by": "", "changes": {}, **snap} for snap in request.round_snapshots],
+            many=True,
+        ).data
 
     def _refusal(self, request: ApprovalRequest) -> str | None:
         cache: dict[int, str | None] = self.context.setdefault("_refusals", {})
@@ -391,6 +468,23 @@ class DecideSerializer(serializers.Serializer):
         min_value=0,
         help_text="The stage you saw (`current_stage`); when it moved on meanwhile the answer is 409.",
     )
+    facts_fingerprint = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=64,
+        help_text=(
+            "The `facts_fingerprint` of the request you reviewed; required to approve. When the subject's facts "
+            "changed since (a new round started), the answer is 409 naming what changed."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("outcome") == Decision.Outcome.APPROVE and not attrs.get("facts_fingerprint"):
+            raise serializers.ValidationError(
+                {"facts_fingerprint": "is required to approve: send the request's `facts_fingerprint` you reviewed."}
+            )
+        return attrs
 
 
 class ResubmitSerializer(serializers.Serializer):

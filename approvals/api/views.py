@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from approvals import selectors, services
+from approvals import attestation, selectors, services
 from approvals.api import serializers as s
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from catalog.api.serializers import ErrorSerializer
@@ -69,8 +69,10 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
         description=(
             "Needs a token with the `review` scope and the stage's role. Nobody decides their own request, one "
             "person counts once per round, and at high and critical tier nobody from the owning team approves "
-            "(403). A comment is required to reject or request changes. 409 when the request was decided or "
-            "withdrawn meanwhile, or `stage_index` is not the current stage any more."
+            "(403). A comment is required to reject or request changes. Approving needs `facts_fingerprint`, the "
+            "request's `facts_fingerprint` you reviewed. 409 when the request was decided or withdrawn meanwhile, "
+            "`stage_index` is not the current stage any more, or the facts changed since (a new round started: "
+            "the message names what changed)."
         ),
         request=s.DecideSerializer,
         responses={200: s.ApprovalRequestDetailSerializer, **ACTION_ERRORS},
@@ -84,6 +86,18 @@ def _not_found(kind: str, key: object) -> exceptions.NotFound:
             "own request (403); 409 when the request is not waiting for an attestation. Needs the `review` scope."
         ),
         request=None,
+        responses={200: s.ApprovalRequestDetailSerializer, **ACTION_ERRORS},
+    ),
+    hints_attestation=extend_schema(
+        summary="Attest the capability hints of the request's tool",
+        description=(
+            "Security reviewers and leads outside the owning team vouch for the tool's declared hints, so the "
+            "rubric trusts them. The live MCP server is asked for its tools first and its answer is stored as "
+            "evidence; 409 when it contradicts the declaration or the capabilities changed since you loaded "
+            "`hints.capabilities_hash`. Attesting is a change of the tool's facts: an open request starts a new "
+            "round. Needs the `review` scope."
+        ),
+        request=s.HintsAttestSerializer,
         responses={200: s.ApprovalRequestDetailSerializer, **ACTION_ERRORS},
     ),
     withdraw=extend_schema(
@@ -111,7 +125,7 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @property
     def required_scope(self) -> str | None:
         """Decisions need the `review` scope; other requests get `read` or `write` by method."""
-        return ApiToken.Scope.REVIEW if self.action in ("decide", "attest") else None
+        return ApiToken.Scope.REVIEW if self.action in ("decide", "attest", "hints_attestation") else None
 
     def get_queryset(self) -> QuerySet[ApprovalRequest]:
         if getattr(self, "swagger_fake_view", False):
@@ -194,6 +208,17 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def attest(self, request: Request, pk: str) -> Response:
         self._detail(pk)
         services.request_attest(actor=request.user, request_id=int(pk))
+        return self._render(pk)
+
+    @action(detail=True, methods=["post"], url_path="hints-attestation")
+    def hints_attestation(self, request: Request, pk: str) -> Response:
+        approval = self._detail(pk)
+        payload = s.HintsAttestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tool = attestation.request_tool(approval)
+        if tool is None:
+            raise exceptions.ValidationError({"request": "this request is about an agent: it has no tool hints."})
+        attestation.hints_attest(actor=request.user, tool=tool, **payload.validated_data)
         return self._render(pk)
 
     @action(detail=True, methods=["post"])

@@ -20,17 +20,40 @@ STORED_CHOICE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 FACT_NAMES = {
     "rubric_version": "Risk rubric",
     "tool": "Tool",
+    "tool_owner": "Tool owner",
+    "tool_kind": "Tool kind",
     "tool_version": "Tool version",
+    "tool_endpoint": "Endpoint",
+    "tool_transport": "Transport",
+    "tool_data_class": "Tool data class",
+    "reach": "Reach",
     "capabilities_hash": "Capabilities (hash)",
     "credential_scope": "Credential scope",
     "annotations_trusted": "Capability hints attested",
     "environment": "Environment",
     "capability_names": "Capabilities granted",
+    "grant_credential_scope": "Grant credential scope",
     "agent": "Agent",
+    "agent_owner": "Agent owner",
+    "agent_type": "Agent type",
+    "agent_data_class": "Agent data class",
+    "agent_version": "Agent version",
     "autonomy_level": "Autonomy level",
     "human_in_loop": "Human in the loop",
+    "runtime": "Runtime",
+    "models": "Models",
+    "environments": "Environments",
+    "a2a_endpoint": "A2A endpoint",
     "tier": "Risk tier",
 }
+
+
+@register.filter
+def hints_words(capability: dict[str, Any]) -> str:
+    """A capability's hints in words ("read-only yes, destructive no, ...")."""
+    from catalog.fingerprints import hints_text
+
+    return hints_text(capability)
 
 
 @register.filter
@@ -40,6 +63,8 @@ def check_title(name: str) -> str:
 
 @register.filter
 def fact_name(key: str) -> str:
+    if key.startswith("capability:"):
+        return f"Capability {key.removeprefix('capability:')}"
     return FACT_NAMES.get(key, key.replace("_", " ").capitalize())
 
 

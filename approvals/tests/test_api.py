@@ -39,9 +39,15 @@ def clients(world: dict[str, Any], token_client: Callable[..., APIClient]) -> di
 
 
 def post(capture: Any, client: APIClient, url: str, data: dict[str, Any] | None = None) -> Any:
-    """POST and run what the services enqueue on commit (the checks, eagerly)."""
+    """POST and run what the services enqueue on commit (the checks, eagerly). An approval names the facts it was
+    made on, as a client does: the `facts_fingerprint` of the request it read (unless the test gives one)."""
+    data = dict(data or {})
+    if url.endswith("/decide/") and data.get("outcome") == "approve" and "facts_fingerprint" not in data:
+        seen = client.get(url.removesuffix("decide/"))
+        if seen.status_code == 200:
+            data["facts_fingerprint"] = seen.json()["facts_fingerprint"]
     with capture(execute=True):
-        return client.post(url, data or {}, format="json")
+        return client.post(url, data, format="json")
 
 
 def submit(capture: Any, client: APIClient, **data: Any) -> dict[str, Any]:
@@ -314,17 +320,21 @@ def test_it_resubmits_after_changes_were_requested_and_shows_what_changed(
     url = f"{REQUESTS}{request['id']}/resubmit/"
 
     too_long = post(django_capture_on_commit_callbacks, clients["owner"], url, {"justification": "y" * 10_001})
-    catalog.tool_update(actor=world["owner"], tool=tool, data={"version": "1.2.4"})
     resubmitted = post(django_capture_on_commit_callbacks, clients["owner"], url, {"justification": "Pinned."})
-    twice = post(django_capture_on_commit_callbacks, clients["owner"], url)
-
-    assert (too_long.status_code, list(too_long.json()["error"]["fields"])) == (400, ["justification"])
     # The checks run after the commit, so the answer still says checking; they have finished by the next read.
     assert (resubmitted.status_code, resubmitted.json()["round"], resubmitted.json()["state"]) == (200, 2, "checking")
+    assert clients["owner"].get(f"{REQUESTS}{request['id']}/").json()["state"] == "changes_requested"  # still latest
+    # Pinning the version is a change of the reviewed facts: the request goes back to checks by itself (round 3).
+    with django_capture_on_commit_callbacks(execute=True):
+        patched = clients["owner"].patch(f"/api/v1/tools/{tool.name}/", {"version": "1.2.4"}, format="json")
+    twice = post(django_capture_on_commit_callbacks, clients["owner"], url)
+
+    assert patched.status_code == 200, patched.content
+    assert (too_long.status_code, list(too_long.json()["error"]["fields"])) == (400, ["justification"])
     body = clients["owner"].get(f"{REQUESTS}{request['id']}/").json()
-    assert body["state"] == "in_review"
+    assert (body["round"], body["state"]) == (3, "in_review")
     assert body["changes_since_last_round"]["tool_version"] == {"before": "latest", "after": "1.2.4"}
-    assert {check["round"] for check in body["checks"]} == {2}
+    assert {check["round"] for check in body["checks"]} == {3}
     assert body["justification"] == "Pinned."
     assert twice.status_code == 409
 

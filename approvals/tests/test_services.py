@@ -205,16 +205,23 @@ def test_a_failed_check_sends_the_request_back_and_a_resubmission_shows_what_cha
     assert any("latest" in reason for reason in reasons)
     assert any("GitHub token" in reason for reason in reasons)
 
-    catalog.tool_update(
-        actor=world["owner"], tool=tool, data={"version": "1.2.4", "description": "Reads the inventory."}
-    )
+    # The description is not a reviewed fact: fixing it alone waits for the requester's resubmission.
+    catalog.tool_update(actor=world["owner"], tool=tool, data={"description": "Reads the inventory."})
+    request.refresh_from_db()
+    assert (request.round, request.state) == (1, "changes_requested")
     with django_capture_on_commit_callbacks(execute=True):
         services.request_resubmit(actor=world["owner"], request_id=request.pk)
     request.refresh_from_db()
+    assert (request.round, request.state) == (2, "changes_requested")  # the version is still "latest"
 
-    assert (request.round, request.state) == (2, "in_review")
+    # The version is: changing it sends the request to checks again by itself, as round 3.
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.tool_update(actor=world["owner"], tool=tool, data={"version": "1.2.4"})
+    request.refresh_from_db()
+
+    assert (request.round, request.state) == (3, "in_review")
     assert services.resubmission_changes(request)["tool_version"] == {"before": "latest", "after": "1.2.4"}
-    assert CheckRun.objects.filter(request=request).count() == 12
+    assert CheckRun.objects.filter(request=request).count() == 18
 
 
 def test_separation_of_duties(
@@ -262,7 +269,6 @@ def test_the_database_refuses_self_approval_and_double_decisions(
             stage_index=0,
             stage_name="x",
             reviewer=world["owner"],
-            requester=world["owner"],
             outcome="approve",
         )
     Decision.objects.create(
@@ -271,7 +277,6 @@ def test_the_database_refuses_self_approval_and_double_decisions(
         stage_index=0,
         stage_name="x",
         reviewer=world["reviewer"],
-        requester=world["owner"],
         outcome="approve",
     )
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -281,7 +286,6 @@ def test_the_database_refuses_self_approval_and_double_decisions(
             stage_index=1,
             stage_name="y",
             reviewer=world["reviewer"],
-            requester=world["owner"],
             outcome="approve",
         )
 
@@ -749,10 +753,11 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
     assert notification.attempts == 1
 
 
-def test_the_locked_request_is_what_the_orm_reads_with_its_requester_and_team(
+def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
 ) -> None:
-    """_locked sends a hand-written statement: it must build the same objects the ORM's select_related would."""
+    """_locked reads the subject's ids, locks the tool, then the request with its people, and whether the reviewer
+    decided in this round (four statements)."""
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
     decide(django_capture_on_commit_callbacks, world["reviewer"], request, "request_changes", comment="fix the docs")
 
@@ -760,7 +765,7 @@ def test_the_locked_request_is_what_the_orm_reads_with_its_requester_and_team(
         return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
 
     expected = ApprovalRequest.objects.select_related("requester", "owning_team").get(pk=request.pk)
-    with transaction.atomic(), django_assert_num_queries(1):
+    with transaction.atomic(), django_assert_num_queries(4):
         locked = services._locked(request.pk, reviewer=world["reviewer"])
         assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
     assert values(locked) == values(expected)

@@ -14,6 +14,7 @@ from approvals import services
 from approvals.models import ApprovalRequest, Decision, NotificationPreference
 from catalog import services as catalog
 from catalog.models import Team, ToolGrant
+from portal.context import acting_as, actor_for_user
 from portal.models import AuditEvent
 from portal.roles import DATA_OWNER, SECURITY_REVIEWER
 
@@ -42,6 +43,11 @@ def in_review(world: dict[str, Any], make_tool: Any, django_capture_on_commit_ca
 
 def decide_url(request: ApprovalRequest) -> str:
     return reverse("approvals:decide", args=[request.pk])
+
+
+def seen(request: ApprovalRequest) -> str:
+    """The facts fingerprint the review page carries in its decision form."""
+    return ApprovalRequest.objects.get(pk=request.pk).facts_fingerprint
 
 
 # --- the queue -------------------------------------------------------------------------------------------------
@@ -152,7 +158,13 @@ def test_it_approves_inline_and_returns_the_updated_row(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             decide_url(in_review),
-            {"outcome": "approve", "comment": "", "stage_index": "0", "next": "/reviews/"},
+            {
+                "facts_fingerprint": seen(in_review),
+                "outcome": "approve",
+                "comment": "",
+                "stage_index": "0",
+                "next": "/reviews/",
+            },
             **HTMX,
         )
 
@@ -174,7 +186,9 @@ def test_it_moves_a_high_tier_request_to_its_next_stage(
     )
     client.force_login(world["reviewer"])
 
-    response = client.post(decide_url(request), {"outcome": "approve", "stage_index": "0"}, **HTMX)
+    response = client.post(
+        decide_url(request), {"facts_fingerprint": seen(request), "outcome": "approve", "stage_index": "0"}, **HTMX
+    )
 
     assert response.status_code == 200
     assert "Moved to stage 2: Data owner." in html_of(response)
@@ -215,7 +229,9 @@ def test_it_answers_409_to_a_decision_on_an_already_decided_request(
     client: Any, world: dict[str, Any], in_review: ApprovalRequest
 ) -> None:
     client.force_login(world["reviewer"])
-    first = client.post(decide_url(in_review), {"outcome": "approve", "stage_index": "0"}, **HTMX)
+    first = client.post(
+        decide_url(in_review), {"facts_fingerprint": seen(in_review), "outcome": "approve", "stage_index": "0"}, **HTMX
+    )
     assert first.status_code == 200
 
     client.force_login(world["reviewer2"])
@@ -237,11 +253,18 @@ def test_it_answers_409_to_a_decision_for_a_stage_that_moved_on(
         django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="high")
     )
     client.force_login(world["reviewer"])
-    assert client.post(decide_url(request), {"outcome": "approve", "stage_index": "0"}).status_code == 302
+    assert (
+        client.post(
+            decide_url(request), {"facts_fingerprint": seen(request), "outcome": "approve", "stage_index": "0"}
+        ).status_code
+        == 302
+    )
 
     both = make_user("bea", roles=[SECURITY_REVIEWER, DATA_OWNER])
     client.force_login(both)
-    response = client.post(decide_url(request), {"outcome": "approve", "stage_index": "0"})
+    response = client.post(
+        decide_url(request), {"facts_fingerprint": seen(request), "outcome": "approve", "stage_index": "0"}
+    )
 
     assert response.status_code == 409
     assert "That stage was decided meanwhile" in html_of(response)
@@ -254,7 +277,9 @@ def test_it_answers_403_to_someone_who_may_not_decide(
 ) -> None:
     client.force_login(world["member"])
 
-    response = client.post(decide_url(in_review), {"outcome": "approve", "stage_index": "0"}, **HTMX)
+    response = client.post(
+        decide_url(in_review), {"facts_fingerprint": seen(in_review), "outcome": "approve", "stage_index": "0"}, **HTMX
+    )
 
     assert response.status_code == 403
     assert "needs the security-reviewer role" in html_of(response)
@@ -268,20 +293,32 @@ def test_it_decides_without_javascript_and_redirects_back(
     client.force_login(world["reviewer"])
 
     response = client.post(
-        decide_url(in_review), {"outcome": "approve", "stage_index": "0", "next": "/reviews/?tier=medium"}
+        decide_url(in_review),
+        {
+            "facts_fingerprint": seen(in_review),
+            "outcome": "approve",
+            "stage_index": "0",
+            "next": "/reviews/?tier=medium",
+        },
     )
     assert response.status_code == 302 and response["Location"] == "/reviews/?tier=medium"
 
     in_review.refresh_from_db()
     assert in_review.state == "approved"
-    offsite = client.post(decide_url(in_review), {"outcome": "approve", "next": "https://evil.example/"})
+    offsite = client.post(
+        decide_url(in_review),
+        {"facts_fingerprint": seen(in_review), "outcome": "approve", "next": "https://evil.example/"},
+    )
     assert offsite.status_code == 409, "and a decided request is not decided twice"
 
 
 def test_it_never_sends_a_decision_elsewhere(client: Any, world: dict[str, Any], in_review: ApprovalRequest) -> None:
     client.force_login(world["reviewer"])
 
-    response = client.post(decide_url(in_review), {"outcome": "approve", "next": "https://evil.example/"})
+    response = client.post(
+        decide_url(in_review),
+        {"facts_fingerprint": seen(in_review), "outcome": "approve", "next": "https://evil.example/"},
+    )
 
     assert response.status_code == 302 and response["Location"] == reverse("approvals:request", args=[in_review.pk])
 
@@ -299,7 +336,9 @@ def test_it_offers_maintainers_an_attest_button_for_low_tier_requests(
     assert f'id="request-{request.pk}"' in html and ">Attest</button>" in html
     assert ">Reject</button>" not in html
 
-    response = client.post(decide_url(request), {"outcome": "approve", "stage_index": "0"}, **HTMX)
+    response = client.post(
+        decide_url(request), {"facts_fingerprint": seen(request), "outcome": "approve", "stage_index": "0"}, **HTMX
+    )
     assert response.status_code == 200
     request.refresh_from_db()
     assert (request.state, request.attested_by) == ("approved", world["owner"])
@@ -356,7 +395,6 @@ def test_it_shows_what_changed_since_the_last_review(
     tool = make_tool(version="latest")
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
     assert request.state == "changes_requested"
-    catalog.tool_update(actor=world["owner"], tool=tool, data={"version": "1.2.4"})
     client.force_login(world["owner"])
 
     page = html_of(client.get(reverse("approvals:request", args=[request.pk])))
@@ -364,13 +402,16 @@ def test_it_shows_what_changed_since_the_last_review(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("approvals:resubmit", args=[request.pk]), {"justification": "Pinned it."})
     assert response.status_code == 302
+    # A change of a reviewed fact sends the request back to checks by itself, and the page says what changed.
+    with django_capture_on_commit_callbacks(execute=True), acting_as(actor_for_user(world["owner"])):
+        catalog.tool_update(actor=world["owner"], tool=tool, data={"version": "1.2.4"})
 
     html = html_of(client.get(response["Location"]))
     assert "What changed since the last review" in html
     assert 'data-testid="change"' in html and "<del>latest</del>" in html and "<ins>1.2.4</ins>" in html
-    assert "round 2" in html
+    assert "round 3" in html and "changed by olive" in html
     request.refresh_from_db()
-    assert (request.round, request.state, request.justification) == (2, "in_review", "Pinned it.")
+    assert (request.round, request.state, request.justification) == (3, "in_review", "Pinned it.")
 
 
 def test_it_lets_the_requester_withdraw(client: Any, world: dict[str, Any], in_review: ApprovalRequest) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import _UnvalidatedField
 
@@ -537,7 +538,17 @@ class GrantSerializer(serializers.Serializer):
     agent = serializers.CharField(source="agent.name", read_only=True, help_text="Agent the grant is for.")
     tool = serializers.CharField(source="tool.name", read_only=True, help_text="Tool the agent may call.")
     environment = serializers.CharField(read_only=True, help_text="Environment the grant is for.")
-    capability_names = StringListField(read_only=True, help_text="Granted capabilities; empty means all of them.")
+    capability_names = StringListField(
+        read_only=True,
+        help_text=(
+            "Capabilities covered. A request may leave it empty (every capability the tool has when approved); "
+            "approval freezes the list, and an approved grant covers nothing else."
+        ),
+    )
+    coverage = serializers.SerializerMethodField(
+        help_text="The tool's capabilities split into `covered` and `not_covered` by this grant (and `missing`: "
+        "covered names the tool no longer has). A capability added to the tool later is not covered."
+    )
     credential_scope = serializers.ChoiceField(
         choices=Tool.CredentialScope.choices,
         allow_null=True,
@@ -558,6 +569,19 @@ class GrantSerializer(serializers.Serializer):
     risk = RiskSerializer(help_text="Risk of this agent calling this tool (capabilities and scope as granted).")
     created_at = serializers.DateTimeField(read_only=True, help_text="When it was first requested.")
     updated_at = serializers.DateTimeField(read_only=True, help_text="Last change.")
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                key: {"type": "array", "items": {"type": "string"}} for key in ("covered", "not_covered", "missing")
+            },
+        }
+    )
+    def get_coverage(self, grant: ToolGrant) -> dict[str, list[str]]:
+        from catalog.facts import grant_coverage
+
+        return grant_coverage(grant, [capability.name for capability in grant.tool.capabilities.all()])
 
 
 class GrantRequestSerializer(serializers.Serializer):

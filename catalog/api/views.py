@@ -343,7 +343,11 @@ class GrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = GrantFilter
 
     def get_queryset(self) -> QuerySet[ToolGrant]:
-        return selectors.grant_list(user=self.request.user).select_related("requested_by")
+        return (
+            selectors.grant_list(user=self.request.user)
+            .select_related("requested_by")
+            .prefetch_related("tool__capabilities")
+        )
 
     def retrieve(self, request: Request, pk: str) -> Response:
         grant = self.get_queryset().filter(pk=pk).first() if pk.isdigit() else None

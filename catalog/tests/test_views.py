@@ -274,9 +274,9 @@ def _detail_queries(client: Any, url: str) -> int:
 
 
 # Session, user, the entity with what the viewer may do with it, its models and neighbouring agents (agent) or its
-# capabilities (tool), its grants, the viewer's roles, its history, its approval requests and the approvals behind
-# its active grants.
-ENTITY_PAGE_QUERIES = 9
+# capabilities (tool), its grants, the viewer's roles, its history, its approval requests, the approvals behind
+# its active grants and the capabilities of their tools (what each grant covers and does not).
+ENTITY_PAGE_QUERIES = 10
 # The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool).
 RUNTIME_PANEL_QUERIES = {"agent": 4, "tool": 3}
 
