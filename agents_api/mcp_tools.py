@@ -22,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from agents_api import selectors
 from approvals import selectors as approval_selectors
 from approvals import services as approval_services
+from approvals import submitting
 from approvals.api.serializers import ApprovalRequestSerializer
 from approvals.models import ApprovalRequest
 from catalog import selectors as catalog_selectors
@@ -191,7 +192,7 @@ def _approval(request_id: int) -> ApprovalRequest:
 def request_access(caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
     agent, tool = _agent(_name(arguments, "agent")), _tool(_name(arguments, "tool"))
     try:
-        approval = approval_services.grant_request_submit(
+        approval = submitting.grant_request_submit(
             actor=caller.user,
             agent=agent,
             tool=tool,

@@ -1,5 +1,5 @@
 """Admin views of approvals. Platform admins edit the policy per tier (with its stages) here; the edit goes through
-`services.policy_update`, so it is validated and audited like an API edit. Requests, checks, decisions and
+`policies.policy_update`, so it is validated and audited like an API edit. Requests, checks, decisions and
 notifications are read-only: they change only through the workflow."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.forms import BaseFormSet, BaseInlineFormSet, Form, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from approvals import services
+from approvals import policies, services
 from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification, PolicyStage
 from portal.roles import user_is_platform_admin
 
@@ -80,7 +80,7 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
             key=lambda row: row.get("order") or 0,
         )
         try:
-            services.policy_update(
+            policies.policy_update(
                 actor=request.user,  # type: ignore[arg-type]
                 policy=form.instance,
                 data={key: form.cleaned_data[key] for key in POLICY_FIELDS if key in form.cleaned_data},

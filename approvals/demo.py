@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from approvals import attestation, services
+from approvals import attestation, decisions, scans, services, submitting
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from catalog.models import Agent, Tool
@@ -26,7 +26,7 @@ def _user(username: str) -> Any:
 
 def _eager_submit(**kwargs: Any) -> ApprovalRequest:
     with transaction.atomic():
-        request = services.request_submit(**kwargs)
+        request = submitting.request_submit(**kwargs)
     request.refresh_from_db()
     return request
 
@@ -35,8 +35,8 @@ def _attest(request: ApprovalRequest, *candidates: Any) -> None:
     """Attested by the first candidate who may (never the requester: see services._attestation_refusal)."""
     request.refresh_from_db()
     for user in candidates:
-        if services.decision_refusal(user, request) is None:
-            services.request_attest(actor=user, request_id=request.pk)
+        if decisions.decision_refusal(user, request) is None:
+            decisions.request_attest(actor=user, request_id=request.pk)
             return
 
 
@@ -72,7 +72,7 @@ def seed_requests(stdout: Any) -> None:
             for reviewer, comment in ((sam, "Scopes are delegated and short-lived."), (dora, "No customer data.")):
                 github.refresh_from_db()
                 if github.state == "in_review":
-                    services.request_decide(
+                    decisions.request_decide(
                         actor=reviewer,
                         request_id=github.pk,
                         outcome="approve",
@@ -80,7 +80,7 @@ def seed_requests(stdout: Any) -> None:
                         facts_fingerprint=github.facts_fingerprint,
                     )
             # Approved grant: pr-reviewer may use three capabilities of the GitHub MCP server (and nothing else).
-            pr_grant = services.grant_request_submit(
+            pr_grant = submitting.grant_request_submit(
                 actor=admin,
                 agent=agents["pr-reviewer"],
                 tool=tools["github-mcp"],
@@ -90,7 +90,7 @@ def seed_requests(stdout: Any) -> None:
             if pr_grant.current_role == services.OWNER_ATTESTATION_ROLE:
                 _attest(pr_grant, alice, bob, sam)
             elif pr_grant.state == "in_review":
-                services.request_decide(
+                decisions.request_decide(
                     actor=sam,
                     request_id=pr_grant.pk,
                     outcome="approve",
@@ -104,7 +104,7 @@ def seed_requests(stdout: Any) -> None:
             _attest_hints(sam, tools["warehouse-sql"])
             warehouse = _eager_submit(actor=bob, kind="tool_onboarding", tool=tools["warehouse-sql"])
             if warehouse.state == "in_review":
-                services.request_decide(
+                decisions.request_decide(
                     actor=sam,
                     request_id=warehouse.pk,
                     outcome="approve",
@@ -116,7 +116,7 @@ def seed_requests(stdout: Any) -> None:
             # Rejected: a refund API that moves money with an admin key.
             refunds = _eager_submit(actor=alice, kind="tool_onboarding", tool=tools["stripe-refunds"])
             if refunds.state == "in_review":
-                services.request_decide(
+                decisions.request_decide(
                     actor=_user("sarah"),
                     request_id=refunds.pk,
                     outcome="reject",
@@ -126,16 +126,18 @@ def seed_requests(stdout: Any) -> None:
             _eager_submit(actor=admin, kind="tool_onboarding", tool=tools["feature-flags"])
             # Withdrawn, then a draft, then one still checking.
             withdrawn = _eager_submit(actor=admin, kind="agent_onboarding", agent=agents["incident-responder"])
-            services.request_withdraw(actor=admin, request_id=withdrawn.pk)
-            services.request_submit(actor=alice, kind="agent_onboarding", agent=agents["refund-assistant"], draft=True)
+            decisions.request_withdraw(actor=admin, request_id=withdrawn.pk)
+            submitting.request_submit(
+                actor=alice, kind="agent_onboarding", agent=agents["refund-assistant"], draft=True
+            )
             # Expired: an old request nobody decided.
             old = _eager_submit(actor=bob, kind="agent_onboarding", agent=agents["forecast-analyst"])
             # Backdate it (demo only) so the beat's stale-request scan expires it as it would after 30 days.
             ApprovalRequest.objects.filter(pk=old.pk).update(submitted_at=timezone.now() - timedelta(days=31))
-            services.expire_stale_requests()
+            scans.expire_stale_requests()
         app.conf.task_always_eager = False
         # Still checking: its checks are queued for the worker that `make run` starts.
-        services.request_submit(actor=admin, kind="agent_onboarding", agent=agents["pr-reviewer"])
+        submitting.request_submit(actor=admin, kind="agent_onboarding", agent=agents["pr-reviewer"])
     finally:
         app.conf.task_always_eager = previous
     states = sorted(set(ApprovalRequest.objects.values_list("state", flat=True)))

@@ -19,7 +19,8 @@ from approvals import notifications
 from approvals.attestation import hints_evidence, live_url
 from approvals.checks import Subject
 from approvals.models import OPEN_STATES, ApprovalRequest
-from approvals.services import _submit_locked, _system
+from approvals.services import _system
+from approvals.submitting import _submit_locked
 from catalog.models import Tool
 from portal.audit import audit_record
 from portal.context import acting_as

@@ -24,18 +24,17 @@ from django.utils import timezone
 from approvals import notifications
 from approvals.checks import Subject
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun
+from approvals.policies import policy_snapshot
 from approvals.services import (
     TIER_RANK,
-    _create_checks,
     _owning_team_id,
     _subject_key,
-    _submit_locked,
     _user_label,
     current_assessment,
-    policy_snapshot,
     reviewed_facts,
     subject_of,
 )
+from approvals.submitting import _create_checks, _submit_locked
 from catalog import fingerprints
 from catalog import services as catalog
 from catalog.facts import ReviewedFacts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from approvals import notifications, services
+from approvals import checks_running, notifications, scans, services
 
 
 class ChecksPending(Exception):
@@ -14,7 +14,7 @@ class ChecksPending(Exception):
 # The services count attempts per check (CHECK_MAX_ATTEMPTS); this only bounds a task that keeps coming back.
 @shared_task(bind=True, name="approvals.run_checks", max_retries=services.CHECK_MAX_ATTEMPTS * 2, acks_late=True)
 def run_checks(self, request_id: int, round_number: int) -> str:  # type: ignore[no-untyped-def]
-    outcome = services.checks_run(request_id=request_id, round_number=round_number)
+    outcome = checks_running.checks_run(request_id=request_id, round_number=round_number)
     if outcome.retry_in is not None:
         raise self.retry(exc=ChecksPending(f"request #{request_id} round {round_number}"), countdown=outcome.retry_in)
     return f"ran {outcome.claimed}" if outcome.claimed else "not claimed"
@@ -40,27 +40,27 @@ def send_notification_retry(notification_id: int, *, attempts_made: int) -> None
 
 @shared_task(name="approvals.sla_scan")
 def sla_scan() -> dict[str, int]:
-    return services.sla_scan()
+    return scans.sla_scan()
 
 
 @shared_task(name="approvals.requeue_stale_checks")
 def requeue_stale_checks() -> int:
-    return len(services.requeue_stale_checks())
+    return len(scans.requeue_stale_checks())
 
 
 @shared_task(name="approvals.expire_grants")
 def expire_grants() -> int:
-    return services.expire_grants()
+    return scans.expire_grants()
 
 
 @shared_task(name="approvals.open_recertifications")
 def open_recertifications() -> int:
-    return services.open_recertifications()
+    return scans.open_recertifications()
 
 
 @shared_task(name="approvals.expire_stale_requests")
 def expire_stale_requests() -> int:
-    return services.expire_stale_requests()
+    return scans.expire_stale_requests()
 
 
 @shared_task(name="approvals.mcp_drift_check")

@@ -25,7 +25,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals import attestation, preferences, selectors, services
+from approvals import attestation, preferences, selectors, services, submitting
+from approvals import decisions as approvals_decisions
 from approvals.forms import (
     DecisionForm,
     GrantRequestForm,
@@ -138,7 +139,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         status = 400
     else:
         try:
-            decided_request = services.request_decide(
+            decided_request = approvals_decisions.request_decide(
                 actor=_actor(request),
                 request_id=pk,
                 outcome=form.cleaned_data["outcome"],
@@ -207,13 +208,13 @@ def _render_request_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    refusal = services.decision_refusal(request.user, item)
+    refusal = approvals_decisions.decision_refusal(request.user, item)
     context = {
         "hints": attestation.hints_panel(item, request.user),
         "req": item,
         "checks": selectors.current_checks(item),
         "stages": _stage_progress(item),
-        "changes": services.resubmission_changes(item),
+        "changes": approvals_decisions.resubmission_changes(item),
         "timeline": selectors.request_timeline(request=item),
         "refusal": refusal,
         "decision_form": decision_form or DecisionForm(initial={"stage_index": item.current_stage}),
@@ -261,7 +262,7 @@ def attest_hints(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        item = services.request_withdraw(actor=_actor(request), request_id=pk)
+        item = approvals_decisions.request_withdraw(actor=_actor(request), request_id=pk)
     except services.ApprovalPermissionError as exc:
         return _render_request_page(request, _load_request(pk), error=str(exc), status=403)
     except services.ApprovalConflict as exc:
@@ -279,7 +280,7 @@ def resubmit(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_request_page(request, _load_request(pk), resubmit_form=form, status=400)
     try:
-        item = services.request_resubmit(
+        item = submitting.request_resubmit(
             actor=_actor(request),
             request_id=pk,
             justification=form.cleaned_data["justification"] or None,
@@ -358,7 +359,7 @@ def submit(request: HttpRequest) -> HttpResponse:
     except ObjectDoesNotExist as exc:
         raise Http404(f"Nothing called {name!r} is in the catalog.") from exc
     try:
-        item = services.request_submit(
+        item = submitting.request_submit(
             actor=_actor(request),
             kind=form.cleaned_data["kind"],
             agent=entity if isinstance(entity, Agent) else None,
@@ -395,7 +396,7 @@ def request_grant(request: HttpRequest) -> HttpResponse:
         return redirect(_entity_url(agent))
     actor = _actor(request)
     try:
-        item = services.grant_request_submit(
+        item = submitting.grant_request_submit(
             actor=actor,
             agent=agent,
             tool=tool,

@@ -52,7 +52,7 @@ def _start_worker(database_url: str, broker_url: str, log: Path) -> subprocess.P
 
 def _throughput(database_url: str, broker_url: str) -> None:
 
-    from approvals import services
+    from approvals import submitting
     from approvals.models import ApprovalPolicy, ApprovalRequest
     from catalog import services as catalog
     from catalog.bulk import insert_instances
@@ -112,7 +112,7 @@ def _throughput(database_url: str, broker_url: str) -> None:
         try:
             started = time.perf_counter()
             for tool in tools:  # as the API and the UI call it: its own transaction, checks sent on commit
-                services.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+                submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
             submitted = time.perf_counter() - started
             print(f"submitted {WORKFLOWS} requests in {submitted:.1f} s ({WORKFLOWS / submitted:.0f}/s)", flush=True)
             deadline = time.monotonic() + 900
@@ -202,7 +202,7 @@ def _decision_latency() -> None:
     from django.utils import timezone
 
     from approvals.models import ApprovalRequest
-    from approvals.services import policy_snapshot
+    from approvals.policies import policy_snapshot
     from catalog.bulk import insert_instances
     from catalog.models import Team, Tool
     from portal.roles import ENGINEER, SECURITY_REVIEWER, role_group

@@ -125,7 +125,8 @@ def on_agent_changed(sender: Any, instance: Any, changes: dict[str, Any] | None 
         return
     from django.contrib.auth import get_user_model
 
-    from approvals.services import ApprovalConflict, ApprovalError, request_submit
+    from approvals.services import ApprovalConflict, ApprovalError
+    from approvals.submitting import request_submit
     from portal.context import current_actor
 
     actor = current_actor()

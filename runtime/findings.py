@@ -185,7 +185,7 @@ def finding_accept(*, actor: AbstractBaseUser, finding: Finding, reason: str) ->
 @transaction.atomic
 def finding_request_grant(*, actor: AbstractBaseUser, finding: Finding, justification: str = "") -> Finding:
     """Turn the finding into a grant request for exactly what was called, submitted to approvals."""
-    from approvals.services import request_submit
+    from approvals.submitting import request_submit
     from catalog.models import Agent, Tool
     from catalog.services import grant_request
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.test.utils import override_settings
 
+from approvals import decisions
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from catalog.models import Agent, Tool
@@ -55,7 +56,7 @@ def _approve_open_requests(run: ScaffoldRun, reviewers: list[Any], stdout: Any) 
             decided = False
             for reviewer in reviewers:
                 try:
-                    approvals.request_decide(
+                    decisions.request_decide(
                         actor=reviewer, request_id=request.pk, outcome="approve", comment="Golden-path demo: reviewed."
                     )
                 except (approvals.ApprovalPermissionError, approvals.ApprovalConflict, approvals.ApprovalError):

@@ -27,7 +27,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.models import OPEN_STATES, ApprovalRequest
-from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissionError, request_submit
+from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissionError
+from approvals.submitting import request_submit
 from catalog import selectors as catalog_selectors
 from catalog.formats import parse_document_bytes
 from catalog.importing import import_inputs

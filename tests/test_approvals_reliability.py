@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from approvals import services
+from approvals import decisions as approvals_decisions
+from approvals import scans, services, submitting
 from approvals.models import ApprovalRequest, CheckRun, Decision, Notification
 from approvals.tasks import run_checks, send_notification
 from catalog import services as catalog
@@ -76,7 +77,7 @@ def test_a_worker_killed_during_a_check_is_replaced_and_the_request_ends_as_with
     with McpTestServer(SERVED, delay=4.0) as slow_server:
         tool = _mcp_tool(people["owner"], slow_server.url)
         with transaction.atomic():
-            request = services.request_submit(actor=people["owner"], kind="tool_onboarding", tool=tool)
+            request = submitting.request_submit(actor=people["owner"], kind="tool_onboarding", tool=tool)
         first_worker = celery_worker_process.processes[0]
         _wait_for(
             lambda: CheckRun.objects.filter(request=request, name="mcp_tools", status="running").exists(),
@@ -90,7 +91,7 @@ def test_a_worker_killed_during_a_check_is_replaced_and_the_request_ends_as_with
         def beat_then_check() -> bool:
             # What beat does every minute (here every few seconds): resend checks whose lease expired.
             if int(time.monotonic()) % 4 == 0:
-                requeued.extend(services.requeue_stale_checks())
+                requeued.extend(scans.requeue_stale_checks())
             return ApprovalRequest.objects.get(pk=request.pk).state != "checking"
 
         _wait_for(beat_then_check, 120, "the request to leave checking", celery_worker_process.log)
@@ -119,7 +120,7 @@ def test_delivering_the_same_tasks_twice_has_no_duplicate_effect(
     with McpTestServer(SERVED) as server:
         tool = _mcp_tool(people["owner"], server.url)
         with transaction.atomic():
-            request = services.request_submit(actor=people["owner"], kind="tool_onboarding", tool=tool)
+            request = submitting.request_submit(actor=people["owner"], kind="tool_onboarding", tool=tool)
         _wait_for(
             lambda: ApprovalRequest.objects.get(pk=request.pk).state == "in_review",
             60,
@@ -178,7 +179,7 @@ def test_fifty_concurrent_decisions_record_only_the_allowed_ones(make_user: Call
                   "capabilities": [{"name": "read_ledger", "read_only": True, "open_world": False}]},
         )  # fmt: skip
         tool = catalog.tool_attest_annotations(tool=tool)
-        request = services.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+        request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
         request.refresh_from_db()
         assert (request.tier, request.state) == ("high", "in_review")
 
@@ -191,7 +192,7 @@ def test_fifty_concurrent_decisions_record_only_the_allowed_ones(make_user: Call
         def decide(actor: Any) -> None:
             try:
                 barrier.wait(timeout=30)
-                services.request_decide(actor=actor, request_id=request.pk, outcome="approve", comment="ok")
+                approvals_decisions.request_decide(actor=actor, request_id=request.pk, outcome="approve", comment="ok")
                 result = "decided"
             except services.ApprovalConflict:
                 result = "conflict"

@@ -143,7 +143,9 @@ def world(
     request: pytest.FixtureRequest, make_user: Callable[..., Any], make_team: Callable[..., Any], settings: Any
 ) -> dict[str, Any]:
     from approvals.models import ApprovalRequest
-    from approvals.services import OWNER_ATTESTATION_ROLE, policy_snapshot, request_submit
+    from approvals.policies import policy_snapshot
+    from approvals.services import OWNER_ATTESTATION_ROLE
+    from approvals.submitting import request_submit
     from catalog import services as catalog
     from catalog.models import Location
     from portal.roles import PLATFORM_ADMIN, SECURITY_REVIEWER

@@ -23,6 +23,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
+from approvals import decisions
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, CheckRun
 from catalog import services as catalog
@@ -157,7 +158,7 @@ def _approve(request_id: int, reviewers: list[Any], log: Callable[[], str]) -> A
     while request.state == ApprovalRequest.State.IN_REVIEW:
         for reviewer in reviewers:
             try:
-                approvals.request_decide(actor=reviewer, request_id=request_id, outcome="approve", comment="e2e")
+                decisions.request_decide(actor=reviewer, request_id=request_id, outcome="approve", comment="e2e")
                 break
             except (approvals.ApprovalPermissionError, approvals.ApprovalConflict, approvals.ApprovalError):
                 continue

@@ -49,7 +49,7 @@ def yaml_stream(ctx: Any, response: Any) -> Any:
 @pytest.fixture
 def seeded(make_user: Callable[..., Any], make_team: Callable[..., Any]) -> dict[str, Any]:
     """A small catalog for the generated requests to find: a team, an agent, a tool, a grant and a request."""
-    from approvals import services as approvals
+    from approvals import submitting
     from catalog import services as catalog
     from portal.roles import PLATFORM_ADMIN
     from scaffolder.models import GoldenPathTemplate
@@ -67,7 +67,7 @@ def seeded(make_user: Callable[..., Any], make_team: Callable[..., Any]) -> dict
         data={"name": "stock-api", "owner": "payments", "kind": "cli", "capabilities": [{"name": "list_items"}]},
     )
     grant, _ = catalog.grant_request(actor=admin, agent=agent, tool=tool)
-    request = approvals.request_submit(actor=admin, kind="tool_onboarding", tool=tool)
+    request = submitting.request_submit(actor=admin, kind="tool_onboarding", tool=tool)
     catalog.model_upsert(data={"name": "claude", "provider": "Anthropic"}, actor=admin)
     templates_register_builtin()
     template = GoldenPathTemplate.objects.order_by("name").first()

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from approvals import decisions as approvals_decisions
 from approvals import selectors, services
 from approvals.checks import CHECK_TITLES
 from approvals.models import ApprovalRequest, CheckRun, Decision, PolicyStage
@@ -333,7 +334,7 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
 
     @extend_schema_field(serializers.DictField(child=FieldChangeSerializer()))
     def get_changes_since_last_round(self, request: ApprovalRequest) -> dict[str, dict[str, Any]]:
-        return services.resubmission_changes(request)
+        return approvals_decisions.resubmission_changes(request)
 
     @extend_schema_field(HintsSerializer(allow_null=True))
     def get_hints(self, request: ApprovalRequest) -> Any:
@@ -352,7 +353,7 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     def _refusal(self, request: ApprovalRequest) -> str | None:
         cache: dict[int, str | None] = self.context.setdefault("_refusals", {})
         if request.pk not in cache:
-            cache[request.pk] = services.decision_refusal(self.context["request"].user, request)
+            cache[request.pk] = approvals_decisions.decision_refusal(self.context["request"].user, request)
         return cache[request.pk]
 
     @extend_schema_field(OpenApiTypes.BOOL)

@@ -13,7 +13,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from approvals import attestation, selectors, services
+from approvals import attestation, decisions, selectors, submitting
+from approvals import policies as approvals_policies
 from approvals.api import serializers as s
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from catalog.api.serializers import ErrorSerializer
@@ -175,7 +176,7 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         agent, tool, grant = data["agent"], data["tool"], data["grant"]
         if data["kind"] == ApprovalRequest.Kind.TOOL_GRANT and grant is None and agent and tool:
             # Idempotent: a second submit finds the same requested grant.
-            approval = services.grant_request_submit(
+            approval = submitting.grant_request_submit(
                 actor=request.user,
                 agent=agent,
                 tool=tool,
@@ -185,7 +186,7 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 attest=data["attest"],
             )
         else:
-            approval = services.request_submit(
+            approval = submitting.request_submit(
                 actor=request.user,
                 kind=data["kind"],
                 agent=agent,
@@ -201,13 +202,13 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         self._detail(pk)
         payload = s.DecideSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.request_decide(actor=request.user, request_id=int(pk), **payload.validated_data)
+        decisions.request_decide(actor=request.user, request_id=int(pk), **payload.validated_data)
         return self._render(pk)
 
     @action(detail=True, methods=["post"])
     def attest(self, request: Request, pk: str) -> Response:
         self._detail(pk)
-        services.request_attest(actor=request.user, request_id=int(pk))
+        decisions.request_attest(actor=request.user, request_id=int(pk))
         return self._render(pk)
 
     @action(detail=True, methods=["post"], url_path="hints-attestation")
@@ -224,7 +225,7 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
         self._detail(pk)
-        services.request_withdraw(actor=request.user, request_id=int(pk))
+        decisions.request_withdraw(actor=request.user, request_id=int(pk))
         return self._render(pk)
 
     @action(detail=True, methods=["post"])
@@ -232,7 +233,7 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         self._detail(pk)
         payload = s.ResubmitSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.request_resubmit(actor=request.user, request_id=int(pk), **payload.validated_data)
+        submitting.request_resubmit(actor=request.user, request_id=int(pk), **payload.validated_data)
         return self._render(pk)
 
 
@@ -283,5 +284,5 @@ class PolicyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         stages = data.pop("stages", None)
-        services.policy_update(actor=request.user, policy=policy, data=data, stages=stages)
+        approvals_policies.policy_update(actor=request.user, policy=policy, data=data, stages=stages)
         return Response(s.PolicySerializer(self._get(tier)).data)

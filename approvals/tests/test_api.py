@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals import services
+from approvals import submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from catalog import services as catalog
 from catalog.models import Tool, ToolGrant
@@ -427,7 +427,7 @@ def test_it_lists_with_a_number_of_queries_that_does_not_grow_with_rows(
     def add(names: range) -> None:
         for number in names:
             tool = make_tool(f"tool-{number}")
-            services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+            submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
 
     add(range(2))
     with CaptureQueriesContext(connection) as few:

@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from approvals import attestation, drift, services
+from approvals import attestation, drift, services, submitting
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from catalog.attestation import tool_current_attestation
@@ -44,7 +44,7 @@ def mcp_tool(world: dict[str, Any], url: str, **extra: Any) -> Tool:
 
 def submitted(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
     with capture(execute=True):
-        request = services.request_submit(actor=actor, **kwargs)
+        request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
     return request
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from approvals import services
+from approvals import services, submitting
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from catalog.models import ToolGrant
@@ -28,7 +28,7 @@ def test_it_requests_the_grant_and_submits_it_without_approving(
     world: dict[str, Any], agent: Any, make_tool: Callable[..., Any]
 ) -> None:
     tool = make_tool(tier="medium")
-    request = services.grant_request_submit(
+    request = submitting.grant_request_submit(
         actor=world["owner"], agent=agent, tool=tool, capability_names=["get_item"], justification="Restocking."
     )
     assert (request.kind, request.state, request.requester) == ("tool_grant", "checking", world["owner"])
@@ -42,16 +42,16 @@ def test_nothing_is_left_behind_when_the_submit_is_refused(
 ) -> None:
     tool = make_tool(tier="medium")
     with pytest.raises(services.ApprovalError):
-        services.grant_request_submit(actor=world["owner"], agent=agent, tool=tool, justification="x" * 100_000)
+        submitting.grant_request_submit(actor=world["owner"], agent=agent, tool=tool, justification="x" * 100_000)
     assert not ToolGrant.objects.exists()
     assert not ApprovalRequest.objects.exists()
 
 
 def test_a_second_request_names_the_open_one(world: dict[str, Any], agent: Any, make_tool: Callable[..., Any]) -> None:
     tool = make_tool(tier="medium")
-    first = services.grant_request_submit(actor=world["owner"], agent=agent, tool=tool)
+    first = submitting.grant_request_submit(actor=world["owner"], agent=agent, tool=tool)
     with pytest.raises(services.ApprovalConflict, match=f"#{first.pk}"):
-        services.grant_request_submit(actor=world["owner"], agent=agent, tool=tool)
+        submitting.grant_request_submit(actor=world["owner"], agent=agent, tool=tool)
     assert ApprovalRequest.objects.count() == 1
 
 
@@ -59,5 +59,5 @@ def test_only_the_agents_maintainers_may_ask(
     world: dict[str, Any], agent: Any, make_tool: Callable[..., Any], make_user: Callable[..., Any]
 ) -> None:
     with pytest.raises(catalog.CatalogPermissionError):
-        services.grant_request_submit(actor=make_user("stranger"), agent=agent, tool=make_tool(tier="medium"))
+        submitting.grant_request_submit(actor=make_user("stranger"), agent=agent, tool=make_tool(tier="medium"))
     assert not ToolGrant.objects.exists()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from approvals import services
+from approvals import policies, services, submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest, PolicyStage
 from portal.models import AuditEvent
 
@@ -35,7 +35,7 @@ def test_it_refuses_a_policy_without_stages_on_a_tier_that_is_not_automatic(
     assert ApprovalPolicy.objects.get(tier="low").auto_approve is True
 
     with pytest.raises(services.ApprovalError) as raised:
-        services.policy_update(actor=world["admin"], policy=ApprovalPolicy.objects.get(tier="high"), data={}, stages=[])
+        policies.policy_update(actor=world["admin"], policy=ApprovalPolicy.objects.get(tier="high"), data={}, stages=[])
     assert "stages" in raised.value.errors
     automatic = admin_client.patch(f"{POLICIES}medium/", {"auto_approve": True, "stages": []}, format="json")
     assert automatic.status_code == 200, automatic.json()
@@ -49,7 +49,7 @@ def test_a_request_whose_snapshot_has_no_stages_is_sent_back_visibly_and_an_admi
     saved = list(medium.stages.values("order", "name", "role", "sla_hours"))
     medium.stages.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=make_tool())
+        request = submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=make_tool())
     request.refresh_from_db()
 
     assert request.state == ApprovalRequest.State.CHANGES_REQUESTED
@@ -60,7 +60,7 @@ def test_a_request_whose_snapshot_has_no_stages_is_sent_back_visibly_and_an_admi
     for stage in saved:
         PolicyStage.objects.create(policy=medium, **stage)
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_resubmit(actor=world["admin"], request_id=request.pk)
+        submitting.request_resubmit(actor=world["admin"], request_id=request.pk)
     request.refresh_from_db()
     assert (request.state, request.current_role) == ("in_review", "security-reviewer")
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from jsonschema import Draft7Validator
 from rest_framework.test import APIClient
 
-from approvals import services
+from approvals import decisions, submitting
 from approvals.tests.conftest import READ_ONLY, TIER_FACTS
 from catalog import services as catalog
 from catalog.models import Tool
@@ -360,12 +360,12 @@ def test_an_mcp_server_appears_once_its_onboarding_is_approved(
     )
     catalog.tool_attest_annotations(tool=tool)
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+        request = submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
     request.refresh_from_db()
     assert request.state == "in_review", [(c.name, c.status, c.summary) for c in request.checks.all()]
     assert names(APIClient().get(SERVERS)) == []
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_decide(actor=world["reviewer"], request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=world["reviewer"], request_id=request.pk, outcome="approve")
 
     assert names(APIClient().get(SERVERS)) == ["local.agent-portal/stdio-mcp"]

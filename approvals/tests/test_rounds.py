@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals import services
+from approvals import decisions, submitting
 from approvals.models import ApprovalRequest, Decision
 from approvals.tests.conftest import READ_ONLY, TIER_FACTS
 from catalog import facts, grant_rules
@@ -32,7 +32,7 @@ def api(user: Any) -> APIClient:
 
 def submitted(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
     with capture(execute=True):
-        request = services.request_submit(actor=actor, **kwargs)
+        request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
     return request
 
@@ -40,7 +40,7 @@ def submitted(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
 def approve(capture: Any, actor: Any, request: ApprovalRequest, **kwargs: Any) -> ApprovalRequest:
     request.refresh_from_db()
     with capture(execute=True):
-        services.request_decide(
+        decisions.request_decide(
             actor=actor,
             request_id=request.pk,
             outcome="approve",

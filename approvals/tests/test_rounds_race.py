@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from approvals import services
+from approvals import decisions, services, submitting
 from approvals.models import ApprovalRequest, Decision
 from approvals.tests.conftest import READ_ONLY, TIER_FACTS
 from catalog import fingerprints
@@ -53,7 +53,7 @@ def _race(
         try:
             barrier.wait(timeout=30)
             time.sleep(decide_delay)
-            services.request_decide(
+            decisions.request_decide(
                 actor=reviewer, request_id=request.pk, outcome="approve", comment="ok", facts_fingerprint=seen
             )
             results["decide"] = "approved"
@@ -91,7 +91,7 @@ def test_a_fact_change_and_an_approval_race_without_a_stale_approval(make_user: 
                       "description": "Reads.", "capabilities": READ_ONLY, **TIER_FACTS["medium"]},
             )  # fmt: skip
             tool = catalog.tool_attest_annotations(tool=tool)
-            request = services.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+            request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
             request.refresh_from_db()
             assert (request.state, request.tier) == ("in_review", "medium")
 

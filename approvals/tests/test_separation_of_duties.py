@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from approvals import services
+from approvals import submitting
 from approvals.models import ApprovalRequest, Decision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
@@ -30,7 +30,7 @@ def request_in_review(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> ApprovalRequest:
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=make_tool())
+        request = submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=make_tool())
     request.refresh_from_db()
     assert request.state == "in_review"
     return request
@@ -53,7 +53,7 @@ def test_a_decision_cannot_be_moved_onto_the_requester_or_onto_a_request_they_ma
     with pytest.raises(IntegrityError, match="separation of duties"), transaction.atomic():
         Decision.objects.filter(pk=decision.pk).update(reviewer=world["owner"])
     with django_capture_on_commit_callbacks(execute=True):
-        theirs = services.request_submit(
+        theirs = submitting.request_submit(
             actor=world["reviewer"], kind="tool_onboarding", tool=make_tool("other-tool"), check_permission=False
         )
     with pytest.raises(IntegrityError, match="separation of duties"), transaction.atomic():

@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import services
+from approvals import checks_running, decisions, policies, scans, services, submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification
 from catalog import services as catalog
 from catalog.models import Agent, Tool, ToolGrant
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 def submit(django_capture_on_commit_callbacks: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.request_submit(actor=actor, **kwargs)
+        request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
     return request
 
@@ -37,7 +37,7 @@ def decide(
     comment: str = "",
 ) -> ApprovalRequest:
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_decide(actor=actor, request_id=request.pk, outcome=outcome, comment=comment)
+        decisions.request_decide(actor=actor, request_id=request.pk, outcome=outcome, comment=comment)
     request.refresh_from_db()
     return request
 
@@ -80,7 +80,7 @@ def test_medium_tool_goes_through_checks_then_one_security_review(
 def automatic_low_tier(world: dict[str, Any]) -> None:
     """A low-tier policy approved by the checks alone (no attestation), as a platform admin may set it."""
     policy = ApprovalPolicy.objects.get(tier="low")
-    services.policy_update(actor=world["admin"], policy=policy, data={"requires_attestation": False})
+    policies.policy_update(actor=world["admin"], policy=policy, data={"requires_attestation": False})
 
 
 def test_the_requester_cannot_attest_their_own_request_on_submit(
@@ -105,11 +105,11 @@ def test_low_tier_is_approved_on_checks_and_the_attestation_of_another_maintaine
     assert (request.state, request.current_role) == ("in_review", services.OWNER_ATTESTATION_ROLE)
 
     with pytest.raises(services.ApprovalPermissionError, match="own request"):
-        services.request_attest(actor=world["owner"], request_id=request.pk)
+        decisions.request_attest(actor=world["owner"], request_id=request.pk)
     with pytest.raises(services.ApprovalPermissionError, match="other than the requester"):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=second, request_id=request.pk)
+        decisions.request_attest(actor=second, request_id=request.pk)
 
     request.refresh_from_db()
     assert (request.state, request.attested_by) == ("approved", second)
@@ -125,12 +125,12 @@ def test_a_single_maintainers_request_is_attested_by_a_security_reviewer_or_plat
     second = submit(
         django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("b", tier="low")
     )
-    assert services.decision_refusal(world["owner"], first) is not None
-    assert services.decision_refusal(world["member"], first) is not None
+    assert decisions.decision_refusal(world["owner"], first) is not None
+    assert decisions.decision_refusal(world["member"], first) is not None
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=world["reviewer"], request_id=first.pk)
-        services.request_attest(actor=world["admin"], request_id=second.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=first.pk)
+        decisions.request_attest(actor=world["admin"], request_id=second.pk)
 
     first.refresh_from_db()
     second.refresh_from_db()
@@ -145,7 +145,7 @@ def test_the_attest_action_approves_only_an_attestation_stage(
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
     assert request.current_role == "security-reviewer"
     with pytest.raises(services.ApprovalConflict, match="not waiting for the owner's attestation"):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     request.refresh_from_db()
     assert request.state == "in_review"
 
@@ -153,11 +153,11 @@ def test_the_attest_action_approves_only_an_attestation_stage(
 def test_neither_a_draft_nor_a_resubmission_is_attested_by_its_requester(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    draft = services.request_submit(
+    draft = submitting.request_submit(
         actor=world["owner"], kind="tool_onboarding", tool=make_tool(tier="low"), draft=True
     )
     with pytest.raises(services.ApprovalError) as refused:
-        services.request_submit_draft(actor=world["owner"], request_id=draft.pk, attest=True)
+        submitting.request_submit_draft(actor=world["owner"], request_id=draft.pk, attest=True)
     assert "attest" in refused.value.errors
     draft.refresh_from_db()
     assert (draft.state, draft.attested_by) == ("draft", None)
@@ -166,7 +166,7 @@ def test_neither_a_draft_nor_a_resubmission_is_attested_by_its_requester(
     sent_back = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
     assert sent_back.state == "changes_requested"
     with pytest.raises(services.ApprovalError) as refused:
-        services.request_resubmit(actor=world["owner"], request_id=sent_back.pk, attest=True)
+        submitting.request_resubmit(actor=world["owner"], request_id=sent_back.pk, attest=True)
     assert "attest" in refused.value.errors
     sent_back.refresh_from_db()
     assert (sent_back.state, sent_back.attested_by) == ("changes_requested", None)
@@ -180,9 +180,9 @@ def test_low_tier_without_attestation_waits_for_an_owner_maintainer(
     assert request.state == "in_review"
     assert request.current_role == services.OWNER_ATTESTATION_ROLE
     with pytest.raises(services.ApprovalPermissionError):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=world["owner"], request_id=request.pk)
+        decisions.request_attest(actor=world["owner"], request_id=request.pk)
     request.refresh_from_db()
     assert request.state == "approved"
     assert request.attested_by == world["owner"]
@@ -210,7 +210,7 @@ def test_a_failed_check_sends_the_request_back_and_a_resubmission_shows_what_cha
     request.refresh_from_db()
     assert (request.round, request.state) == (1, "changes_requested")
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_resubmit(actor=world["owner"], request_id=request.pk)
+        submitting.request_resubmit(actor=world["owner"], request_id=request.pk)
     request.refresh_from_db()
     assert (request.round, request.state) == (2, "changes_requested")  # the version is still "latest"
 
@@ -220,7 +220,7 @@ def test_a_failed_check_sends_the_request_back_and_a_resubmission_shows_what_cha
     request.refresh_from_db()
 
     assert (request.round, request.state) == (3, "in_review")
-    assert services.resubmission_changes(request)["tool_version"] == {"before": "latest", "after": "1.2.4"}
+    assert decisions.resubmission_changes(request)["tool_version"] == {"before": "latest", "after": "1.2.4"}
     assert CheckRun.objects.filter(request=request).count() == 18
 
 
@@ -233,22 +233,22 @@ def test_separation_of_duties(
     assert request.stages[1]["role"] == "data-owner"
 
     with pytest.raises(services.ApprovalPermissionError, match="own request"):
-        services.request_decide(actor=world["owner"], request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=world["owner"], request_id=request.pk, outcome="approve")
     with pytest.raises(services.ApprovalPermissionError, match="security-reviewer role"):
-        services.request_decide(actor=world["data_owner"], request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=world["data_owner"], request_id=request.pk, outcome="approve")
     insider = make_user("ines", roles=["security-reviewer", "data-owner"])
     from catalog.teams import team_set_member
 
     team_set_member(team=world["team"], user=insider)
     with pytest.raises(services.ApprovalPermissionError, match="owning team"):
-        services.request_decide(actor=insider, request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=insider, request_id=request.pk, outcome="approve")
     assert AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count() == 3
 
     both_roles = make_user("bo", roles=["security-reviewer", "data-owner"])
     request = decide(django_capture_on_commit_callbacks, both_roles, request)
     assert (request.state, request.current_stage) == ("in_review", 1)
     with pytest.raises(services.ApprovalPermissionError, match="one person counts once"):
-        services.request_decide(actor=both_roles, request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=both_roles, request_id=request.pk, outcome="approve")
     request = decide(django_capture_on_commit_callbacks, world["data_owner"], request)
     assert request.state == "approved"
     assert Tool.objects.get(pk=tool.pk).status == "approved"
@@ -298,10 +298,10 @@ def test_reject_and_request_changes_need_a_comment_and_long_comments_are_refused
     )
     for outcome in ("reject", "request_changes"):
         with pytest.raises(services.ApprovalError) as excinfo:
-            services.request_decide(actor=world["reviewer"], request_id=request.pk, outcome=outcome, comment="  ")
+            decisions.request_decide(actor=world["reviewer"], request_id=request.pk, outcome=outcome, comment="  ")
         assert "comment" in excinfo.value.errors
     with pytest.raises(services.ApprovalError, match="at most 10000"):
-        services.request_decide(
+        decisions.request_decide(
             actor=world["reviewer"], request_id=request.pk, outcome="reject", comment="x" * 1_000_000
         )
 
@@ -315,7 +315,7 @@ def test_reject_and_request_changes_need_a_comment_and_long_comments_are_refused
     assert request.state == "rejected"
     assert request.tool.status == "rejected"
     with pytest.raises(services.ApprovalConflict, match="decided or withdrawn"):
-        services.request_decide(actor=world["reviewer2"], request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=world["reviewer2"], request_id=request.pk, outcome="approve")
 
 
 def test_a_second_open_request_for_the_same_subject_is_a_conflict(
@@ -324,9 +324,9 @@ def test_a_second_open_request_for_the_same_subject_is_a_conflict(
     tool = make_tool(tier="medium")
     submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
     with pytest.raises(services.ApprovalConflict, match="already exists"):
-        services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+        submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
     with pytest.raises(services.ApprovalPermissionError):
-        services.request_submit(
+        submitting.request_submit(
             actor=world["member"], kind="tool_onboarding", tool=make_tool("other-api", tier="medium")
         )
 
@@ -337,11 +337,11 @@ def test_withdrawal_wins_over_a_later_decision(
     request = submit(
         django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool(tier="medium")
     )
-    services.request_withdraw(actor=world["owner"], request_id=request.pk)
+    decisions.request_withdraw(actor=world["owner"], request_id=request.pk)
     with pytest.raises(services.ApprovalConflict):
-        services.request_decide(actor=world["reviewer"], request_id=request.pk, outcome="approve")
+        decisions.request_decide(actor=world["reviewer"], request_id=request.pk, outcome="approve")
     with pytest.raises(services.ApprovalConflict):
-        services.request_withdraw(actor=world["owner"], request_id=request.pk)
+        decisions.request_withdraw(actor=world["owner"], request_id=request.pk)
     request.refresh_from_db()
     assert request.state == "withdrawn"
     assert request.tool.status == "draft"
@@ -365,7 +365,7 @@ def test_grant_approval_activates_the_grant_until_its_expiry_then_it_expires_onc
     grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=tool)
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant)
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     request.refresh_from_db()
     assert (request.tier, request.state) == ("low", "approved")
     grant.refresh_from_db()
@@ -374,8 +374,8 @@ def test_grant_approval_activates_the_grant_until_its_expiry_then_it_expires_onc
     assert Agent.objects.get(pk=agent.pk).risk["driver"]
 
     with time_machine.travel(grant.expires_at + timedelta(minutes=1)), django_capture_on_commit_callbacks(execute=True):
-        assert services.expire_grants() == 1
-        assert services.expire_grants() == 0
+        assert scans.expire_grants() == 1
+        assert scans.expire_grants() == 0
     grant.refresh_from_db()
     assert grant.status == ToolGrant.Status.EXPIRED
     assert Notification.objects.filter(event="grant-expired").count() == 1
@@ -389,12 +389,12 @@ def test_sla_reminders_and_escalations_are_sent_once(
     )
     due = request.due_at
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 1, "escalated": 0}
-        assert services.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 0, "escalated": 0}
-        assert services.sla_scan(now=due + timedelta(hours=1)) == {"reminded": 0, "escalated": 1}
-        assert services.sla_scan(now=due + timedelta(hours=2)) == {"reminded": 0, "escalated": 0}
-        assert services.sla_scan(now=due + timedelta(hours=30)) == {"reminded": 0, "escalated": 1}
-        assert services.sla_scan(now=due + timedelta(hours=40)) == {"reminded": 0, "escalated": 0}
+        assert scans.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 1, "escalated": 0}
+        assert scans.sla_scan(now=due - timedelta(hours=1)) == {"reminded": 0, "escalated": 0}
+        assert scans.sla_scan(now=due + timedelta(hours=1)) == {"reminded": 0, "escalated": 1}
+        assert scans.sla_scan(now=due + timedelta(hours=2)) == {"reminded": 0, "escalated": 0}
+        assert scans.sla_scan(now=due + timedelta(hours=30)) == {"reminded": 0, "escalated": 1}
+        assert scans.sla_scan(now=due + timedelta(hours=40)) == {"reminded": 0, "escalated": 0}
     assert Notification.objects.filter(request=request, event="escalation-1", recipient=world["lead"]).count() == 1
     assert Notification.objects.filter(request=request, event="escalation-2", recipient=world["admin"]).count() == 1
     reminded = Notification.objects.filter(request=request, event="reminder").values_list(
@@ -412,8 +412,8 @@ def test_recertification_opens_once_before_the_approval_ends(
     request = decide(django_capture_on_commit_callbacks, world["reviewer"], request)
     soon = request.approval_expires_at - timedelta(days=7)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.open_recertifications(now=soon) == 1
-        assert services.open_recertifications(now=soon) == 0
+        assert scans.open_recertifications(now=soon) == 1
+        assert scans.open_recertifications(now=soon) == 0
     recert = ApprovalRequest.objects.get(kind="recertification")
     assert recert.previous == request
     assert recert.state == "in_review"
@@ -661,17 +661,17 @@ def test_a_run_whose_lease_was_taken_over_does_not_overwrite_the_newer_run(
     """A worker that stalled past its lease finishes after another run re-claimed the check: only the newer
     run's outcome counts."""
     tool = make_tool(tier="medium")
-    request = services.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
-    stalled = services._claim_checks(request.pk, request.round)
+    request = submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+    stalled = checks_running._claim_checks(request.pk, request.round)
     assert {c.name for c in stalled} == set(request.checks.values_list("name", flat=True))
-    assert services._claim_checks(request.pk, request.round) == []  # a duplicate delivery finds nothing
+    assert checks_running._claim_checks(request.pk, request.round) == []  # a duplicate delivery finds nothing
     CheckRun.objects.filter(request=request).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == len(stalled)
+    assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == len(stalled)
     request.refresh_from_db()
     assert request.state == "in_review"
     outcomes = {c.id: services.CheckResult(False, "stale verdict") for c in stalled}
     subject = services.subject_of(request)
-    services._checks_record(request.pk, request.round, stalled, outcomes, subject)  # type: ignore[arg-type]
+    checks_running._checks_record(request.pk, request.round, stalled, outcomes, subject)  # type: ignore[arg-type]
     assert not CheckRun.objects.filter(request=request, summary="stale verdict").exists()
     assert set(CheckRun.objects.filter(request=request).values_list("attempts", flat=True)) == {2}
     request.refresh_from_db()
@@ -744,11 +744,11 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
     notification = Notification.objects.get(request=request, event="approved")
     assert (request.state, notification.status) == ("approved", "pending")
 
-    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == 0  # redelivered
+    assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == 0  # redelivered
 
     notification.refresh_from_db()
     assert (notification.status, notification.attempts) == ("sent", 1)
-    assert services.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
+    assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
     notification.refresh_from_db()
     assert notification.attempts == 1
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from approvals import services
+from approvals import decisions, services, submitting
 from approvals.models import ApprovalRequest, Decision, NotificationPreference
 from catalog import services as catalog
 from catalog.models import Team, ToolGrant
@@ -25,7 +25,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def submit(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
     with capture(execute=True):
-        request = services.request_submit(actor=actor, **kwargs)
+        request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
     return request
 
@@ -454,8 +454,8 @@ def test_it_lists_my_requests_with_their_outcomes(
     approved = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("a"))
     rejected = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("b"))
     waiting = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("c"))
-    services.request_decide(actor=world["reviewer"], request_id=approved.pk, outcome="approve")
-    services.request_decide(actor=world["reviewer"], request_id=rejected.pk, outcome="reject", comment="Too broad.")
+    decisions.request_decide(actor=world["reviewer"], request_id=approved.pk, outcome="approve")
+    decisions.request_decide(actor=world["reviewer"], request_id=rejected.pk, outcome="reject", comment="Too broad.")
     client.force_login(world["owner"])
 
     html = html_of(client.get(reverse("approvals:mine")))
@@ -491,7 +491,7 @@ def test_it_lets_a_maintainer_submit_a_tool_from_its_page(
     assert (request.state, request.attested_by, request.justification) == ("in_review", None, "Stock checks.")
     assert request.current_role == services.OWNER_ATTESTATION_ROLE, "attested by someone other than the requester"
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     page = html_of(client.get(reverse("catalog:tool", args=[tool.name])))
     assert f'href="/reviews/requests/{request.pk}/"' in page and 'data-testid="request-state">Approved<' in page
 
@@ -535,7 +535,7 @@ def test_it_requests_tool_access_for_an_agent_and_shows_active_grants(
     request = ApprovalRequest.objects.get(grant=grant)
     assert response.status_code == 302 and response["Location"] == reverse("approvals:request", args=[request.pk])
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_attest(actor=world["reviewer"], request_id=request.pk)
+        decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
     request.refresh_from_db()
     assert (request.tier, request.state) == ("low", "approved"), "a low-tier grant attested by someone else"
     page = html_of(client.get(reverse("catalog:agent", args=[agent.name])))
@@ -563,7 +563,7 @@ def test_it_shows_each_active_grant_with_its_approval_in_as_many_queries_for_six
         grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=make_tool(f"t{number}"))
         request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant)
         with django_capture_on_commit_callbacks(execute=True):
-            services.request_attest(actor=world["reviewer"], request_id=request.pk)
+            decisions.request_attest(actor=world["reviewer"], request_id=request.pk)
         request.refresh_from_db()
         assert request.state == "approved"
         return request

@@ -13,13 +13,8 @@ from catalog.formats.a2a import (
     parse_agent_card_document,
     parse_agent_card_json,
 )
-from catalog.formats.backstage import (
-    ExportError,
-    export_backstage,
-    parse_backstage_documents,
-    parse_backstage_entity,
-    parse_backstage_yaml,
-)
+from catalog.formats.backstage_export import ExportError, export_backstage
+from catalog.formats.backstage_parse import parse_backstage_documents, parse_backstage_entity, parse_backstage_yaml
 from catalog.formats.detect import parse_document_bytes
 from catalog.formats.mcp_registry import parse_mcp_server, parse_mcp_server_document, parse_mcp_server_json
 from catalog.formats.naming import is_dns_label, registry_name_to_catalog_name, slugify_dns_label

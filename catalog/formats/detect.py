@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from catalog.formats.a2a import parse_agent_card_document
-from catalog.formats.backstage import (
+from catalog.formats.backstage_parse import (
     backstage_document_outcome,
     collect_backstage_outcomes,
     parse_backstage_documents,

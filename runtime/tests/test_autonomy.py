@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from approvals import services as approvals
+from approvals import checks_running, submitting
 from approvals.models import ApprovalRequest, CheckRun
 from catalog import services as catalog
 from portal.context import Actor, acting_as
@@ -39,7 +39,7 @@ def _raise_to(agent: Any, user: Any, level: int) -> ApprovalRequest:
         catalog.agent_update(actor=user, agent=agent, data={"autonomy_level": level})
     request = ApprovalRequest.objects.filter(agent=agent, kind="re_review").order_by("-pk").first()
     assert request is not None
-    approvals.checks_run(request_id=request.pk, round_number=request.round)
+    checks_running.checks_run(request_id=request.pk, round_number=request.round)
     return request
 
 
@@ -71,8 +71,8 @@ def test_raising_to_level_4_goes_through_approvals_with_the_evidence_attached(
     _days_of_telemetry(post_spans, secret, 5)
     Evaluation.objects.create(agent_name="billing-bot", suite="golden", passed=True)
     agent.refresh_from_db()
-    request = approvals.request_resubmit(actor=alice, request_id=request.pk)
-    approvals.checks_run(request_id=request.pk, round_number=request.round)
+    request = submitting.request_resubmit(actor=alice, request_id=request.pk)
+    checks_running.checks_run(request_id=request.pk, round_number=request.round)
     check = CheckRun.objects.get(request=request, round=request.round, name="autonomy_evidence")
     assert check.status == "passed", check.summary
     assert check.output["evidence"]["days_with_telemetry"] == 5 and check.output["evidence"]["evaluation"]["passed"]

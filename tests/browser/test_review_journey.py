@@ -27,7 +27,7 @@ def eager_celery() -> Iterator[None]:
 
 
 def _two_requests_in_review(make_user: Any, make_team: Any) -> dict[str, Any]:
-    from approvals import services
+    from approvals import submitting
     from catalog import services as catalog
     from portal.roles import SECURITY_REVIEWER
 
@@ -52,7 +52,7 @@ def _two_requests_in_review(make_user: Any, make_team: Any) -> dict[str, Any]:
         )
         tool = catalog.tool_attest_annotations(tool=tool)
         # The live server's database commits each step, so the checks run (eagerly) as soon as this returns.
-        request = services.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+        request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
         request.refresh_from_db()
         assert (request.tier, request.state) == ("medium", "in_review")
         requests[name] = request
