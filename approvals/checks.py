@@ -14,7 +14,7 @@ from typing import Any
 from approvals.mcp_introspect import McpIntrospection, McpProtocolError, diff_capabilities, introspect_mcp_server
 from catalog import risk
 from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
-from catalog.services import agent_facts, grant_assessment, tool_facts
+from catalog.scoring import agent_facts, grant_assessment, tool_facts
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 
 

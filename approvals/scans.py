@@ -23,7 +23,7 @@ from approvals.services import (
     subject_of,
 )
 from approvals.submitting import _submit_locked
-from catalog import services as catalog
+from catalog import scoring
 from catalog.models import ToolGrant
 from portal.audit import audit_record
 from portal.context import acting_as
@@ -117,8 +117,8 @@ def expire_grants(*, now: datetime | None = None) -> int:
                 == 1
             ):
                 grant.status = ToolGrant.Status.EXPIRED
-                catalog.grant_rescore(grant)
-                catalog.agent_rescore(grant.agent)
+                scoring.grant_rescore(grant)
+                scoring.agent_rescore(grant.agent)
                 audit_record(action="catalog.grant.expired", target=grant, changes={"expires_at": grant.expires_at})
                 notifications.notify_team(
                     grant.agent.owner,

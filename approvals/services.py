@@ -21,8 +21,7 @@ from django.db import OperationalError
 from approvals.checks import Subject
 from approvals.models import ApprovalRequest, Decision
 from catalog import facts as catalog_facts
-from catalog import risk
-from catalog import services as catalog
+from catalog import risk, scoring
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
 from portal.context import Actor, actor_for_user
 from portal.errors import Conflict, InvalidInput, PermissionDenied
@@ -112,11 +111,11 @@ def _title(kind: str, subject: Subject) -> str:
 
 def current_assessment(subject: Subject) -> dict[str, Any]:
     if subject.grant is not None:
-        return catalog.grant_assessment(subject.grant).to_dict()
+        return scoring.grant_assessment(subject.grant).to_dict()
     if subject.tool is not None:
-        return risk.assess_tool(catalog.tool_facts(subject.tool)).to_dict()
+        return risk.assess_tool(scoring.tool_facts(subject.tool)).to_dict()
     assert subject.agent is not None
-    return dict(subject.agent.risk) or risk.assess_agent(catalog.agent_facts(subject.agent)).to_dict()
+    return dict(subject.agent.risk) or risk.assess_agent(scoring.agent_facts(subject.agent)).to_dict()
 
 
 def reviewed_facts(subject: Subject) -> catalog_facts.ReviewedFacts:

@@ -54,6 +54,7 @@ def _throughput(database_url: str, broker_url: str) -> None:
 
     from approvals import submitting
     from approvals.models import ApprovalPolicy, ApprovalRequest
+    from catalog import search_index
     from catalog import services as catalog
     from catalog.bulk import insert_instances
     from catalog.models import Tool
@@ -88,7 +89,7 @@ def _throughput(database_url: str, broker_url: str) -> None:
         insert_instances(
             CatalogEntry,
             [
-                CatalogEntry(kind="tool", entity_id=t.pk, **catalog.tool_entry_values(t, ["read_status"]))
+                CatalogEntry(kind="tool", entity_id=t.pk, **search_index.tool_entry_values(t, ["read_status"]))
                 for t in tools[1:]
             ],
         )

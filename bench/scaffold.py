@@ -182,7 +182,7 @@ def _copier_timings(golden_path: Any) -> tuple[list[float], dict[str, str]] | st
 
 
 def render_and_commit() -> dict[str, float]:
-    from scaffolder.rendering import load_golden_path, validate_parameters
+    from scaffolder.manifest import load_golden_path, validate_parameters
 
     started = time.perf_counter()
     golden_path = load_golden_path(GOLDEN_PATH)
@@ -214,7 +214,8 @@ def render_and_commit() -> dict[str, float]:
 
 
 def _same_output(golden_path: Any, copier_files: dict[str, str]) -> str:
-    from scaffolder.rendering import ANSWERS_FILENAME, render_golden_path
+    from scaffolder.golden_path import ANSWERS_FILENAME
+    from scaffolder.rendering import render_golden_path
 
     ours = {path: content.decode() for path, content in render_golden_path(golden_path, VALUES).items()}
     ours.pop(ANSWERS_FILENAME)

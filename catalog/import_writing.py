@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from django.utils import timezone
 
-from catalog import risk, services
+from catalog import risk, scoring, search_index, services
 from catalog.bulk import BackgroundCopies
 from catalog.models import Agent, Capability, CatalogEntry, Tool
 from portal.audit import AUDIT_EVENT_COLUMNS, audit_event_rows, audit_event_tuples
@@ -89,7 +89,7 @@ def _assess_all(prepared: list[Any], model: type[Agent] | type[Tool], context: A
                 ),
             )
         else:
-            facts = services.agent_facts(row)
+            facts = scoring.agent_facts(row)
         _assess(row, facts, context)
 
 
@@ -98,10 +98,10 @@ def _entry_rows(prepared: list[Any], model: type[Agent] | type[Tool]) -> list[tu
     if model is Tool:
         # Capability names in the order the services read them back (by name), so both write the same search text.
         entries = [
-            services.tool_entry_values(new.row, sorted(cap["name"] for cap in new.capabilities)) for new in prepared
+            search_index.tool_entry_values(new.row, sorted(cap["name"] for cap in new.capabilities)) for new in prepared
         ]
     else:
-        entries = [services.agent_entry_values(new.row) for new in prepared]
+        entries = [search_index.agent_entry_values(new.row) for new in prepared]
     if not entries:
         return []
     kind = model._meta.model_name

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog import facts, risk
+from catalog import facts
 from catalog.models import (
     Agent,
     AIModel,
@@ -30,8 +30,10 @@ from catalog.models import (
     Tool,
     ToolGrant,
 )
+from catalog.scoring import _facts_changed, agent_rescore, grant_rescore, tool_rescore
 from catalog.search_cache import invalidate_catalog_counts
-from catalog.signals import entity_changed, owner_changed
+from catalog.search_index import _index_agent, _index_tool
+from catalog.signals import owner_changed
 from portal.audit import audit_record, field_changes
 from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.roles import user_is_platform_admin
@@ -56,6 +58,8 @@ AGENT_FIELDS = (
     "annotations",
     "skills",
 )
+
+
 TOOL_FIELDS = (
     "registry_name",
     "title",
@@ -77,15 +81,31 @@ TOOL_FIELDS = (
     "packages",
     "remotes",
 )
+
+
 MODEL_FIELDS = ("title", "provider", "model_id", "hosting", "residency", "data_class")
+
+
 # Facts the rubric reads: a change to any of them re-scores.
 TOOL_RISK_FIELDS = ("data_class", "reach", "credential_scope", "annotations_trusted")
+
+
 AGENT_RISK_FIELDS = ("autonomy_level", "human_in_loop", "data_class")
+
+
 # Fields stored as NULL when unknown, so the rubric can fail closed.
 NULLABLE_FACTS = {"autonomy_level", "human_in_loop", "data_class", "credential_scope", "reach", "registry_name"}
+
+
 CAPABILITY_HINTS = ("read_only", "destructive", "idempotent", "open_world")
+
+
 DANGEROUS_MARKUP = re.compile(r"<\s*/?\s*(script|iframe|object|embed|style|form)\b|\bon[a-z]+\s*=|javascript:", re.I)
+
+
 MAX_DESCRIPTION = 20_000
+
+
 # Names the catalog's own URLs use (agents/new/, import/ ...): an entity by that name would be unreachable.
 RESERVED_NAMES = {"new", "import", "edit", "api", "teams", "agents", "tools"}
 
@@ -100,9 +120,6 @@ class CatalogPermissionError(PermissionDenied):
 
 class CatalogConflict(Conflict):
     pass
-
-
-# --- permissions ------------------------------------------------------------------------------------------
 
 
 def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
@@ -135,9 +152,6 @@ def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
     if known is not None:
         return known.maintains_owner
     return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
-
-
-# --- shared helpers ---------------------------------------------------------------------------------------
 
 
 def _validate_description(description: str) -> list[str]:
@@ -229,194 +243,6 @@ def _clean_capabilities(value: Any, errors: dict[str, list[str]]) -> list[dict[s
             item[hint] = hint_value
         cleaned.append(item)
     return cleaned
-
-
-# --- risk ---------------------------------------------------------------------------------------------------
-
-
-def tool_facts(tool: Tool, capabilities: Iterable[Capability] | None = None) -> risk.ToolFacts:
-    caps = tool.capabilities.all() if capabilities is None else capabilities
-    return risk.ToolFacts(
-        data_class=tool.data_class,
-        reach=tool.reach,
-        credential_scope=tool.credential_scope,
-        annotations_trusted=tool.annotations_trusted,
-        capabilities=tuple(
-            risk.CapabilityFacts(
-                name=cap.name,
-                read_only=cap.read_only,
-                destructive=cap.destructive,
-                idempotent=cap.idempotent,
-                open_world=cap.open_world,
-            )
-            for cap in caps
-        ),
-    )
-
-
-def agent_facts(agent: Agent) -> risk.AgentFacts:
-    return risk.AgentFacts(
-        autonomy_level=agent.autonomy_level, human_in_loop=agent.human_in_loop, data_class=agent.data_class
-    )
-
-
-def _facts_changed(instance: Agent | Tool, changes: dict[str, Any], previous_tier: str) -> None:
-    """The one way a change of an agent's or tool's facts is told: after it was written and re-scored, inside the
-    writer's transaction, so listeners (approvals) act on the new facts or not at all."""
-    reviewed = (
-        facts.tool_reviewed_facts(instance) if isinstance(instance, Tool) else facts.agent_reviewed_facts(instance)
-    )
-    entity_changed.send(
-        sender=type(instance),
-        instance=instance,
-        changes=changes,
-        previous_tier=previous_tier,
-        tier=instance.risk_tier,
-        fingerprint=reviewed.fingerprint,
-    )
-
-
-def _store_assessment(target: Agent | Tool | ToolGrant, assessment: risk.Assessment) -> bool:
-    payload = assessment.to_dict()
-    changed = target.risk_tier != assessment.tier.value or target.risk != payload
-    target.risk_tier = assessment.tier.value
-    target.risk_score = assessment.score
-    target.risk = payload
-    return changed
-
-
-def grant_assessment(grant: ToolGrant, tool_fact: risk.ToolFacts | None = None) -> risk.Assessment:
-    facts = tool_fact or tool_facts(grant.tool)
-    known = {cap.name for cap in facts.capabilities}
-    names = [name for name in grant.capability_names if name in known] or None
-    return risk.assess_grant(
-        agent_facts(grant.agent), facts, capability_names=names, credential_scope=grant.credential_scope or None
-    )
-
-
-def agent_rescore(agent: Agent) -> risk.Assessment:
-    now = timezone.now()
-    active = [
-        (grant.tool.name, risk.Assessment(**_assessment_kwargs(grant.risk)))
-        for grant in agent.grants.select_related("tool").filter(status=ToolGrant.Status.APPROVED)
-        if (grant.expires_at is None or grant.expires_at > now) and grant.risk
-    ]
-    assessment = risk.assess_agent(agent_facts(agent), active)
-    if _store_assessment(agent, assessment):
-        Agent.objects.filter(pk=agent.pk).update(
-            risk_tier=agent.risk_tier, risk_score=agent.risk_score, risk=agent.risk, updated_at=timezone.now()
-        )
-        _index_agent(agent)
-    return assessment
-
-
-def _assessment_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "tier": risk.Tier(payload["tier"]),
-        "score": payload["score"],
-        "factors": tuple(risk.Factor(**factor) for factor in payload["factors"]),
-        "floors": tuple(payload["floors"]),
-        "rubric_version": payload["rubric_version"],
-        "driver": payload.get("driver", ""),
-    }
-
-
-def grant_rescore(grant: ToolGrant, tool_fact: risk.ToolFacts | None = None) -> risk.Assessment:
-    assessment = grant_assessment(grant, tool_fact)
-    if _store_assessment(grant, assessment):
-        ToolGrant.objects.filter(pk=grant.pk).update(
-            risk_tier=grant.risk_tier, risk_score=grant.risk_score, risk=grant.risk
-        )
-    return assessment
-
-
-def tool_rescore(tool: Tool) -> risk.Assessment:
-    """Re-score the tool, then its grants, then the agents behind those grants, in this transaction."""
-    facts = tool_facts(tool)
-    assessment = risk.assess_tool(facts)
-    if _store_assessment(tool, assessment):
-        Tool.objects.filter(pk=tool.pk).update(risk_tier=tool.risk_tier, risk_score=tool.risk_score, risk=tool.risk)
-    agents: dict[int, Agent] = {}
-    for grant in tool.grants.select_related("agent", "tool"):
-        grant_rescore(grant, facts)
-        agents[grant.agent_id] = grant.agent
-    for agent in agents.values():
-        agent_rescore(agent)
-    return assessment
-
-
-# --- search index -------------------------------------------------------------------------------------------
-
-
-def _search_text(*parts: Any) -> str:
-    flat: list[str] = []
-    for part in parts:
-        if isinstance(part, list | tuple):
-            flat.extend(str(item) for item in part)
-        elif part:
-            flat.append(str(part))
-    return " ".join(flat).lower()[:20_000]
-
-
-def _summary(description: str) -> str:
-    first = description.strip().split("\n\n", 1)[0].replace("\n", " ")
-    return (first[:297] + "...") if len(first) > 300 else first
-
-
-def agent_entry_values(agent: Agent) -> dict[str, Any]:
-    return {
-        "name": agent.name,
-        "title": agent.title,
-        "summary": _summary(agent.description),
-        "owner_id": agent.owner_id,
-        "risk_tier": agent.risk_tier,
-        "risk_rank": risk.Tier(agent.risk_tier).rank,
-        "risk_explanation": str(agent.risk.get("explanation", ""))[:500],
-        "lifecycle": agent.lifecycle,
-        "status": agent.status,
-        "autonomy_level": agent.autonomy_level,
-        "data_class": agent.data_class or "",
-        "tool_kind": "",
-        "tags": agent.tags,
-        "search_names": _search_text(agent.name, agent.title, agent.tags)[:2000],
-        "search_text": _search_text(agent.name, agent.title, agent.description, agent.tags, agent.agent_type),
-        "updated_at": timezone.now(),
-    }
-
-
-def tool_entry_values(tool: Tool, capability_names: Iterable[str] | None = None) -> dict[str, Any]:
-    names = list(capability_names) if capability_names is not None else [c.name for c in tool.capabilities.all()]
-    return {
-        "name": tool.name,
-        "title": tool.title,
-        "summary": _summary(tool.description),
-        "owner_id": tool.owner_id,
-        "risk_tier": tool.risk_tier,
-        "risk_rank": risk.Tier(tool.risk_tier).rank,
-        "risk_explanation": str(tool.risk.get("explanation", ""))[:500],
-        "lifecycle": tool.lifecycle,
-        "status": tool.status,
-        "autonomy_level": None,
-        "data_class": tool.data_class or "",
-        "tool_kind": tool.kind,
-        "tags": tool.tags,
-        "search_names": _search_text(tool.name, tool.title, tool.tags, names)[:2000],
-        "search_text": _search_text(tool.name, tool.title, tool.description, tool.tags, tool.registry_name, names),
-        "updated_at": timezone.now(),
-    }
-
-
-def _index_agent(agent: Agent) -> None:
-    invalidate_catalog_counts()
-    CatalogEntry.objects.update_or_create(kind="agent", entity_id=agent.pk, defaults=agent_entry_values(agent))
-
-
-def _index_tool(tool: Tool) -> None:
-    invalidate_catalog_counts()
-    CatalogEntry.objects.update_or_create(kind="tool", entity_id=tool.pk, defaults=tool_entry_values(tool))
-
-
-# --- agents -------------------------------------------------------------------------------------------------
 
 
 def _agent_relations(
@@ -627,9 +453,6 @@ def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
         changes={"status": {"before": before, "after": status}, "reason": reason},
     )
     return agent
-
-
-# --- tools --------------------------------------------------------------------------------------------------
 
 
 def _write_capabilities(tool: Tool, capabilities: list[dict[str, Any]]) -> bool:
@@ -845,9 +668,6 @@ def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission:
     audit_record(action="catalog.tool.deleted", object_type="catalog.tool", object_id=pk, object_repr=name)
 
 
-# --- models ------------------------------------------------------------------------------------------------
-
-
 @transaction.atomic
 def model_upsert(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> tuple[AIModel, bool]:
     """Register or update a model. `actor=None` is the system (imports register models they reference)."""
@@ -872,9 +692,6 @@ def model_upsert(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = No
             action="catalog.model.created" if created else "catalog.model.updated", target=model, changes=changes
         )
     return model, created
-
-
-# --- grants ------------------------------------------------------------------------------------------------
 
 
 @transaction.atomic

@@ -22,15 +22,9 @@ from portal.roles import user_is_platform_admin
 from scaffolder import conf
 from scaffolder.errors import ScaffoldError, ScaffoldPermissionError
 from scaffolder.git import GitError, git_environment, shallow_clone
+from scaffolder.golden_path import FILES_DIRNAME, IGNORED_TEMPLATE_NAMES, MANIFEST_FILENAME, GoldenPath, ScaffolderError
+from scaffolder.manifest import load_golden_path
 from scaffolder.models import GoldenPathTemplate, TemplateVersion
-from scaffolder.rendering import (
-    FILES_DIRNAME,
-    IGNORED_TEMPLATE_NAMES,
-    MANIFEST_FILENAME,
-    GoldenPath,
-    ScaffolderError,
-    load_golden_path,
-)
 
 
 def template_folder_files(root: Path) -> dict[str, bytes]:

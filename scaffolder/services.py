@@ -50,20 +50,14 @@ from scaffolder.git import (
     remote_refs,
     shallow_clone,
 )
+from scaffolder.golden_path import GoldenPath, ParameterError, ScaffolderError
+from scaffolder.manifest import load_golden_path, validate_parameters
 from scaffolder.models import GoldenPathTemplate, RepositoryUpdate, RunStep, ScaffoldRun, TemplateVersion
 from scaffolder.publishers import PublishError, available_publishers, publisher_for, push_access
 from scaffolder.registering import (
     content_hash,
 )
-from scaffolder.rendering import (
-    GoldenPath,
-    ParameterError,
-    ScaffolderError,
-    load_golden_path,
-    render_golden_path,
-    validate_parameters,
-    write_rendered,
-)
+from scaffolder.rendering import render_golden_path, write_rendered
 from scaffolder.updating import read_answers, update_repository
 
 logger = logging.getLogger(__name__)

@@ -22,14 +22,8 @@ from typing import Any
 import yaml
 
 from scaffolder.git import GitError, Identity, git_environment, head_commit, run_git
-from scaffolder.rendering import (
-    ANSWERS_FILENAME,
-    GoldenPath,
-    ParameterError,
-    ScaffolderError,
-    render_golden_path,
-    write_rendered,
-)
+from scaffolder.golden_path import ANSWERS_FILENAME, GoldenPath, ParameterError, ScaffolderError
+from scaffolder.rendering import render_golden_path, write_rendered
 
 MAX_ANSWERS_BYTES = 1024 * 1024
 

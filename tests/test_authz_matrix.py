@@ -150,7 +150,7 @@ def world(
     from catalog.models import Location
     from portal.roles import PLATFORM_ADMIN, SECURITY_REVIEWER
     from portal.tokens import token_issue
-    from scaffolder.rendering import load_golden_path
+    from scaffolder.manifest import load_golden_path
     from scaffolder.services import template_register
 
     settings.MCP_REGISTRY_PUBLIC = True

@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import checks_running, decisions, policies, scans, services, submitting
+from approvals import checks, checks_running, decisions, policies, scans, services, submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification
 from catalog import services as catalog
 from catalog.models import Agent, Tool, ToolGrant
@@ -669,7 +669,7 @@ def test_a_run_whose_lease_was_taken_over_does_not_overwrite_the_newer_run(
     assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == len(stalled)
     request.refresh_from_db()
     assert request.state == "in_review"
-    outcomes = {c.id: services.CheckResult(False, "stale verdict") for c in stalled}
+    outcomes = {c.id: checks.CheckResult(False, "stale verdict") for c in stalled}
     subject = services.subject_of(request)
     checks_running._checks_record(request.pk, request.round, stalled, outcomes, subject)  # type: ignore[arg-type]
     assert not CheckRun.objects.filter(request=request, summary="stale verdict").exists()

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection
 from guardian.models import GroupObjectPermission
 
-from catalog import risk, services
+from catalog import risk, scoring
 from catalog.models import Agent, Capability, CatalogEntry, Team, Tool
 from portal.audit import audit_verify_chain
 
@@ -28,7 +28,7 @@ def test_it_seeds_a_consistent_catalog(capsys: Any) -> None:
     assert not GroupObjectPermission.objects.exists()
     tool = Tool.objects.select_related("owner").order_by("pk")[7]
     # The stored tier is the rubric's for the stored facts; the entry mirrors it.
-    facts = services.tool_facts(tool)
+    facts = scoring.tool_facts(tool)
     assert tool.risk_tier == risk.assess_tool(facts).tier.value
     entry = CatalogEntry.objects.get(kind="tool", entity_id=tool.pk)
     assert (entry.name, entry.risk_tier, entry.owner_id) == (tool.name, tool.risk_tier, tool.owner_id)
@@ -49,10 +49,10 @@ def test_every_stored_assessment_is_the_rubrics_for_the_stored_facts() -> None:
     tools = Tool.objects.prefetch_related("capabilities")
     assert tools.count() == 200
     for tool in tools:
-        assert tool.risk == risk.assess_tool(services.tool_facts(tool)).to_dict(), tool.name
+        assert tool.risk == risk.assess_tool(scoring.tool_facts(tool)).to_dict(), tool.name
         assert tool.risk_tier == tool.risk["tier"]
     for agent in Agent.objects.all():
-        assert agent.risk == risk.assess_agent(services.agent_facts(agent)).to_dict(), agent.name
+        assert agent.risk == risk.assess_agent(scoring.agent_facts(agent)).to_dict(), agent.name
 
 
 def _schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

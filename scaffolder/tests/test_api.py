@@ -60,7 +60,7 @@ def test_preview_returns_every_file_and_writes_nothing(world: dict[str, Any], to
 def test_preview_encodes_binary_files_as_base64(db: None, tmp_path: Path, token_client: Callable[..., Any]) -> None:
     import shutil
 
-    from scaffolder.rendering import load_golden_path
+    from scaffolder.manifest import load_golden_path
     from scaffolder.tests.conftest import FIXTURES
 
     folder = tmp_path / "tiny-service"

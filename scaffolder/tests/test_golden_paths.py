@@ -20,15 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from scaffolder.rendering import (
-    ANSWERS_FILENAME,
-    GoldenPath,
-    ParameterError,
-    load_golden_path,
-    render_golden_path,
-    validate_parameters,
-    write_rendered,
-)
+from scaffolder.golden_path import ANSWERS_FILENAME, GoldenPath, ParameterError
+from scaffolder.manifest import load_golden_path, validate_parameters
+from scaffolder.rendering import render_golden_path, write_rendered
 
 GOLDEN_PATHS = Path(__file__).resolve().parents[2] / "golden_paths"
 # The longest name a DNS label allows: 63 characters, so imports and paths hit line limits.

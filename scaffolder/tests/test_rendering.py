@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scaffolder.rendering import (
+from scaffolder.golden_path import (
     ANSWERS_FILENAME,
     GoldenPath,
     ParameterError,
@@ -19,11 +19,9 @@ from scaffolder.rendering import (
     TemplateError,
     TemplateSecurityError,
     UnsafePathError,
-    load_golden_path,
-    render_golden_path,
-    validate_parameters,
-    write_rendered,
 )
+from scaffolder.manifest import load_golden_path, validate_parameters
+from scaffolder.rendering import render_golden_path, write_rendered
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-service"
 

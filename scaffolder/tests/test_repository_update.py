@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from scaffolder import registering, services
+from scaffolder.manifest import load_golden_path
 from scaffolder.models import GoldenPathTemplate, RepositoryUpdate, ScaffoldRun
-from scaffolder.rendering import load_golden_path
 from scaffolder.tests.conftest import FIXTURES, git_log
 
 pytestmark = pytest.mark.django_db

@@ -330,7 +330,7 @@ def test_it_registers_builtin_templates_idempotently(builtin: dict[str, Any]) ->
 def test_it_keeps_every_version_so_old_ones_can_be_rendered(db: None, tmp_path: Path) -> None:
     import shutil
 
-    from scaffolder.rendering import load_golden_path
+    from scaffolder.manifest import load_golden_path
 
     folder = tmp_path / "updatable"
     shutil.copytree(FIXTURES / "updatable-v1", folder)

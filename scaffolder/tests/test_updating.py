@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from scaffolder.git import Identity, commit_all, git_environment, run_git
-from scaffolder.rendering import GoldenPath, load_golden_path, render_golden_path, write_rendered
+from scaffolder.golden_path import GoldenPath
+from scaffolder.manifest import load_golden_path
+from scaffolder.rendering import render_golden_path, write_rendered
 from scaffolder.tests.conftest import FIXTURES
 from scaffolder.updating import UpdateError, read_answers, update_repository
 

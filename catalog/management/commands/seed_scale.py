@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
-from catalog import risk, services
+from catalog import risk, scoring, search_index, services
 from catalog.bulk import BackgroundCopies, allocate_ids
 from catalog.models import Agent, Capability, CatalogEntry, Team, Tool
 from catalog.search_cache import invalidate_catalog_counts
@@ -164,7 +164,7 @@ class Command(BaseCommand):
                         {
                             "kind": "tool",
                             "entity_id": t.id,
-                            **services.tool_entry_values(t, t.capability_names),  # type: ignore[arg-type]
+                            **search_index.tool_entry_values(t, t.capability_names),  # type: ignore[arg-type]
                             "updated_at": now,
                         }
                         for t in chunk
@@ -193,7 +193,7 @@ class Command(BaseCommand):
                     copies,
                     CatalogEntry,
                     [
-                        {"kind": "agent", "entity_id": a.id, **services.agent_entry_values(a), "updated_at": now}  # type: ignore[arg-type]
+                        {"kind": "agent", "entity_id": a.id, **search_index.agent_entry_values(a), "updated_at": now}  # type: ignore[arg-type]
                         for a in chunk
                     ],
                 )
@@ -429,7 +429,7 @@ class _Assessments:
         tool.risk_tier, tool.risk_score, tool.risk = known
 
     def store_agent(self, agent: SimpleNamespace) -> None:
-        facts = services.agent_facts(agent)  # type: ignore[arg-type]
+        facts = scoring.agent_facts(agent)  # type: ignore[arg-type]
         known = self._by_facts.get(facts)
         if known is None:
             known = self._by_facts[facts] = self._stored(risk.assess_agent(facts))

@@ -20,16 +20,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from portal.management.commands._acting import acting_for, add_as_argument, command_user
 from scaffolder import registering, services
 from scaffolder.git import GitError, Identity, commit_all
+from scaffolder.golden_path import GoldenPath, ParameterError, ScaffolderError
+from scaffolder.manifest import load_golden_path
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
 from scaffolder.publishers import available_publishers
-from scaffolder.rendering import (
-    GoldenPath,
-    ParameterError,
-    ScaffolderError,
-    load_golden_path,
-    render_golden_path,
-    write_rendered,
-)
+from scaffolder.rendering import render_golden_path, write_rendered
 from scaffolder.updating import read_answers, update_repository
 
 AUTHOR_PATTERN = re.compile(r"^(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>$")
