@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 
 from agents_api import selectors
@@ -33,6 +32,7 @@ from portal.audit import audit_record
 from portal.context import acting_as
 from portal.models import ApiToken
 from portal.tokens import token_actor, token_has_scope
+from portal.types import User
 from scaffolder import selectors as scaffolder_selectors
 from scaffolder import services as scaffolder_services
 from scaffolder.models import GoldenPathTemplate
@@ -52,7 +52,7 @@ class ToolRefusal(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    user: AbstractBaseUser
+    user: User
     token: ApiToken
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from approvals.mcp_introspect import McpProtocolError, diff_capabilities, introspect_mcp_server
@@ -25,6 +25,7 @@ from catalog.models import HintsAttestation, TeamMembership, Tool
 from catalog.services import CAPABILITY_HINTS, CatalogConflict
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 from portal.roles import SECURITY_LEAD, SECURITY_REVIEWER, user_has_role
+from portal.types import User
 
 ATTESTING_ROLES = (SECURITY_REVIEWER, SECURITY_LEAD)
 
@@ -82,7 +83,7 @@ def hints_evidence(tool: Tool, *, client: SafeHttpClient | None = None) -> Hints
     )
 
 
-def attest_refusal(user: AbstractBaseUser | AnonymousUser, tool: Tool) -> str | None:
+def attest_refusal(user: User | AnonymousUser, tool: Tool) -> str | None:
     """Why this user may not attest the tool's hints, or None."""
     if not user.is_authenticated:
         return "You must be signed in."
@@ -95,7 +96,7 @@ def attest_refusal(user: AbstractBaseUser | AnonymousUser, tool: Tool) -> str | 
 
 def hints_attest(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     tool: Tool,
     capabilities_hash: str,
     comment: str = "",
@@ -145,7 +146,7 @@ def request_tool(request: ApprovalRequest) -> Tool | None:
     return None
 
 
-def hints_panel(request: ApprovalRequest, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any] | None:
+def hints_panel(request: ApprovalRequest, user: User | AnonymousUser) -> dict[str, Any] | None:
     """What the review page and the API show of a tool's hints: declared beside observed (the current round's MCP
     check), the attestation the rubric relies on, and whether this user may attest."""
     tool = request_tool(request)

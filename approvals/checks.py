@@ -328,14 +328,18 @@ CHECKS: dict[str, Callable[[Subject], CheckResult]] = {
     "risk_recomputed": check_risk,
 }
 # The checks that talk to the subject's server: a round runs them on one keep-alive session (run_round).
-_NETWORK_CHECKS: frozenset[Callable[..., CheckResult]] = frozenset({check_endpoint_reachable, check_mcp_tools})
+NetworkCheck = Callable[[Subject, SafeHttpClient | None], CheckResult]
+_NETWORK_CHECKS: dict[Callable[[Subject], CheckResult], NetworkCheck] = {
+    check: check for check in (check_endpoint_reachable, check_mcp_tools)
+}
 
 
 def run_check(name: str, subject: Subject, client: SafeHttpClient | None = None) -> CheckResult:
     """Run one check; network checks use `client` when given (a round's session)."""
     check = CHECKS[name]
-    if client is not None and check in _NETWORK_CHECKS:
-        return check(subject, client)
+    network_check = _NETWORK_CHECKS.get(check)
+    if client is not None and network_check is not None:
+        return network_check(subject, client)
     return check(subject)
 
 

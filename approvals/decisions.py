@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from portal.roles import (
     user_has_role,
     user_is_platform_admin,
 )
+from portal.types import User
 
 
 def _enter_stage(request: ApprovalRequest, index: int, stage: dict[str, Any] | None = None) -> None:
@@ -72,7 +73,7 @@ def stale_facts_reason(request: ApprovalRequest) -> str:
 
 
 def decision_refusal(
-    user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest, *, already_decided: bool | None = None
+    user: User | AnonymousUser, request: ApprovalRequest, *, already_decided: bool | None = None
 ) -> str | None:
     """Why this user may not decide the request's current stage, or None. Used by the queue and by decide.
     `already_decided`: whether the user decided in this round, when the caller read it already."""
@@ -107,7 +108,7 @@ REQUESTER_CANNOT_ATTEST = (
 )
 
 
-def _attestation_refusal(user: AbstractBaseUser | AnonymousUser, request: ApprovalRequest) -> str | None:
+def _attestation_refusal(user: User | AnonymousUser, request: ApprovalRequest) -> str | None:
     """Why this user may not attest the request, or None. Attesting is the owner vouching for the descriptor, and no
     request is completed by its requester alone: a maintainer of the owning team other than the requester attests;
     when the requester is the team's only maintainer, a platform admin or a security reviewer attests instead."""
@@ -130,7 +131,7 @@ def _attestation_refusal(user: AbstractBaseUser | AnonymousUser, request: Approv
     )
 
 
-def _attest_on_submit(actor: AbstractBaseUser, request: ApprovalRequest) -> None:
+def _attest_on_submit(actor: User, request: ApprovalRequest) -> None:
     """`attest` on submitting a draft or resubmitting: refused for the requester and for anyone who could not
     attest at the attestation stage."""
     if actor.pk == request.requester_id:
@@ -142,7 +143,7 @@ def _attest_on_submit(actor: AbstractBaseUser, request: ApprovalRequest) -> None
 
 def request_decide(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     request_id: int,
     outcome: str,
     comment: str = "",
@@ -194,7 +195,7 @@ def request_decide(
         ) from exc
 
 
-def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: str, comment: str) -> ApprovalRequest:
+def _decide_locked(actor: User, request: ApprovalRequest, outcome: str, comment: str) -> ApprovalRequest:
     stage = request.stage
     assert stage is not None
     if stage["role"] == OWNER_ATTESTATION_ROLE:
@@ -237,7 +238,7 @@ def _decide_locked(actor: AbstractBaseUser, request: ApprovalRequest, outcome: s
     return request
 
 
-def request_attest(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+def request_attest(*, actor: User, request_id: int) -> ApprovalRequest:
     """Attest a request that waits for the owner's attestation (see _attestation_refusal for who may). Any other
     stage is decided with request_decide, never approved through here."""
     waiting = ApprovalRequest.objects.filter(pk=request_id).values_list("state", "current_role").first()
@@ -272,7 +273,7 @@ def _status_subject(request: ApprovalRequest) -> Subject:
     return subject_of(request)
 
 
-def _approve(request: ApprovalRequest, *, approver: AbstractBaseUser | None, subject: Subject | None = None) -> None:
+def _approve(request: ApprovalRequest, *, approver: User | None, subject: Subject | None = None) -> None:
     validity = timedelta(days=int(request.policy_snapshot.get("validity_days") or 365))
     expires_at = timezone.now() + validity
     before = _finish(request, ApprovalRequest.State.APPROVED, approval_expires_at=expires_at)
@@ -311,7 +312,7 @@ def _supersede_approvals(request: ApprovalRequest) -> None:
     ).exclude(pk=request.pk).update(recertification_opened=True)
 
 
-def _reject(request: ApprovalRequest, *, comment: str, by: AbstractBaseUser) -> None:
+def _reject(request: ApprovalRequest, *, comment: str, by: User) -> None:
     before = _finish(request, ApprovalRequest.State.REJECTED)
     subject = _status_subject(request)
     reason = f"rejected in approval request #{request.pk}"
@@ -343,7 +344,7 @@ def _to_changes_requested(request: ApprovalRequest, *, reasons: list[str], by: s
     notifications.notify_requester(request, "changes_requested", comment="\n".join(reasons))
 
 
-def request_withdraw(*, actor: AbstractBaseUser, request_id: int) -> ApprovalRequest:
+def request_withdraw(*, actor: User, request_id: int) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
         if request.requester_id != actor.pk and not user_is_platform_admin(actor):

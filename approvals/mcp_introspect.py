@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -258,13 +258,13 @@ def _sse_messages(stream: str) -> list[Any]:
     return messages
 
 
-def diff_capabilities(declared: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
+def diff_capabilities(declared: Sequence[Mapping[str, Any]], actual: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every way the declared tools differ from the server's, one sentence each.
 
     Only hints the declaration states (not None) are compared. A hint the server leaves out counts
     as the MCP default (read_only False, destructive True, idempotent False, open_world True).
     """
-    actual_by_name: dict[str, dict[str, Any]] = {}
+    actual_by_name: dict[str, Mapping[str, Any]] = {}
     for tool in actual:
         actual_by_name.setdefault(str(tool.get("name")), tool)
     declared_names = {str(tool.get("name")) for tool in declared}

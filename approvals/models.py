@@ -102,6 +102,9 @@ class ApprovalRequest(models.Model):
     recertification_opened = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not a column: whether the reviewer passed to approvals.services._locked(reviewer=...) already decided in this
+    # round; set only on a request that function locked.
+    reviewer_decided: bool
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from approvals.models import ApprovalPolicy, PolicyStage
@@ -18,6 +17,7 @@ from portal.roles import (
     SECURITY_REVIEWER,
     user_is_platform_admin,
 )
+from portal.types import User
 
 DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
     "low": {
@@ -122,7 +122,7 @@ def policy_snapshot(tier: str) -> dict[str, Any]:
 
 @transaction.atomic
 def policy_update(
-    *, actor: AbstractBaseUser, policy: ApprovalPolicy, data: dict[str, Any], stages: list[dict[str, Any]] | None = None
+    *, actor: User, policy: ApprovalPolicy, data: dict[str, Any], stages: list[dict[str, Any]] | None = None
 ) -> ApprovalPolicy:
     if not user_is_platform_admin(actor):
         raise ApprovalPermissionError("Only platform admins edit approval policies.")

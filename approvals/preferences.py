@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from approvals.models import NotificationPreference
@@ -17,9 +16,10 @@ from catalog.models import Team, TeamMembership
 from portal.audit import audit_record
 from portal.net import FetchError, SafeHttpClient, UnsafeUrlError
 from portal.roles import user_is_platform_admin
+from portal.types import User
 
 
-def preference_for_user(*, user: AbstractBaseUser) -> NotificationPreference:
+def preference_for_user(*, user: User) -> NotificationPreference:
     """The saved choice, or the defaults (everything on) without saving them."""
     saved = NotificationPreference.objects.filter(user_id=user.pk).first()
     return saved or NotificationPreference(user_id=user.pk)
@@ -29,9 +29,7 @@ def preference_for_team(*, team: Team) -> NotificationPreference:
     return NotificationPreference.objects.filter(team=team).first() or NotificationPreference(team=team)
 
 
-def preference_update_user(
-    *, user: AbstractBaseUser, email_enabled: bool, muted_events: Iterable[str]
-) -> NotificationPreference:
+def preference_update_user(*, user: User, email_enabled: bool, muted_events: Iterable[str]) -> NotificationPreference:
     muted = sorted(set(muted_events))
     unknown = [event for event in muted if event not in EVENT_TITLES]
     if unknown:
@@ -61,11 +59,11 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "…"
 
 
-def _is_maintainer(user: AbstractBaseUser, team: Team) -> bool:
+def _is_maintainer(user: User, team: Team) -> bool:
     return TeamMembership.objects.filter(team=team, user_id=user.pk, role=TeamMembership.Role.MAINTAINER).exists()
 
 
-def team_webhook_update(*, actor: AbstractBaseUser, team: Team, url: str, chat_enabled: bool) -> Team:
+def team_webhook_update(*, actor: User, team: Team, url: str, chat_enabled: bool) -> Team:
     if not (user_is_platform_admin(actor) or _is_maintainer(actor, team)):
         raise ApprovalPermissionError(f"Only maintainers of team {team.name} (or platform admins) change its chat.")
     url = (url or "").strip()

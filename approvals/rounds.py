@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,11 +39,12 @@ from catalog import services as catalog
 from catalog.facts import ReviewedFacts
 from catalog.models import Agent, Tool, ToolGrant
 from portal.audit import audit_record
+from portal.types import User
 
 MAX_CHANGES_IN_AUDIT = 50
 
 
-def facts_changed(*, instance: Agent | Tool, changed_by: AbstractBaseUser | None) -> list[ApprovalRequest]:
+def facts_changed(*, instance: Agent | Tool, changed_by: User | None) -> list[ApprovalRequest]:
     """React to a change of `instance`'s facts; returns the open requests that started a new round."""
     if isinstance(instance, Tool):
         involving = Q(tool_id=instance.pk) | Q(grant__tool_id=instance.pk)
@@ -77,7 +77,7 @@ def facts_changed(*, instance: Agent | Tool, changed_by: AbstractBaseUser | None
     return restarted
 
 
-def _refresh(request: ApprovalRequest, *, changed_by: AbstractBaseUser | None) -> bool:
+def _refresh(request: ApprovalRequest, *, changed_by: User | None) -> bool:
     subject = subject_of(request, with_capabilities=True)
     reviewed = reviewed_facts(subject)
     if reviewed.fingerprint == request.facts_fingerprint:
@@ -105,7 +105,7 @@ def start_new_round(
     reviewed: ReviewedFacts,
     assessment: dict[str, Any],
     *,
-    changed_by: AbstractBaseUser | None,
+    changed_by: User | None,
 ) -> None:
     """Send a locked open request back to checks on the subject's new facts, as round N+1."""
     now = timezone.now()

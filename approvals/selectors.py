@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
@@ -18,16 +18,17 @@ from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
 from portal.models import AuditEvent
 from portal.roles import user_is_platform_admin
+from portal.types import User
 
 
-def _user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+def _user_roles(user: User | AnonymousUser) -> list[str]:
     if not user.is_authenticated:
         return []
     return list(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
 
 
 def review_queue(
-    *, user: AbstractBaseUser | AnonymousUser, tier: str = "", kind: str = "", team: str = ""
+    *, user: User | AnonymousUser, tier: str = "", kind: str = "", team: str = ""
 ) -> QuerySet[ApprovalRequest]:
     """Requests waiting at a stage this user's groups decide (or an attestation by a team they maintain),
     excluding their own, most urgent first."""
@@ -57,7 +58,7 @@ def review_queue(
     return queue.select_related("owning_team", "requester").prefetch_related(checks).order_by("due_at", "pk")
 
 
-def my_requests(*, user: AbstractBaseUser | AnonymousUser, state: str = "") -> QuerySet[ApprovalRequest]:
+def my_requests(*, user: User | AnonymousUser, state: str = "") -> QuerySet[ApprovalRequest]:
     if not user.is_authenticated:
         return ApprovalRequest.objects.none()
     requests = ApprovalRequest.objects.filter(requester=user)
@@ -67,7 +68,7 @@ def my_requests(*, user: AbstractBaseUser | AnonymousUser, state: str = "") -> Q
 
 
 def request_list(
-    *, user: AbstractBaseUser | AnonymousUser, state: str = "", kind: str = "", tier: str = ""
+    *, user: User | AnonymousUser, state: str = "", kind: str = "", tier: str = ""
 ) -> QuerySet[ApprovalRequest]:
     """Every signed-in user may read requests (the catalog is open to read; so is why something was approved)."""
     requests = ApprovalRequest.objects.all()
@@ -230,7 +231,7 @@ def open_requests_for_team(*, team: Any) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(owning_team=team, state__in=OPEN_STATES).order_by("-created_at")
 
 
-def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+def dashboard_panels(*, user: User | AnonymousUser) -> list[dict[str, Any]]:
     if not user.is_authenticated:
         return []
     queue = review_queue(user=user)

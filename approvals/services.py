@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import OperationalError
 
 from approvals.checks import Subject
@@ -31,6 +31,7 @@ from portal.roles import (
     SECURITY_LEAD,
     SECURITY_REVIEWER,
 )
+from portal.types import User
 
 OWNER_ATTESTATION_ROLE = "owner-maintainer"
 
@@ -85,7 +86,8 @@ def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False) -> 
         if with_capabilities:
             tools = tools.prefetch_related("capabilities")
         return Subject(agent=None, tool=tools.get(pk=request.tool_id), grant=None)
-    return Subject(agent=Agent.objects.select_related("owner").get(pk=request.agent_id), tool=None, grant=None)
+    agent_id = cast(int, request.agent_id)  # neither a grant nor a tool: the request's one subject is an agent
+    return Subject(agent=Agent.objects.select_related("owner").get(pk=agent_id), tool=None, grant=None)
 
 
 def _subject_key(subject: Subject) -> str:
@@ -137,7 +139,7 @@ def _user_label(user: Any) -> str:
     return user.get_username() if user is not None else "system"
 
 
-def _is_maintainer(user: AbstractBaseUser | AnonymousUser, team: Any) -> bool:
+def _is_maintainer(user: User | AnonymousUser, team: Any) -> bool:
     return (
         user.is_authenticated
         and TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
@@ -151,7 +153,7 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
 def _locked(
     request_id: int,
     *,
-    reviewer: AbstractBaseUser | None = None,
+    reviewer: User | None = None,
     subject: Subject | None = None,
     subject_first: bool = True,
 ) -> ApprovalRequest:

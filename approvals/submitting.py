@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
@@ -34,11 +33,12 @@ from portal.audit import audit_deferred, audit_record
 from portal.roles import (
     user_is_platform_admin,
 )
+from portal.types import User
 
 
 def request_submit(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     kind: str,
     agent: Agent | None = None,
     tool: Tool | None = None,
@@ -56,7 +56,7 @@ def request_submit(
         raise ApprovalError({"subject": "give exactly one of agent, tool or grant."})
     if len(justification) > MAX_COMMENT:
         raise ApprovalError({"justification": f"is {len(justification)} characters; at most {MAX_COMMENT}."})
-    expected = {
+    expected: dict[str, bool] = {
         ApprovalRequest.Kind.AGENT_ONBOARDING: agent is not None,
         ApprovalRequest.Kind.TOOL_ONBOARDING: tool is not None,
         ApprovalRequest.Kind.TOOL_GRANT: grant is not None,
@@ -178,7 +178,7 @@ def _create_checks(request: ApprovalRequest, subject: Subject) -> None:
     transaction.on_commit(enqueue)
 
 
-def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bool = False) -> ApprovalRequest:
+def request_submit_draft(*, actor: User, request_id: int, attest: bool = False) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
         if request.requester_id != actor.pk and not _is_maintainer(actor, request.owning_team):
@@ -205,7 +205,7 @@ def request_submit_draft(*, actor: AbstractBaseUser, request_id: int, attest: bo
 
 
 def request_resubmit(
-    *, actor: AbstractBaseUser, request_id: int, justification: str | None = None, attest: bool = False
+    *, actor: User, request_id: int, justification: str | None = None, attest: bool = False
 ) -> ApprovalRequest:
     with transaction.atomic():
         request = _locked(request_id)
@@ -261,7 +261,7 @@ def request_resubmit(
 @transaction.atomic
 def grant_request_submit(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     agent: Agent,
     tool: Tool,
     environment: str = "production",

@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import HintsAttestation, Tool
 from catalog.services import CAPABILITY_HINTS, CatalogConflict, tool_attest_annotations
 from portal.audit import audit_record
+from portal.types import User
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
 def tool_attest_hints(
     *,
     tool: Tool,
-    attested_by: AbstractBaseUser,
+    attested_by: User,
     capabilities_hash: str,
     observed: list[dict[str, Any]] | None,
     observed_note: str = "",

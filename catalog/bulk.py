@@ -28,7 +28,7 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
         return []
     table = model._meta.db_table
     if connection.vendor != "postgresql":
-        start = (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        start = (model._default_manager.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         return list(range(start, start + count))
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
@@ -45,7 +45,9 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     if isinstance(rows, Sequence) and not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+        model._default_manager.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+        )
         return
     with connection.cursor() as cursor, connection.wrap_database_errors:
         _copy(cursor.cursor, *_statement(model, columns), rows)  # the psycopg cursor behind Django's wrapper
@@ -142,7 +144,7 @@ def insert_instances(model: type[models.Model], instances: Sequence[Any], *, bat
     if not instances:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(instances, batch_size=batch_size)  # SQLite returns the ids
+        model._default_manager.bulk_create(instances, batch_size=batch_size)  # SQLite returns the ids
         return
     ids = allocate_ids(model, sum(1 for instance in instances if instance.pk is None))
     id_iter = iter(ids)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Verdict(StrEnum):
@@ -79,7 +80,7 @@ def decide(
             )
         return GrantDecision(False, Verdict.NO_GRANT, f"agent {agent!r} has no grant for tool {tool!r}.")
     grant = in_env[0]  # one grant per agent, tool and environment (a database constraint)
-    ref = {"grant_id": grant.grant_id, "expires_at": grant.expires_at}
+    ref: dict[str, Any] = {"grant_id": grant.grant_id, "expires_at": grant.expires_at}
     what = f"grant #{grant.grant_id} ({agent} -> {tool}, {environment})"
     if grant.status == "approved" and grant.expires_at is not None and grant.expires_at <= now:
         return GrantDecision(False, Verdict.GRANT_EXPIRED, f"{what} expired at {grant.expires_at.isoformat()}.", **ref)

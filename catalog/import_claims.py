@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
 from catalog import services
@@ -17,6 +16,7 @@ from catalog.import_report import ImportReport
 from catalog.models import Agent, Location, Team, Tool
 from catalog.ownership import ImportOrigin, source_claims, source_describe
 from portal.audit import audit_record_many
+from portal.types import User
 
 # --- one MCP server, one tool ------------------------------------------------------------------------------------
 
@@ -241,9 +241,7 @@ def source_record(
 # --- owner changes -----------------------------------------------------------------------------------------------
 
 
-def owner_change_check(
-    *, judge: AbstractBaseUser | None, instance: Agent | Tool, owner_name: str, entity: ParsedEntity
-) -> None:
+def owner_change_check(*, judge: User | None, instance: Agent | Tool, owner_name: str, entity: ParsedEntity) -> None:
     """A location sync acts as the system: its owner changes need the location creator's rights on both teams
     (the services check a person's rights themselves)."""
     if judge is None:

@@ -24,7 +24,6 @@ from operator import attrgetter
 from typing import Any, Final
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 
@@ -50,6 +49,7 @@ from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
 from portal.audit import audit_record_many
 from portal.roles import user_is_platform_admin
+from portal.types import User
 
 KIND_ORDER = {"team": 0, "user": 1, "model": 2, "tool": 3, "agent": 4}
 
@@ -60,7 +60,7 @@ class _DryRunRollback(Exception):
 
 @dataclass
 class _Context:
-    actor: AbstractBaseUser | None
+    actor: User | None
     default_owner: Team | None
     location: Location | None
     report: ImportReport
@@ -72,7 +72,7 @@ class _Context:
     adopt: bool = False
 
     @property
-    def owner_judge(self) -> AbstractBaseUser | None:
+    def owner_judge(self) -> User | None:
         """Whose rights an owner change needs when the services do not check them (a location sync)."""
         if self.actor is None and self.location is not None:
             return self.location.created_by
@@ -100,7 +100,7 @@ def parse_inputs(inputs: Iterable[tuple[str, bytes]]) -> list[ParseResult]:
 def import_inputs(
     inputs: Iterable[tuple[str, bytes]],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     default_owner: str | None = None,
     dry_run: bool = False,
     location: Location | None = None,
@@ -130,7 +130,7 @@ def import_inputs(
 def import_parsed(
     results: Iterable[ParseResult],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     default_owner: str | None = None,
     dry_run: bool = False,
     location: Location | None = None,
@@ -468,7 +468,7 @@ def _import_entities(entities: list[ParsedEntity], context: _Context, model: typ
         return _Batch(model, len(context.report.outcomes))
     existing = _existing(model, [entity.name.lower() for entity in entities])
     renames = match_existing_servers(entities, existing, _existing_columns(model)) if model is Tool else {}
-    new_entities = []
+    new_entities: list[tuple[int, ParsedEntity, dict[str, Any]]] = []
     if model is Agent:
         _register_missing_models(entities, context)
     for entity in entities:
@@ -528,16 +528,20 @@ def _update_existing(
     owner_name = _desired_values(data, ["owner"])["owner"] if data.get("owner") else instance.owner.name
     if owner_name != instance.owner.name:
         owner_change_check(judge=context.owner_judge, instance=instance, owner_name=owner_name, entity=entity)
-    update = services.agent_update if model is Agent else services.tool_update
-    extra = {"strict_calls": False} if model is Agent else {}
     previous_owner = instance.owner.name
-    updated = update(
-        actor=context.actor,
-        data=data,
-        check_permission=context.actor is not None,
-        **extra,
-        **{model._meta.model_name: instance},
-    )  # type: ignore[operator]
+    updated: Agent | Tool
+    if isinstance(instance, Agent):
+        updated = services.agent_update(
+            actor=context.actor,
+            agent=instance,
+            data=data,
+            check_permission=context.actor is not None,
+            strict_calls=False,
+        )
+    else:
+        updated = services.tool_update(
+            actor=context.actor, tool=instance, data=data, check_permission=context.actor is not None
+        )
     if updated.owner.name != previous_owner:
         context.report.owner_changes.append(
             {"kind": entity.kind, "name": updated.name, "from": previous_owner, "to": updated.owner.name}
@@ -692,9 +696,9 @@ def _ready_chunks(batch: _Batch, context: _Context) -> Iterator[list[_New]]:
         yield earlier[start : start + CHUNK_ROWS]
     pending, batch.pending = batch.pending, []
     lookups = batch.lookups
-    if pending and lookups is None:
-        raise RuntimeError("new entities without their lookups: _import_entities reads them")
     for start in range(0, len(pending), CHUNK_ROWS):
+        if lookups is None:
+            raise RuntimeError("new entities without their lookups: _import_entities reads them")
         chunk = []
         for position, entity, data in pending[start : start + CHUNK_ROWS]:
             owner = _owner_of(data, context)
@@ -806,7 +810,7 @@ def _prepare_checked(
     services._assign(instance, _fields_of(model), data)
     capabilities: list[dict[str, Any]] = []
     models: list[AIModel] = []
-    if model is Agent:
+    if isinstance(instance, Agent):
         relations = services._agent_relations(data, errors, strict_calls=False)  # link_calls warns of unknown
         models = relations.get("models", [])
         instance.requested_tools = relations.get("tools", [])

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +28,7 @@ from portal.audit import audit_record, audit_record_many
 from portal.context import Actor, acting_as, current_actor
 from portal.net import FetchError, SafeHttpClient
 from portal.roles import user_is_platform_admin
+from portal.types import User
 
 DESCRIPTOR_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILES = 2_000
@@ -44,7 +44,7 @@ class LocationError(Exception):
 
 @transaction.atomic
 def location_create(
-    *, actor: AbstractBaseUser | None, kind: str, target: str, path: str = "", default_owner: str | None = None
+    *, actor: User | None, kind: str, target: str, path: str = "", default_owner: str | None = None
 ) -> Location:
     errors: dict[str, list[str]] = {}
     if kind not in (Location.Kind.URL, Location.Kind.GIT):
@@ -82,14 +82,14 @@ def location_create(
 
 
 @transaction.atomic
-def location_delete(*, actor: AbstractBaseUser | None, location: Location) -> None:
+def location_delete(*, actor: User | None, location: Location) -> None:
     if actor is not None and not user_is_platform_admin(actor) and location.created_by_id != actor.pk:
         raise CatalogPermissionError("Only the person who registered a location or a platform admin can remove it.")
     audit_record(action="catalog.location.deleted", target=location, changes={"target": location.target})
     location.delete()
 
 
-def location_request_sync(*, actor: AbstractBaseUser | None, location: Location) -> None:
+def location_request_sync(*, actor: User | None, location: Location) -> None:
     from catalog.tasks import sync_location
 
     if not location.enabled:

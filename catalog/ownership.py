@@ -44,9 +44,12 @@ def source_describe(*, kind: str, location: Location | None, source_key: str) ->
         return f"the upload {where}"
     if kind == EntitySource.SCAFFOLDER:
         return f"the scaffolder ({where})"
-    return {EntitySource.UI: "the web UI", EntitySource.API: "the API", EntitySource.CLI: "the command line"}.get(
-        kind, "an unrecorded source"
-    )
+    named: dict[str, str] = {
+        EntitySource.UI: "the web UI",
+        EntitySource.API: "the API",
+        EntitySource.CLI: "the command line",
+    }
+    return named.get(kind, "an unrecorded source")
 
 
 def source_claims(*, kind: str, location_id: int | None, source_key: str, origin: ImportOrigin, document: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -37,6 +37,7 @@ from catalog.signals import owner_changed
 from portal.audit import audit_record, field_changes
 from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.roles import user_is_platform_admin
+from portal.types import User
 
 AGENT_FIELDS = (
     "title",
@@ -122,7 +123,7 @@ class CatalogConflict(Conflict):
     pass
 
 
-def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
+def can_edit(user: User | AnonymousUser, entity: Agent | Tool) -> bool:
     """Platform admins; the owning team's active maintainers, because ownership is the grant; and whoever holds
     guardian's change permission on the object (given explicitly, e.g. to another team's group)."""
     from catalog.selectors import change_permission_held, known_access, maintains_owner
@@ -141,7 +142,7 @@ def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bo
     return model.objects.filter(held, pk=entity.pk).exists()
 
 
-def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
+def can_create_for(user: User | AnonymousUser, team: Team) -> bool:
     from catalog.selectors import known_access
 
     if not user.is_authenticated:
@@ -311,8 +312,8 @@ def _validate_entity(instance: Agent | Tool, errors: dict[str, list[str]], data:
             exclude=["owner", "risk", "source_location"], validate_unique=False, validate_constraints=False
         )
     except ValidationError as exc:
-        for field, msgs in _model_errors(exc).items():
-            errors.setdefault(field, []).extend(msgs)
+        for name, msgs in _model_errors(exc).items():
+            errors.setdefault(name, []).extend(msgs)
 
 
 def _check_name_free(
@@ -329,7 +330,7 @@ def _check_name_free(
 
 
 @transaction.atomic
-def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], check_permission: bool = True) -> Agent:
+def agent_create(*, actor: User | None, data: Mapping[str, Any], check_permission: bool = True) -> Agent:
     errors: dict[str, list[str]] = {}
     name = str(data.get("name") or "").strip()
     owner = _resolve_owner(data.get("owner"), errors)
@@ -369,7 +370,7 @@ def agent_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], che
 @transaction.atomic
 def agent_update(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     agent: Agent,
     data: Mapping[str, Any],
     check_permission: bool = True,
@@ -429,7 +430,7 @@ def agent_update(
 
 
 @transaction.atomic
-def agent_delete(*, actor: AbstractBaseUser | None, agent: Agent, check_permission: bool = True) -> None:
+def agent_delete(*, actor: User | None, agent: Agent, check_permission: bool = True) -> None:
     if check_permission and actor is not None and not can_edit(actor, agent):
         raise CatalogPermissionError(f"Only maintainers of team {agent.owner.name!r} or platform admins can delete it.")
     pk, name = agent.pk, agent.name
@@ -489,7 +490,7 @@ def _clean_secrets(data: Mapping[str, Any], errors: dict[str, list[str]]) -> lis
 
 
 @transaction.atomic
-def tool_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], check_permission: bool = True) -> Tool:
+def tool_create(*, actor: User | None, data: Mapping[str, Any], check_permission: bool = True) -> Tool:
     errors: dict[str, list[str]] = {}
     name = str(data.get("name") or "").strip()
     owner = _resolve_owner(data.get("owner"), errors)
@@ -530,9 +531,7 @@ def tool_create(*, actor: AbstractBaseUser | None, data: Mapping[str, Any], chec
 
 
 @transaction.atomic
-def tool_update(
-    *, actor: AbstractBaseUser | None, tool: Tool, data: Mapping[str, Any], check_permission: bool = True
-) -> Tool:
+def tool_update(*, actor: User | None, tool: Tool, data: Mapping[str, Any], check_permission: bool = True) -> Tool:
     tool = Tool.objects.select_for_update().get(pk=tool.pk)
     if check_permission and actor is not None and not can_edit(actor, tool):
         raise CatalogPermissionError(f"Only maintainers of team {tool.owner.name!r} or platform admins can edit it.")
@@ -653,7 +652,7 @@ def _set_status(entity: Any, status: str, reason: str, index: Any) -> Any:
 
 
 @transaction.atomic
-def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission: bool = True) -> None:
+def tool_delete(*, actor: User | None, tool: Tool, check_permission: bool = True) -> None:
     if check_permission and actor is not None and not can_edit(actor, tool):
         raise CatalogPermissionError(f"Only maintainers of team {tool.owner.name!r} or platform admins can delete it.")
     if tool.grants.exclude(
@@ -669,7 +668,7 @@ def tool_delete(*, actor: AbstractBaseUser | None, tool: Tool, check_permission:
 
 
 @transaction.atomic
-def model_upsert(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> tuple[AIModel, bool]:
+def model_upsert(*, data: Mapping[str, Any], actor: User | None = None) -> tuple[AIModel, bool]:
     """Register or update a model. `actor=None` is the system (imports register models they reference)."""
     if actor is not None and not user_is_platform_admin(actor):
         raise CatalogPermissionError("Only platform admins register or change models.")
@@ -697,7 +696,7 @@ def model_upsert(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = No
 @transaction.atomic
 def grant_request(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     agent: Agent,
     tool: Tool,
     environment: str = "production",

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog.models import Team, TeamMembership
 from portal.audit import audit_record
+from portal.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def team_create(
 
 
 @transaction.atomic
-def team_set_member(*, team: Team, user: AbstractBaseUser, role: str = TeamMembership.Role.MEMBER) -> TeamMembership:
+def team_set_member(*, team: Team, user: User, role: str = TeamMembership.Role.MEMBER) -> TeamMembership:
     if role not in TeamMembership.Role.values:
         raise ValueError(f"role must be one of {', '.join(TeamMembership.Role.values)}; got {role!r}")
     membership, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
@@ -74,7 +75,7 @@ def team_set_member(*, team: Team, user: AbstractBaseUser, role: str = TeamMembe
 
 
 @transaction.atomic
-def team_remove_member(*, team: Team, user: AbstractBaseUser) -> None:
+def team_remove_member(*, team: Team, user: User) -> None:
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
     user.groups.remove(team.members_group, team.maintainers_group)  # type: ignore[attr-defined]
     if deleted:
@@ -83,7 +84,7 @@ def team_remove_member(*, team: Team, user: AbstractBaseUser) -> None:
 
 @transaction.atomic
 def team_memberships_sync(
-    *, user: AbstractBaseUser, wanted: Mapping[str, str], managed: Iterable[str]
+    *, user: User, wanted: Mapping[str, str], managed: Iterable[str]
 ) -> dict[str, dict[str, str | None]]:
     """Make the user's memberships of the `managed` teams exactly `wanted` ({team: role}); teams outside `managed`
     are left as admins set them. Single sign-on calls this at every sign-in (portal.sso)."""

@@ -109,6 +109,8 @@ def _hash(payload: Mapping[str, Any]) -> str:
 
 
 def _digest_of(event: AuditEvent) -> str:
+    if event.sequence is None or event.prev_hash is None:  # both callers give the event its place first
+        raise ValueError(f"audit event {event.pk} has no place in the chain yet")
     return event_digest(
         sequence=event.sequence,
         occurred_at=event.occurred_at,

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from portal.models import AuditEvent
+from portal.types import User
 
 
 def audit_events(
@@ -23,7 +24,7 @@ def audit_events(
     return events.order_by("-id")
 
 
-def dashboard_summary(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+def dashboard_summary(*, user: User | AnonymousUser) -> dict[str, Any]:
     """Numbers for the home page; each plugin contributes through its own selectors."""
     summary: dict[str, Any] = {"panels": []}
     from django.apps import apps

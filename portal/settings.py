@@ -564,7 +564,7 @@ SCAFFOLDER_WORK_DIR = Path(env_str("SCAFFOLDER_WORK_DIR", str(VAR_DIR / "scaffol
 SCAFFOLDER_GOLDEN_PATHS_DIR = Path(env_str("SCAFFOLDER_GOLDEN_PATHS_DIR", str(BASE_DIR / "golden_paths")))
 
 # --- REST API ---------------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import audit_record
 from portal.context import Actor
 from portal.models import ApiToken
+from portal.types import User
 
 TOKEN_PATTERN = re.compile(r"^ap_(?P<prefix>[a-z0-9]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
 ALL_SCOPES = tuple(ApiToken.Scope.values)
@@ -44,7 +44,7 @@ class BoundAgent:
 
 # Set by the plugin that knows agents (runtime): (issuer, agent name) -> the agent, or TokenValidationError when the
 # agent does not exist or the issuer does not own it. The core stays ignorant of the catalog.
-agent_binder: Callable[[AbstractBaseUser, str], BoundAgent] | None = None
+agent_binder: Callable[[User, str], BoundAgent] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,11 @@ def _validate_scopes(scopes: Collection[str]) -> list[str]:
 @transaction.atomic
 def token_issue(
     *,
-    issued_by: AbstractBaseUser,
+    issued_by: User,
     name: str,
     scopes: Collection[str],
     expires_in_days: int,
-    identity: AbstractBaseUser | None = None,
+    identity: User | None = None,
     kind: str = ApiToken.Kind.PERSONAL,
     subject: str = "",
     agent: str = "",
@@ -168,7 +168,7 @@ def token_actor(token: ApiToken) -> Actor:
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, revoked_by: AbstractBaseUser) -> ApiToken:
+def token_revoke(*, token: ApiToken, revoked_by: User) -> ApiToken:
     if not can_manage_token(user=revoked_by, token=token):
         raise TokenError("You can only revoke tokens you issued or that act as you.")
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
@@ -190,13 +190,13 @@ def tokens_suspend_for_agent(*, agent_id: int, reason: str) -> int:
     return len(tokens)
 
 
-def can_manage_token(*, user: AbstractBaseUser, token: ApiToken) -> bool:
+def can_manage_token(*, user: User, token: ApiToken) -> bool:
     from portal.roles import user_is_platform_admin
 
     return token.created_by_id == user.pk or token.user_id == user.pk or user_is_platform_admin(user)
 
 
-def tokens_visible_to(user: AbstractBaseUser):  # type: ignore[no-untyped-def]
+def tokens_visible_to(user: User):  # type: ignore[no-untyped-def]
     from django.db.models import Q
 
     return ApiToken.objects.filter(Q(created_by=user) | Q(user=user)).select_related("user", "created_by")

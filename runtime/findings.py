@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest, Least
@@ -17,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit import audit_record
+from portal.types import User
 from runtime.models import Finding
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -146,7 +146,7 @@ def finding_notify(*, finding_id: int) -> list[int]:
     return sent
 
 
-def _close(finding_id: int, *, state: str, actor: AbstractBaseUser, reason: str, **extra: Any) -> Finding:
+def _close(finding_id: int, *, state: str, actor: User, reason: str, **extra: Any) -> Finding:
     updated = Finding.objects.filter(pk=finding_id, state=Finding.State.OPEN).update(
         state=state, closed_at=timezone.now(), closed_by=actor, reason=reason, **extra
     )
@@ -161,7 +161,7 @@ def _close(finding_id: int, *, state: str, actor: AbstractBaseUser, reason: str,
     return finding
 
 
-def _require_manager(actor: AbstractBaseUser, finding: Finding) -> None:
+def _require_manager(actor: User, finding: Finding) -> None:
     from runtime.selectors import can_manage_finding
 
     if not can_manage_finding(user=actor, finding=finding):
@@ -169,13 +169,13 @@ def _require_manager(actor: AbstractBaseUser, finding: Finding) -> None:
 
 
 @transaction.atomic
-def finding_resolve(*, actor: AbstractBaseUser, finding: Finding, reason: str = "") -> Finding:
+def finding_resolve(*, actor: User, finding: Finding, reason: str = "") -> Finding:
     _require_manager(actor, finding)
     return _close(finding.pk, state=Finding.State.RESOLVED, actor=actor, reason=reason.strip()[:2000])
 
 
 @transaction.atomic
-def finding_accept(*, actor: AbstractBaseUser, finding: Finding, reason: str) -> Finding:
+def finding_accept(*, actor: User, finding: Finding, reason: str) -> Finding:
     _require_manager(actor, finding)
     if not reason.strip():
         raise FindingError({"reason": ["say why the finding is accepted (it stays on record)."]})
@@ -183,7 +183,7 @@ def finding_accept(*, actor: AbstractBaseUser, finding: Finding, reason: str) ->
 
 
 @transaction.atomic
-def finding_request_grant(*, actor: AbstractBaseUser, finding: Finding, justification: str = "") -> Finding:
+def finding_request_grant(*, actor: User, finding: Finding, justification: str = "") -> Finding:
     """Turn the finding into a grant request for exactly what was called, submitted to approvals."""
     from approvals.submitting import request_submit
     from catalog.models import Agent, Tool

@@ -7,18 +7,19 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
 from catalog.models import Agent, ToolGrant
 from portal.roles import SECURITY_REVIEWER, user_has_role, user_is_platform_admin
 from portal.tokens import BoundAgent, TokenValidationError
+from portal.types import User
 from runtime.histogram import BUCKET_FIELDS, percentile
 from runtime.models import Evaluation, Finding, ModelUsageDaily, Scorecard, ToolUsageDaily
 
 
-def bind_agent_token(issuer: AbstractBaseUser, name: str) -> BoundAgent:
+def bind_agent_token(issuer: User, name: str) -> BoundAgent:
     """For portal.tokens: the agent a telemetry token is bound to; only its owners (or admins) may bind."""
     from catalog.services import can_edit
 
@@ -30,7 +31,7 @@ def bind_agent_token(issuer: AbstractBaseUser, name: str) -> BoundAgent:
     return BoundAgent(id=agent.pk, name=agent.name)
 
 
-def can_manage_finding(*, user: AbstractBaseUser | AnonymousUser, finding: Finding) -> bool:
+def can_manage_finding(*, user: User | AnonymousUser, finding: Finding) -> bool:
     from catalog.services import can_edit
 
     if not user.is_authenticated:
@@ -197,7 +198,7 @@ def scorecard_of(*, kind: str, name: str) -> Scorecard | None:
     return Scorecard.objects.filter(kind=kind, name=name).first()
 
 
-def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+def dashboard_panels(*, user: User | AnonymousUser) -> list[dict[str, Any]]:
     open_findings = Finding.objects.filter(state=Finding.State.OPEN)
     by_kind = list(open_findings.values("kind").annotate(n=Count("id")).order_by("-n")[:5])
     return [{"template": "runtime/panels.html#dashboard", "open_total": open_findings.count(), "by_kind": by_kind}]
@@ -207,7 +208,7 @@ def evaluation_list(*, agent_name: str) -> QuerySet[Evaluation]:
     return Evaluation.objects.filter(agent_name=agent_name).order_by("-reported_at", "-pk")
 
 
-def can_report_for(*, user: AbstractBaseUser | AnonymousUser, auth: Any, agent: Agent) -> bool:
+def can_report_for(*, user: User | AnonymousUser, auth: Any, agent: Agent) -> bool:
     """An agent's own bound token reports for it alone; otherwise its owners (or admins) may report."""
     from catalog.services import can_edit
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from portal.audit import audit_record
 from portal.roles import user_is_platform_admin
+from portal.types import User
 from scaffolder import conf
 from scaffolder.errors import ScaffoldError, ScaffoldPermissionError
 from scaffolder.git import GitError, git_environment, shallow_clone
@@ -75,7 +75,7 @@ def template_register(
     git_ref: str = "",
     git_path: str = "",
     git_commit: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> RegisteredVersion:
     """Record a loaded golden path as the template's latest version. Idempotent per content: the same files are the
     same version; changed files become a new version even when the manifest's version was not bumped."""
@@ -164,9 +164,7 @@ def _check_git_source(url: str) -> None:
     )
 
 
-def template_register_git(
-    *, actor: AbstractBaseUser | None, url: str, ref: str = "", path: str = ""
-) -> RegisteredVersion:
+def template_register_git(*, actor: User | None, url: str, ref: str = "", path: str = "") -> RegisteredVersion:
     """Register (or refresh) a golden path kept in a git repository, recording the commit it came from."""
     if actor is not None and not user_is_platform_admin(actor):
         raise ScaffoldPermissionError("Only platform admins can register golden paths.")

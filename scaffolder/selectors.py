@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
@@ -13,13 +13,14 @@ from approvals.models import ApprovalRequest, CheckRun
 from catalog import selectors as catalog_selectors
 from catalog.models import Tool
 from portal.roles import user_is_platform_admin
+from portal.types import User
 from scaffolder.models import GoldenPathTemplate, RunStep, ScaffoldRun, TemplateVersion
 
 # Tools a new agent may ask for: everything in the catalog that is not on its way out.
 REQUESTABLE_TOOL_EXCLUDED = (Tool.Status.REJECTED, Tool.Status.DEPRECATED)
 
 
-def template_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[GoldenPathTemplate]:
+def template_list(*, user: User | AnonymousUser) -> QuerySet[GoldenPathTemplate]:
     return (
         GoldenPathTemplate.objects.filter(enabled=True, latest__isnull=False)
         .select_related("latest")
@@ -40,7 +41,7 @@ def template_detail(*, name: str) -> GoldenPathTemplate:
     )
 
 
-def run_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[ScaffoldRun]:
+def run_list(*, user: User | AnonymousUser) -> QuerySet[ScaffoldRun]:
     runs = ScaffoldRun.objects.select_related("template_version__template", "requester", "agent", "tool").defer(
         "archive", "template_version__files"
     )
@@ -51,7 +52,7 @@ def run_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[ScaffoldRun]
     return runs.filter(requester_id=user.pk)
 
 
-def run_detail(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> ScaffoldRun:
+def run_detail(*, user: User | AnonymousUser, pk: int) -> ScaffoldRun:
     """Raises ScaffoldRun.DoesNotExist when the run is not there or not visible to ``user``."""
     steps = RunStep.objects.order_by("position")
     return run_list(user=user).prefetch_related(Prefetch("steps", queryset=steps)).get(pk=pk)
@@ -85,23 +86,23 @@ def run_requests(*, run: ScaffoldRun) -> list[RunRequest]:
     return [RunRequest(request=request, checks=by_request.get(request.pk, [])) for request in requests]
 
 
-def run_archive(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> tuple[str, bytes] | None:
+def run_archive(*, user: User | AnonymousUser, pk: int) -> tuple[str, bytes] | None:
     row = run_list(user=user).filter(pk=pk).values_list("archive_name", "archive").first()
     if row is None or row[1] is None:
         return None
     return row[0], bytes(row[1])
 
 
-def owner_choices(*, user: AbstractBaseUser | AnonymousUser) -> list[tuple[str, str]]:
+def owner_choices(*, user: User | AnonymousUser) -> list[tuple[str, str]]:
     return [(team.name, team.display_name) for team in catalog_selectors.owner_choices(user=user)]
 
 
-def tool_choices(*, user: AbstractBaseUser | AnonymousUser) -> list[tuple[str, str]]:
+def tool_choices(*, user: User | AnonymousUser) -> list[tuple[str, str]]:
     tools = catalog_selectors.tool_list(user=user).exclude(status__in=REQUESTABLE_TOOL_EXCLUDED)
     return [(name, f"{name} ({Tool.Status(status).label})") for name, status in tools.values_list("name", "status")]
 
 
-def dashboard_panels(*, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+def dashboard_panels(*, user: User | AnonymousUser) -> list[dict[str, Any]]:
     if not user.is_authenticated:
         return []
     recent = list(run_list(user=user).filter(requester_id=user.pk)[:5])

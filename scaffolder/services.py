@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +36,7 @@ from catalog.services import CatalogError, CatalogPermissionError, grant_request
 from portal.audit import audit_record
 from portal.context import SYSTEM_ACTOR, acting_as, actor_for_user
 from portal.roles import user_is_platform_admin
+from portal.types import User
 from scaffolder import conf
 from scaffolder.errors import ScaffoldConflict, ScaffoldError, ScaffoldPermissionError
 from scaffolder.git import (
@@ -133,7 +133,7 @@ def preview_render(*, version: TemplateVersion, values: Mapping[str, Any]) -> di
 
 
 def run_check_values(
-    *, actor: AbstractBaseUser, version: TemplateVersion, values: Mapping[str, Any], publisher: str
+    *, actor: User, version: TemplateVersion, values: Mapping[str, Any], publisher: str
 ) -> dict[str, Any]:
     """Validate values for a run, field by field: the schema first, then what the catalog knows."""
     errors: dict[str, list[str]] = {}
@@ -175,7 +175,7 @@ def _enqueue(run_id: int) -> None:
 @transaction.atomic
 def run_start(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     template: GoldenPathTemplate,
     values: Mapping[str, Any],
     publisher: str = ScaffoldRun.Publisher.NONE,
@@ -224,7 +224,7 @@ def can_view_run(user: Any, run: ScaffoldRun) -> bool:
 
 
 @transaction.atomic
-def run_retry(*, actor: AbstractBaseUser, run: ScaffoldRun) -> ScaffoldRun:
+def run_retry(*, actor: User, run: ScaffoldRun) -> ScaffoldRun:
     """Queue a failed run again; it resumes at the failed step."""
     if not can_view_run(actor, run):
         raise ScaffoldPermissionError("Only the person who started the run (or a platform admin) can retry it.")
@@ -618,7 +618,7 @@ def update_offer(*, run: ScaffoldRun) -> TemplateVersion | None:
 
 
 @transaction.atomic
-def repository_update_start(*, actor: AbstractBaseUser, run: ScaffoldRun) -> RepositoryUpdate:
+def repository_update_start(*, actor: User, run: ScaffoldRun) -> RepositoryUpdate:
     """Queue an update of the run's published repository to the template's latest version (on a new branch)."""
     if not can_view_run(actor, run):
         raise ScaffoldPermissionError("Only the person who started the run (or a platform admin) can update it.")

@@ -5,7 +5,7 @@ permissions, uniqueness)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -64,7 +64,7 @@ class RiskFactorSerializer(serializers.Serializer):
         help_text="D data, W writes, E external reach, A autonomy, H human in the loop, C credentials."
     )
     points = serializers.IntegerField(help_text="Points this factor adds to the score.")
-    label = serializers.CharField(help_text="Why it scored these points.")
+    label = serializers.CharField(help_text="Why it scored these points.")  # type: ignore[assignment]  # API field named like a DRF Field attribute
 
 
 class RiskSerializer(serializers.Serializer):
@@ -150,7 +150,7 @@ class CapabilitySerializer(WholeItemSerializer):
     description = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="What the operation does."
     )
-    read_only = serializers.BooleanField(
+    read_only = serializers.BooleanField(  # type: ignore[assignment]  # API field named like a DRF Field attribute
         allow_null=True, required=False, default=None, help_text="Never modifies anything (readOnlyHint)."
     )
     destructive = serializers.BooleanField(
@@ -522,7 +522,7 @@ class TeamSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Display name.")
     description = serializers.CharField(required=False, allow_blank=True, help_text="What the team does.")
     email = serializers.EmailField(required=False, allow_blank=True, help_text="Team contact address.")
-    parent = serializers.CharField(
+    parent = serializers.CharField(  # type: ignore[assignment]  # API field named like a DRF Field attribute
         source="parent.name", read_only=True, allow_null=True, help_text="Parent team's name, if any."
     )
 
@@ -696,7 +696,7 @@ class ImportUploadSerializer(serializers.Serializer):
 
 
 class ImportIssueSerializer(serializers.Serializer):
-    source = serializers.CharField(help_text="File name the problem is in.")
+    source = serializers.CharField(help_text="File name the problem is in.")  # type: ignore[assignment]  # API field named like a DRF Field attribute
     index = serializers.IntegerField(allow_null=True, help_text="0-based document index; null for the whole file.")
     field = serializers.CharField(help_text="Field path, e.g. spec.owner.")
     message = serializers.CharField(help_text="What was wrong and what is accepted.")
@@ -705,7 +705,7 @@ class ImportIssueSerializer(serializers.Serializer):
 class ImportOutcomeSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text="agent, tool, team, user or model.")
     name = serializers.CharField(help_text="Entity name.")
-    source = serializers.CharField(help_text="File it came from.")
+    source = serializers.CharField(help_text="File it came from.")  # type: ignore[assignment]  # API field named like a DRF Field attribute
     index = serializers.IntegerField(allow_null=True, help_text="0-based document index.")
     outcome = serializers.CharField(help_text="created, updated, unchanged or failed.")
 
@@ -717,7 +717,7 @@ class ImportReportSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField(help_text="Entities whose facts already matched.")
     skipped = serializers.IntegerField(help_text="Documents the catalog does not keep (e.g. a Backstage System).")
     failed = serializers.IntegerField(help_text="Documents or entities that failed; none of them was written.")
-    errors = ImportIssueSerializer(many=True, help_text="Every problem, with file, document and field.")
+    errors = ImportIssueSerializer(many=True, help_text="Every problem, with file, document and field.")  # type: ignore[assignment]  # API field named like a DRF Field attribute
     warnings = serializers.ListField(child=serializers.CharField(), help_text="Values left out, with reasons.")
     skipped_items = serializers.ListField(child=serializers.DictField(), help_text="What was skipped and why.")
     entities = ImportOutcomeSerializer(many=True, help_text="The outcome of each entity.")
@@ -770,17 +770,18 @@ class PlainRows:
         for field in serializer.fields.values():
             if field.write_only:
                 continue
+            name = cast(str, field.field_name)  # a bound field always has its name
             if isinstance(field, RiskSerializer):  # source "*": it reads three columns
                 self.columns += ["risk", "risk_tier", "risk_score"]
-                self.fields.append((field.field_name, None, _risk_of_row))
+                self.fields.append((name, None, _risk_of_row))
                 continue
             source = "__".join(field.source_attrs)
             model_field = model._meta.get_field(field.source_attrs[0])
             if model_field.one_to_many or model_field.many_to_many:
-                self.fields.append((field.field_name, source, _relation_renderer(field, model_field.related_model)))
+                self.fields.append((name, source, _relation_renderer(field, model_field.related_model)))
             else:
                 self.columns.append(source)
-                self.fields.append((field.field_name, source, _plain_renderer(field)))
+                self.fields.append((name, source, _plain_renderer(field)))
 
     def render(self, rows: Iterable[Row]) -> list[Row]:
         return [self.render_row(row) for row in rows]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Manager, QuerySet
 from rest_framework import serializers
@@ -35,13 +35,14 @@ class StoredItemsSerializer(serializers.ListSerializer):
         if not isinstance(items, (list, tuple, QuerySet)):
             left_out(self.field_name or "list", "not a list", items)
             return []
+        child = cast(serializers.Field, self.child)  # typed optional; ListSerializer.__init__ asserts one
         rendered = []
         for index, item in enumerate(items):
             if item is None:
                 left_out(f"{self.field_name}[{index}]", "empty item", item)
                 continue
             try:
-                rendered.append(self.child.to_representation(item))
+                rendered.append(child.to_representation(item))
             except MALFORMED as exc:
                 left_out(f"{self.field_name}[{index}]", f"{type(exc).__name__}: {exc}", item)
         return rendered
