@@ -1,6 +1,11 @@
-"""Approval workflows. Every transition is one function here: it locks the request row, re-checks its guard
-after the lock, writes, audits, and enqueues follow-up tasks only after commit. A lost race is an
-ApprovalConflict (409), never a duplicate.
+"""Approval workflows: what the transitions share (errors, limits, the request lock, the request's subject).
+
+Every transition is one function: it locks the request row (`_locked`), re-checks its guard after the lock,
+writes, audits, and enqueues follow-up tasks only after commit. A lost race is an ApprovalConflict (409), never a
+duplicate. The transitions live by seam: `policies` (tier policies), `submitting` (submit, drafts, resubmit,
+grant-and-submit), `checks_running` (automated checks and the round's evaluation), `decisions` (decide, attest,
+withdraw, and the terminal states), `scans` (the periodic SLA, expiry and recertification scans); `rounds`,
+`attestation` and `drift` handle changes of facts.
 
 State machine (per round):  checking -> in_review -> approved | rejected | changes_requested
                             changes_requested -> checking (resubmit, next round)
@@ -34,8 +39,6 @@ from portal.roles import (
 from portal.types import User
 
 OWNER_ATTESTATION_ROLE = "owner-maintainer"
-
-
 MAX_COMMENT = 10_000
 
 
@@ -48,14 +51,8 @@ def _check_lease() -> timedelta:
 
 
 ESCALATION_LEADS = {SECURITY_REVIEWER: SECURITY_LEAD, SECURITY_LEAD: PLATFORM_ADMIN, DATA_OWNER: PLATFORM_ADMIN}
-
-
 RECERTIFICATION_WINDOW = timedelta(days=14)
-
-
 REQUEST_MAX_AGE = timedelta(days=30)
-
-
 TIER_RANK = {tier.value: tier.rank for tier in risk.Tier}
 
 

@@ -59,8 +59,6 @@ AGENT_FIELDS = (
     "annotations",
     "skills",
 )
-
-
 TOOL_FIELDS = (
     "registry_name",
     "title",
@@ -82,31 +80,15 @@ TOOL_FIELDS = (
     "packages",
     "remotes",
 )
-
-
 MODEL_FIELDS = ("title", "provider", "model_id", "hosting", "residency", "data_class")
-
-
 # Facts the rubric reads: a change to any of them re-scores.
 TOOL_RISK_FIELDS = ("data_class", "reach", "credential_scope", "annotations_trusted")
-
-
 AGENT_RISK_FIELDS = ("autonomy_level", "human_in_loop", "data_class")
-
-
 # Fields stored as NULL when unknown, so the rubric can fail closed.
 NULLABLE_FACTS = {"autonomy_level", "human_in_loop", "data_class", "credential_scope", "reach", "registry_name"}
-
-
 CAPABILITY_HINTS = ("read_only", "destructive", "idempotent", "open_world")
-
-
 DANGEROUS_MARKUP = re.compile(r"<\s*/?\s*(script|iframe|object|embed|style|form)\b|\bon[a-z]+\s*=|javascript:", re.I)
-
-
 MAX_DESCRIPTION = 20_000
-
-
 # Names the catalog's own URLs use (agents/new/, import/ ...): an entity by that name would be unreachable.
 RESERVED_NAMES = {"new", "import", "edit", "api", "teams", "agents", "tools"}
 

@@ -10,74 +10,34 @@ from pathlib import Path
 from typing import Any, Final
 
 MANIFEST_FILENAME: Final = "template.yaml"
-
-
 FILES_DIRNAME: Final = "files"
-
-
 ANSWERS_FILENAME: Final = ".portal-answers.yml"
-
-
 STEP_ACTIONS: Final = ("render", "git_commit", "publish", "register_catalog", "request_grants")
 
-
 MAX_MANIFEST_BYTES: Final = 256 * 1024
-
-
 MAX_STRING_VALUE_BYTES: Final = 64 * 1024
-
-
 MAX_PARAMETERS_BYTES: Final = 1024 * 1024
-
-
 MAX_PARAMETER_DEPTH: Final = 16
-
-
 MAX_TEMPLATE_FILES: Final = 5_000
-
-
 MAX_TEMPLATE_BYTES: Final = 50 * 1024 * 1024
-
-
 MAX_TEMPLATE_DEPTH: Final = 32
-
-
 MAX_PATH_BYTES: Final = 1024
-
-
 MAX_SEGMENT_BYTES: Final = 255
-
-
 # Editor and interpreter droppings that must never ship in a generated repository.
 IGNORED_TEMPLATE_NAMES: Final = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".DS_Store"})
 
-
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
-
 SEMVER_PATTERN: Final = (
     r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
     r"(-(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
     r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?$"
 )
-
-
 # Parameter names become Jinja variables; a leading underscore is reserved for the engine.
 PARAMETER_NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
-
-
 _RESERVED_NAME_PREFIX: Final = "_scaffolder"
-
-
 _GUARD_LOOP_NAME: Final = f"{_RESERVED_NAME_PREFIX}_guard_loop"
-
-
 _GUARD_TEXT_NAME: Final = f"{_RESERVED_NAME_PREFIX}_guard_text"
-
-
 _TEMPLATE_MARKERS: Final = ("{{", "{%", "{#")
-
-
 _HUGE_NUMBER_IN_FORMAT: Final = re.compile(r"[0-9]{7,}")
 
 

@@ -128,52 +128,22 @@ from catalog.formats.types import (
 )
 
 FORMAT: Final = "backstage"
-
-
 PREFIX: Final = "agentportal.io/"
-
-
 SOURCE_LOCATION: Final = "backstage.io/source-location"
-
-
 PLACEHOLDERS_KEY: Final = f"{PREFIX}placeholders"
-
-
 TAGS_KEY: Final = f"{PREFIX}tags"
-
-
 REMOTE_HEADERS_KEY: Final = f"{PREFIX}remote-headers"
-
-
 AGENT_COMPONENT_TYPES: Final = ("ai-agent", "agent")
-
-
 TOOL_API_TYPES: Final = ("mcp-server", "openapi")
-
-
 MODEL_RESOURCE_TYPE: Final = "ai-model"
-
-
 PLACEHOLDER_LIFECYCLE: Final = "unknown"
-
-
 DEFAULT_PLACEHOLDER_OWNER: Final = "agentportal-unowned"
-
-
 OBJECT_NAME_RULE: Final = (
     "must be 1-63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 )
-
-
 _OBJECT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-
-
 _STRICT_DNS_LABEL = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-
-
 _KIND_BY_API_TYPE: Final = {"mcp-server": "mcp_server", "openapi": "http_api"}
 
 
@@ -308,17 +278,9 @@ class Fact:
 
 
 _TEXT = TextCodec()
-
-
 _NAMES = NameListCodec()
-
-
 DATA_CLASS_FACT: Final = Fact("data_class", "data-class", ChoiceCodec(DATA_CLASSES), label=True)
-
-
 VERSION_FACT: Final = Fact("version", "version", _TEXT)
-
-
 AGENT_FACTS: Final = (
     Fact("agent_type", "agent-type", ChoiceCodec(AGENT_TYPES), label=True),
     Fact("autonomy_level", "autonomy-level", LevelCodec(), label=True),
@@ -333,8 +295,6 @@ AGENT_FACTS: Final = (
     Fact("skills", "skills", JsonListCodec(normalize_skill)),
     VERSION_FACT,
 )
-
-
 TOOL_FACTS: Final = (
     Fact("kind", "tool-kind", ChoiceCodec(TOOL_KINDS), label=True),
     Fact("registry_name", "registry-name", _TEXT),
@@ -349,8 +309,6 @@ TOOL_FACTS: Final = (
     Fact("secrets", "secrets", _NAMES),
     Fact("packages", "packages", JsonListCodec(normalize_package)),
 )
-
-
 MODEL_FACTS: Final = (
     Fact("provider", "model-provider", _TEXT),
     Fact("model_id", "model-id", _TEXT),
@@ -358,8 +316,6 @@ MODEL_FACTS: Final = (
     Fact("residency", "residency", _TEXT),
     DATA_CLASS_FACT,
 )
-
-
 FACTS_BY_KIND: Final[Mapping[str, tuple[Fact, ...]]] = {
     "agent": AGENT_FACTS,
     "tool": TOOL_FACTS,
@@ -367,11 +323,7 @@ FACTS_BY_KIND: Final[Mapping[str, tuple[Fact, ...]]] = {
     "team": (),
     "user": (),
 }
-
-
 SPECIAL_KEYS: Final = frozenset({PLACEHOLDERS_KEY, TAGS_KEY, REMOTE_HEADERS_KEY})
-
-
 _KNOWN_KEYS: Final = {
     kind: frozenset(fact.key for fact in facts) | SPECIAL_KEYS for kind, facts in FACTS_BY_KIND.items()
 }

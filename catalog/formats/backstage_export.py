@@ -63,8 +63,6 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
 
 
 add_core_schema_resolvers(_Dumper)
-
-
 # Keep long values (JSON annotations) on one line: folded lines are valid but unreadable in diffs.
 _NO_FOLDING: Final = 1 << 16
 
@@ -358,15 +356,11 @@ _TEXT_KEYS: Final = frozenset(
         "model_id", "residency", "registry_name", "endpoint_url", "definition",
     }
 )  # fmt: skip
-
-
 _STRUCTURED_LISTS: Final[Mapping[str, Callable[[Any, int], dict[str, Any]]]] = {
     "skills": normalize_skill,
     "capabilities": normalize_capability,
     "packages": normalize_package,
 }
-
-
 _TEXT_LIST_KEYS: Final = frozenset({"models", "calls", "tools", "environments", "tags", "members", "teams", "secrets"})
 
 
@@ -466,8 +460,6 @@ def _children_by_team(items: list[tuple[str, Mapping[str, Any]]]) -> dict[str, l
 
 
 _REF_FIELDS: Final = ("owner", "parent", "consumesApis", "dependsOn", "children", "members", "memberOf")
-
-
 # Backstage's ReservedFieldsEntityPolicy: no spec field, label or annotation may use these keys.
 RESERVED_FIELDS: Final = frozenset(
     {"apiVersion", "kind", "uid", "etag", "generation", "name", "namespace", "labels", "annotations", "spec"}

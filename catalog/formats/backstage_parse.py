@@ -318,8 +318,6 @@ _READERS: Final[Mapping[str, Callable[[_Entity, dict[str, Any]], None]]] = {
     "user": _read_user,
     "model": _read_model,
 }
-
-
 _TYPED_KINDS: Final = ("component", "api", "resource")
 
 
