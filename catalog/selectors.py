@@ -221,7 +221,6 @@ def tool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tool]:
     capabilities = Capability.objects.order_by("name")
     return (
         Tool.objects.select_related("owner")
-        .defer("definition")
         .prefetch_related(Prefetch("capabilities", queryset=capabilities))
         .order_by("name")
     )
