@@ -18,6 +18,7 @@ from catalog import selectors, services
 from catalog.migrations import _search_sql
 from catalog.models import Agent, CatalogEntry, Tool
 from catalog.selectors import CatalogQuery, catalog_search
+from catalog.tests.factories import AgentFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
 on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="search tables of PostgreSQL")
@@ -35,34 +36,11 @@ def team(make_team: Any) -> Any:
 
 
 def make_tool(team: Any, name: str, **data: Any) -> Tool:
-    values = {
-        "name": name,
-        "owner": team.name,
-        "title": f"{name.replace('-', ' ').title()} server",
-        "description": f"Reads {name} records.",
-        "kind": "mcp_server",
-        "data_class": "internal",
-        "reach": "allowlisted",
-        "credential_scope": "delegated",
-        "capabilities": [{"name": "list_records", "read_only": True}],
-        "tags": ["scm"],
-        **data,
-    }
-    return services.tool_create(actor=None, data=values)
+    return ToolFactory(owner=team.name, name=name, **data)
 
 
 def make_agent(team: Any, name: str, **data: Any) -> Agent:
-    values = {
-        "name": name,
-        "owner": team.name,
-        "title": f"{name.replace('-', ' ').title()} agent",
-        "description": "Helps with records.",
-        "autonomy_level": 2,
-        "human_in_loop": "per_action",
-        "data_class": "internal",
-        **data,
-    }
-    return services.agent_create(actor=None, data=values)
+    return AgentFactory(owner=team.name, name=name, **data)
 
 
 def search(**params: Any) -> selectors.CatalogPage:
