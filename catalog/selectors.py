@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
-from guardian.shortcuts import get_objects_for_user
 
 from catalog import search
 from catalog.models import (
@@ -100,7 +99,7 @@ class CatalogPage:
     facets: list[tuple[str, str, list[FacetValue]]]
     page_number: int
     num_pages: int
-    # PostgreSQL: the misspelt search words that were also read as these catalog words, e.g. {"kubernets": [...]}.
+    # The misspelt search words that were also read as these catalog words, e.g. {"kubernets": ["kubernetes"]}.
     corrections: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -157,9 +156,14 @@ def catalog_search(
     )
 
 
+RANK_IN_LISTS_AT_MOST = 500
+
+
 def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
-    """`entities` (agents or tools) narrowed to those matching the search words `q`, best match first: the API's
-    `q`, with the catalog page's terms, prefixes and typo corrections."""
+    """`entities` (agents or tools) narrowed to those matching the search words `q`: the API's `q`, with the
+    catalog page's terms, prefixes and typo corrections. Best match first when at most RANK_IN_LISTS_AT_MOST
+    match; more are left in the list's own order (by name), as ranking each of thousands of plausible matches cost
+    the API search several times its other work (bench.catalog, API search over gunicorn)."""
     plan = search.plan_search(q)
     if plan.matches_nothing:
         return entities.none()
@@ -167,11 +171,10 @@ def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
         return entities
     kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
     matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan)))  # noqa: S611 - full-text search
-    return (
-        entities.filter(pk__in=matching.values("entity_id"))
-        .annotate(search_rank=search.EntityRank(plan, kind))
-        .order_by("-search_rank", "name")
-    )
+    found = entities.filter(pk__in=matching.values("entity_id"))
+    if matching[: RANK_IN_LISTS_AT_MOST + 1].count() > RANK_IN_LISTS_AT_MOST:
+        return found
+    return found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
 
 
 def _facet_counts(
@@ -306,26 +309,6 @@ def agent_detail(*, name: str) -> Agent:
 
 def tool_detail(*, name: str) -> Tool:
     return Tool.objects.select_related("owner").prefetch_related("capabilities", _tool_grants()).get(name=name.lower())
-
-
-def maintains_owner(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> Q:
-    """The rows of `model` whose owning team the user maintains: the owners' right to edit."""
-    maintained = TeamMembership.objects.filter(user=user, role=TeamMembership.Role.MAINTAINER).values("team_id")
-    return Q(owner_id__in=maintained)
-
-
-def change_permission_held(*, user: AbstractBaseUser, model: type[Agent] | type[Tool]) -> Q:
-    """The rows of `model` on which the user holds guardian's change permission, given to them or to one of their
-    groups (guardian's own lookup; an inactive user holds none)."""
-    permitted = get_objects_for_user(
-        user,
-        f"{model._meta.app_label}.change_{model._meta.model_name}",
-        klass=model.objects.all(),
-        use_groups=True,
-        with_superuser=False,
-        accept_global_perms=False,
-    )
-    return Q(pk__in=permitted.values("pk"))
 
 
 def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:

@@ -108,18 +108,13 @@ class CatalogConflict(Exception):
 
 def can_edit(user: AbstractBaseUser | AnonymousUser, entity: Agent | Tool) -> bool:
     """Platform admins; the owning team's active maintainers, because ownership is the grant; and whoever holds
-    guardian's change permission on the object (given explicitly, e.g. to another team's group)."""
-    from catalog.selectors import change_permission_held, maintains_owner
-
+    guardian's change permission on the object (given explicitly, e.g. to another team's group): Django's
+    object permissions, answered by catalog.permissions.OwningTeamBackend and guardian's backend."""
     if not user.is_authenticated:
         return False
     if user_is_platform_admin(user):
         return True
-    if not user.is_active:
-        return False  # as guardian: an inactive user holds no object permissions
-    model = type(entity)
-    held = maintains_owner(user=user, model=model) | change_permission_held(user=user, model=model)
-    return model.objects.filter(held, pk=entity.pk).exists()
+    return user.has_perm(f"catalog.change_{entity._meta.model_name}", entity)
 
 
 def can_create_for(user: AbstractBaseUser | AnonymousUser, team: Team) -> bool:
