@@ -402,7 +402,8 @@ class _RowTableSearch:
         if sort == "relevance" or total <= SORT_MATCHES_AT_MOST:
             # Collect the matches, then sort them. Left alone, the planner may walk the name index hoping to meet
             # matches early; when they are few, or cluster (every "s-slack-*" tool), it walks most of the catalog.
-            rank, rank_params = "", []
+            rank = ""
+            rank_params: list[Any] = []
             if sort == "relevance":
                 tsquery, rank_params = PostgresIndex().tsquery(self.selection.plan)
                 rank = f", ts_rank(s.search_vector, {tsquery}) AS rank"

@@ -370,7 +370,7 @@ def team_owned(*, team: Team, limit: int = 200) -> dict[str, list[Any]]:
 def user_teams(*, user: AbstractBaseUser | AnonymousUser, maintainer_only: bool = False) -> QuerySet[Team]:
     if not user.is_authenticated:
         return Team.objects.none()
-    memberships = TeamMembership.objects.filter(user=user)
+    memberships = TeamMembership.objects.filter(user_id=user.pk)
     if maintainer_only:
         memberships = memberships.filter(role=TeamMembership.Role.MAINTAINER)
     return Team.objects.filter(pk__in=memberships.values("team_id")).order_by("name")
