@@ -64,7 +64,8 @@ def search_terms(q: str) -> list[str]:
 
 def one_edit_away(word: str) -> dict[str, int]:
     """The spellings one deletion, transposition, substitution or insertion (a-z) away from `word`, each with its
-    preference when several are catalog words: a transposition first, then a missing letter, then the others."""
+    preference when several are catalog words: a transposition first, then a missing letter, then a wrong letter,
+    then an extra one."""
     letters = string.ascii_lowercase
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     found: dict[str, int] = {}
@@ -99,7 +100,9 @@ def plan_search(q: str) -> SearchPlan:
         if term in words or term in prefixes:
             continue
         known = sorted((preference, spelling) for spelling, preference in variants[term].items() if spelling in words)
-        corrections[term] = tuple(spelling for _, spelling in known[:CORRECTIONS_PER_TERM])
+        # Only the likeliest kind of slip found: "reviewr" is "reviewer" (a letter left out), not also "reviews".
+        best = [spelling for preference, spelling in known if preference == known[0][0]] if known else []
+        corrections[term] = tuple(best[:CORRECTIONS_PER_TERM])
     return SearchPlan(tuple(Term(term, corrections.get(term, ())) for term in terms))
 
 
@@ -135,8 +138,11 @@ class PostgresIndex:
             parts.append("(" + " | ".join([typed, *(f"'{word}'" for word in term.corrections)]) + ")")
         return "%s::tsquery", [" & ".join(parts)]
 
-    def entry_ids(self, plan: SearchPlan) -> tuple[str, list[Any]]:
+    def entry_ids(self, plan: SearchPlan, kind: str = "") -> tuple[str, list[Any]]:
+        """The ids of the entries matching `plan` (of `kind` only, if given: one GIN lookup for both)."""
         tsquery, params = self.tsquery(plan)
+        if kind:
+            params = [f"{params[0]} & {_token('kind', kind)}"]
         return f"SELECT entry_id FROM catalog_search_row WHERE search_vector @@ {tsquery}", params  # noqa: S608
 
     def rank(self, plan: SearchPlan, entry_id: str) -> tuple[str, list[Any]]:
@@ -172,7 +178,8 @@ class SqliteIndex:
             parts.append("(" + " OR ".join([typed, *(f'"{word}"' for word in term.corrections)]) + ")")
         return " AND ".join(parts)
 
-    def entry_ids(self, plan: SearchPlan) -> tuple[str, list[Any]]:
+    def entry_ids(self, plan: SearchPlan, kind: str = "") -> tuple[str, list[Any]]:
+        """The ids of the entries matching `plan` (the caller filters by `kind`: FTS5 does not index it)."""
         return "SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH %s", [self.match(plan)]
 
     def rank(self, plan: SearchPlan, entry_id: str) -> tuple[str, list[Any]]:

@@ -170,7 +170,7 @@ def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
     if not plan:
         return entities
     kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
-    matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan)))  # noqa: S611 - full-text search
+    matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
     found = entities.filter(pk__in=matching.values("entity_id"))
     if matching[: RANK_IN_LISTS_AT_MOST + 1].count() > RANK_IN_LISTS_AT_MOST:
         return found

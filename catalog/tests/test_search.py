@@ -174,6 +174,15 @@ def test_it_forgives_one_edit_or_transposition(team: Any, typed: str, meant: str
     assert page.corrections == {typed: [meant]}
 
 
+def test_it_reads_a_misspelt_word_as_the_likeliest_slip_only(team: Any) -> None:
+    make_agent(team, "code-reviewer", description="Comments on pull requests.")
+    make_agent(team, "digest-writer", description="Sums up the reviews of the week.")
+
+    page = search(q="reviewr")
+
+    assert names(page) == ["code-reviewer"] and page.corrections == {"reviewr": ["reviewer"]}
+
+
 def test_it_matches_words_by_their_beginning_while_typing(team: Any) -> None:
     make_agent(team, "stock-keeper", description="Counts the warehouse every night.")
     make_tool(team, "github-mcp", description="Reads issues.")
