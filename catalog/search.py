@@ -145,6 +145,10 @@ class PostgresIndex:
             params = [f"{params[0]} & {_token('kind', kind)}"]
         return f"SELECT entry_id FROM catalog_search_row WHERE search_vector @@ {tsquery}", params  # noqa: S608
 
+    def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
+        """`ids` as a subquery of one parameter: Django compiles an IN list of thousands of values one by one."""
+        return "SELECT unnest(%s::bigint[])", [list(ids)]
+
     def rank(self, plan: SearchPlan, entry_id: str) -> tuple[str, list[Any]]:
         """Relevance of the entry whose id is the SQL `entry_id`, higher first."""
         tsquery, params = self.tsquery(plan)
@@ -182,6 +186,9 @@ class SqliteIndex:
         """The ids of the entries matching `plan` (the caller filters by `kind`: FTS5 does not index it)."""
         return "SELECT rowid FROM catalog_search_fts WHERE catalog_search_fts MATCH %s", [self.match(plan)]
 
+    def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
+        return "SELECT value FROM json_each(%s)", [_json_list(ids)]
+
     def rank(self, plan: SearchPlan, entry_id: str) -> tuple[str, list[Any]]:
         # bm25 is lower for better matches: negated, so that higher is better on both databases.
         sql = (
@@ -214,7 +221,7 @@ class EntityRank(Expression):
         return sql, [*params, self.kind, *pk_params]
 
 
-def _json_list(values: Iterable[str]) -> str:
+def _json_list(values: Iterable[Any]) -> str:
     return json.dumps(list(values))
 
 

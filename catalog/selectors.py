@@ -171,8 +171,11 @@ def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
         return entities
     kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
     matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
-    found = entities.filter(pk__in=matching.values("entity_id"))
-    if matching[: RANK_IN_LISTS_AT_MOST + 1].count() > RANK_IN_LISTS_AT_MOST:
+    # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the name
+    # index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
+    ids = list(matching.values_list("entity_id", flat=True))
+    found = entities.filter(pk__in=RawSQL(*search.index().id_list(ids)))  # noqa: S611 - one array, not N values
+    if len(ids) > RANK_IN_LISTS_AT_MOST:
         return found
     return found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
 
