@@ -131,21 +131,6 @@ def select_instances(
     return [model_from_row(model, row, exclude=exclude) for row in rows]
 
 
-def cache_prefetched(instance: models.Model, relation: str, objects: list[Any]) -> None:
-    """Hand `objects` to `instance.<relation>` (a reverse foreign key) as prefetch_related would, so
-    `.all()` answers from them without a query; each object's foreign key points back at `instance`."""
-    manager = getattr(instance, relation)
-    queryset = manager.get_queryset()
-    queryset._result_cache = objects
-    queryset._prefetch_done = True
-    remote = manager.field.name
-    for obj in objects:
-        obj._state.fields_cache[remote] = instance
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset
-
-
 @functools.cache
 def _select_sql(model: type[models.Model], where: str, order_by: str, exclude: tuple[str, ...], vendor: str) -> str:
     order = f" ORDER BY {order_by}" if order_by else ""
