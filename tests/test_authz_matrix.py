@@ -166,8 +166,8 @@ def world(
     from catalog.models import Location
     from portal.roles import PLATFORM_ADMIN, SECURITY_REVIEWER
     from portal.tokens import token_issue
-    from scaffolder.rendering import load_golden_path
     from scaffolder.registering import template_register
+    from scaffolder.rendering import load_golden_path
 
     settings.MCP_REGISTRY_PUBLIC = True
     users = {
