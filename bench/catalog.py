@@ -1,50 +1,289 @@
-"""Catalog at scale on PostgreSQL: seed_scale time, p95 server time of the catalog page (search + two facets),
-the API list with filters and the entity page over 200 requests each, and Backstage import throughput.
+"""Catalog at scale on PostgreSQL: seed_scale time; then, for searches and lists that return results (each line
+prints how many it found), p50/p95 in process (Django's test client) and over HTTP through gunicorn
+(gunicorn.conf.py, 1 and 8 concurrent clients); and Backstage import throughput.
 
 Run: `python -m bench.catalog` (starts a throwaway PostgreSQL unless BENCH_DATABASE_URL is set).
-BENCH_AGENTS / BENCH_TOOLS / BENCH_REQUESTS / BENCH_IMPORT_DOCS shrink or grow it. A BENCH_DATABASE_URL that
-already holds a seeded catalog of that size is reused (migrated, not seeded again), to compare runs quickly.
-BENCH_ONLY=import times the import alone (over the seeded catalog all the same).
+`python -m bench.catalog --old PATH` also measures the code checked out at PATH (e.g. `git worktree add /tmp/old
+<commit>`) with this same script, each tree on its own database, and prints both side by side with the change.
+BENCH_AGENTS / BENCH_TOOLS (100k entities by default; the API search guard is read at 20k: 4000 / 16000),
+BENCH_REQUESTS, BENCH_IMPORT_DOCS (0 skips the import) shrink or grow it; BENCH_PHASES=API,entity runs only the
+phases whose labels contain one of those words. A BENCH_DATABASE_URL (and, with --old,
+BENCH_OLD_DATABASE_URL) that already holds a seeded catalog of that size is reused. BENCH_CACHE_URL (redis) is the
+cache of both the in-process client and gunicorn's workers, as in production; without it each process has its own.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import random
+import re
 import statistics
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-
-from bench.services import HostSteal, percentile, postgres, setup_django
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "20000"))
 TOOLS = int(os.environ.get("BENCH_TOOLS", "80000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 IMPORT_DOCS = int(os.environ.get("BENCH_IMPORT_DOCS", "10000"))
-TERMS = ["github", "deploy", "invoices", "slack", "snowflake", "tickets", "stripe", "alerts", "kubernets", "reviewr"]
+CLIENTS = (1, 8)
+# Words of seed_scale's names (systems for tools; domains and roles for agents), three of them misspelt, each with
+# the kind it finds. (Words of its descriptions, such as "warehouse", match half the catalog: not a search.)
+SEARCHES = [
+    ("github", "tool"),
+    ("reviewer", "agent"),
+    ("slack", "tool"),
+    ("payments", "agent"),
+    ("snowflake", "tool"),
+    ("triager", "agent"),
+    ("kubernets", "tool"),  # kubernetes
+    ("reviewr", "agent"),  # reviewer
+    ("stripe", "tool"),
+    ("summarizr", "agent"),  # summarizer
+]
+FIGURES: dict[str, dict[str, Any]] = {}
+RESULT_COUNT = re.compile(rb'data-testid="result-count">(\d+)<')
 
 
-def _timed(client: Any, url: str, samples: list[float], queries: list[int]) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as captured:
-        started = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-    queries.append(len(captured))
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}")
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def _report(label: str, samples: list[float], queries: list[int], budget_ms: float, steal: HostSteal) -> None:
+def _report(label: str, samples: list[float], found: list[int], budget_ms: float | None, extra: str = "") -> None:
     p95 = percentile(samples, 0.95)
-    verdict = "OK" if p95 <= budget_ms else "OVER BUDGET"
+    verdict = "" if budget_ms is None else f"  (budget p95 {budget_ms:.0f} ms: {'OK' if p95 <= budget_ms else 'OVER'})"
+    empty = sum(1 for n in found if n == 0)
     print(
-        f"{label:<52} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms  max {max(samples):6.1f} ms  "
-        f"queries {min(queries)}-{max(queries)}  (budget p95 {budget_ms:.0f} ms: {verdict}){steal.text()}",
+        f"{label:<58} p50 {statistics.median(samples):6.1f} ms  p95 {p95:6.1f} ms  "
+        f"found {min(found)}-{max(found)} (empty {empty}/{len(found)}){extra}{verdict}",
         flush=True,
     )
+    FIGURES[label] = {"p50": statistics.median(samples), "p95": p95, "empty": empty, "requests": len(found)}
+
+
+def _count_in(body: bytes) -> int:
+    """How many results an answer holds: `count` of a JSON list, the catalog page's result rows, one entity page."""
+    if body.startswith(b"{"):
+        data = json.loads(body)
+        return int(data.get("count", len(data.get("results", []))))
+    counted = RESULT_COUNT.search(body)
+    return int(counted.group(1)) if counted else 1
+
+
+# --- measuring one code tree (run with that tree as the working directory) --------------------------------------
+
+
+def measure() -> None:
+    os.environ.setdefault("PORTAL_MODE", "test")
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+    if os.environ.get("BENCH_CACHE_URL"):
+        os.environ["CACHE_URL"] = os.environ["BENCH_CACHE_URL"]
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import Agent, Team, Tool
+
+    print(f"code: {Path.cwd()}; {os.cpu_count()} cores; {AGENTS} agents, {TOOLS} tools", flush=True)
+    cache.clear()  # the trees run one after the other; none may read counts the other cached
+    call_command("migrate", verbosity=0)
+    if Agent.objects.filter(name__startswith="s-").count() >= AGENTS and Tool.objects.count() >= TOOLS:
+        print("seed_scale skipped: the database already holds the seeded catalog", flush=True)
+    else:
+        started = time.perf_counter()
+        call_command("seed_scale", agents=AGENTS, tools=TOOLS, teams=500, verbosity=0)
+        print(f"{'seed_scale (500 teams)':<58} {time.perf_counter() - started:6.1f} s  (budget 60 s)", flush=True)
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-reader")
+    client = Client()
+    client.force_login(user)
+    rng = random.Random(7)
+    teams = list(Team.objects.order_by("name").values_list("name", flat=True)[:500])
+    tool_names = list(Tool.objects.order_by("?").values_list("name", flat=True)[:500])
+    agent_names = list(Agent.objects.order_by("?").values_list("name", flat=True)[:500])
+    has_search_api = client.get("/api/v1/search/?q=github").status_code == 200
+
+    # Each search with two facets (its kind and a risk tier it has matches in), round robin over the tiers.
+    tiers: dict[tuple[str, str], list[str]] = {}
+    for term, kind in SEARCHES:
+        cache.clear()
+        found = [t for t in ("low", "medium", "high", "critical") if _get(client, _page(term, kind, t))[1] > 0]
+        tiers[(term, kind)] = found or ["high"]
+
+    def page_url(i: int) -> str:
+        term, kind = SEARCHES[i % len(SEARCHES)]
+        choices = tiers[(term, kind)]
+        return _page(term, kind, choices[(i // len(SEARCHES)) % len(choices)])
+
+    def api_search_url(i: int) -> str:
+        term, kind = SEARCHES[i % len(SEARCHES)]
+        return f"/api/v1/{kind}s/?q={term}"
+
+    def api_list_url(i: int) -> str:
+        team = teams[rng.randrange(len(teams))]
+        return (
+            f"/api/v1/tools/?owner={team}&risk_tier=high"
+            if i % 2
+            else f"/api/v1/agents/?owner={team}&lifecycle=production"
+        )
+
+    def entity_url(i: int) -> str:
+        if i % 2:
+            return f"/catalog/tools/{tool_names[i % len(tool_names)]}/"
+        return f"/catalog/agents/{agent_names[i % len(agent_names)]}/"
+
+    def combined_url(i: int) -> str:
+        term, kind = SEARCHES[i % len(SEARCHES)]
+        return f"/api/v1/search/?q={term}&kind={kind}"
+
+    for _ in range(5):  # warm up connections, caches and the plan cache
+        client.get(page_url(0))
+
+    phases: list[tuple[str, Callable[[int], str], float | None, bool]] = [
+        ("catalog page: search + 2 facets (counts shared)", page_url, 80, False),
+        ("catalog page: search + 2 facets (counts never cached)", page_url, 80, True),
+        ("API list with filters", api_list_url, 50, False),
+        ("API search (?q=, agents or tools)", api_search_url, None, False),
+        ("entity page", entity_url, 50, False),
+    ]
+    if has_search_api:
+        phases.append(("API search of agents and tools (/api/v1/search/)", combined_url, None, False))
+    only = [part for part in os.environ.get("BENCH_PHASES", "").split(",") if part]
+    phases = [phase for phase in phases if not only or any(part in phase[0] for part in only)]
+    for label, url_of, budget, cold in phases:
+        samples, found, queries = [], [], []
+        for i in range(REQUESTS):
+            if cold:
+                cache.clear()
+            with CaptureQueriesContext(connection) as captured:
+                elapsed, count = _get(client, url_of(i))
+            samples.append(elapsed)
+            found.append(count)
+            queries.append(len(captured))
+        _report(f"in process: {label}", samples, found, budget, f"  queries {min(queries)}-{max(queries)}")
+    samples, found = [], []
+    for i in range(REQUESTS // 4 if not only else 0):
+        elapsed, count = _get(client, f"/catalog/?page={1 + i}")
+        samples.append(elapsed)
+        found.append(count)
+    if samples:
+        _report("in process: catalog page, no filter (all entries, counts)", samples, found, 80)
+
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    http_phases = [
+        ("catalog page: search + 2 facets", page_url),
+        ("API list with filters", api_list_url),
+        ("API search (?q=, agents or tools)", api_search_url),
+        ("entity page", entity_url),
+    ]
+    http_phases = [phase for phase in http_phases if not only or any(part in phase[0] for part in only)]
+    with _gunicorn() as port:
+        for clients in CLIENTS:
+            for label, url_of in http_phases:
+                samples, found = _over_http(port, cookie, url_of, clients)
+                budget = 120 if (clients == 8 and label.startswith("API search")) else None
+                _report(f"gunicorn, {clients} client{'s' if clients > 1 else ''}: {label}", samples, found, budget)
+    if IMPORT_DOCS and not only:
+        _bench_import(teams[0])
+    print("FIGURES " + json.dumps(FIGURES), flush=True)
+
+
+def _page(term: str, kind: str, tier: str) -> str:
+    return f"/catalog/?q={term}&kind={kind}&risk_tier={tier}"
+
+
+def _get(client: Any, url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}")
+    return elapsed, _count_in(response.content)
+
+
+class _gunicorn:
+    """gunicorn with gunicorn.conf.py (its WEB_CONCURRENCY/WEB_THREADS defaults) on a free loopback port."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        environment = {**os.environ, "PORT": str(self.port)}
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"]
+        command += ["--access-logfile", "/dev/null", "portal.wsgi"]
+        self.process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/healthz")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise SystemExit("gunicorn did not start within 60 s")
+        workers = os.environ.get("WEB_CONCURRENCY", "gunicorn.conf.py's default")
+        threads = os.environ.get("WEB_THREADS", "gunicorn.conf.py's default")
+        print(f"gunicorn on 127.0.0.1:{self.port}: workers {workers}, threads {threads}", flush=True)
+        return self.port
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _over_http(port: int, cookie: str, url_of: Callable[[int], str], clients: int) -> tuple[list[float], list[int]]:
+    """REQUESTS requests (after a warm-up round) from `clients` threads, each on its own keep-alive connection."""
+    samples: list[float] = []
+    found: list[int] = []
+    lock = threading.Lock()
+
+    def run(first: int, count: int, record: bool) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for i in range(first, first + count):
+            url = url_of(i)
+            headers = {"Cookie": cookie, "Host": "127.0.0.1"}
+            started = time.perf_counter()
+            connection.request("GET", url, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise SystemExit(f"{url} answered {response.status} over HTTP")
+            if record:
+                with lock:
+                    samples.append(elapsed)
+                    found.append(_count_in(body))
+        connection.close()
+
+    for record in (False, True):
+        per_client = (REQUESTS if record else 4 * clients) // clients
+        threads = [threading.Thread(target=run, args=(n * per_client, per_client, record)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return samples, found
 
 
 def _backstage_file(count: int, owner: str) -> bytes:
@@ -70,113 +309,87 @@ def _backstage_file(count: int, owner: str) -> bytes:
     return "---\n".join(documents).encode()
 
 
-def main() -> None:
-    with postgres() as database_url:
-        setup_django(database_url)
-        from django.contrib.auth import get_user_model
-        from django.core.cache import cache
-        from django.core.management import call_command
-        from django.db import connection
-        from django.test import Client
-
-        from catalog.models import Agent, Team, Tool
-
-        print(
-            f"machine: {os.cpu_count()} cores; PostgreSQL {connection.vendor}; {AGENTS} agents, {TOOLS} tools",
-            flush=True,
-        )
-        call_command("migrate", verbosity=0)
-        if Agent.objects.filter(name__startswith="s-").count() >= AGENTS and Tool.objects.count() >= TOOLS:
-            print("seed_scale skipped: BENCH_DATABASE_URL already holds the seeded catalog", flush=True)
-        else:
-            started, steal = time.perf_counter(), HostSteal()
-            call_command("seed_scale", agents=AGENTS, tools=TOOLS, teams=500, verbosity=0)
-            print(
-                f"{f'seed_scale --agents {AGENTS} --tools {TOOLS} (500 teams)':<52} {time.perf_counter() - started:6.1f} s  (budget 60 s){steal.text()}",
-                flush=True,
-            )
-
-        if os.environ.get("BENCH_ONLY") == "import":  # skip the page timings
-            _bench_import(Team.objects.order_by("name").values_list("name", flat=True)[0])
-            return
-
-        user, _ = get_user_model().objects.get_or_create(username="bench-reader")
-        client = Client()
-        client.force_login(user)
-        rng = random.Random(7)
-        teams = list(Team.objects.values_list("name", flat=True)[:500])
-        tool_names = list(Tool.objects.order_by("?").values_list("name", flat=True)[:500])
-        agent_names = list(Agent.objects.order_by("?").values_list("name", flat=True)[:500])
-        for _ in range(5):  # warm up connections, caches and the plan cache
-            client.get("/catalog/?q=github&kind=tool&risk_tier=high")
-
-        # Each of the 20 searches comes 10 times: after its first visit its counts are shared (catalog/search_cache).
-        # The second round drops them before every request, so every page counts its matches afresh.
-        for label, cold in [("(with facet counts)", False), ("(counts never cached)", True)]:
-            samples: list[float] = []
-            queries: list[int] = []
-            steal = HostSteal()
-            for i in range(REQUESTS):
-                term = TERMS[i % len(TERMS)]
-                tier = ["low", "medium", "high", "critical"][i % 4]
-                if cold:
-                    cache.clear()
-                url = f"/catalog/?q={term}&kind={'tool' if i % 2 else 'agent'}&risk_tier={tier}"
-                _timed(client, url, samples, queries)
-            _report(f"catalog page: search + 2 facets {label}", samples, queries, 80, steal)
-
-        samples, queries, steal = [], [], HostSteal()
-        for i in range(REQUESTS):
-            team = rng.choice(teams)
-            url = (
-                f"/api/v1/tools/?owner={team}&risk_tier=high"
-                if i % 2
-                else f"/api/v1/agents/?owner={team}&lifecycle=production"
-            )
-            _timed(client, url, samples, queries)
-        _report("API list with filters", samples, queries, 50, steal)
-
-        samples, queries, steal = [], [], HostSteal()
-        for i in range(REQUESTS):
-            url = (
-                f"/catalog/tools/{tool_names[i % len(tool_names)]}/"
-                if i % 2
-                else f"/catalog/agents/{agent_names[i % len(agent_names)]}/"
-            )
-            _timed(client, url, samples, queries)
-        _report("entity page", samples, queries, 50, steal)
-
-        samples, queries, steal = [], [], HostSteal()
-        for i in range(REQUESTS // 4):
-            _timed(client, f"/catalog/?page={1 + i}", samples, queries)
-        _report("catalog page: no filter (all 100k, counts)", samples, queries, 80, steal)
-
-        _bench_import(teams[0])
-
-
 def _bench_import(owner: str) -> None:
     from catalog.importing import import_inputs
     from catalog.models import Agent
 
-    # A reused BENCH_DATABASE_URL holds earlier runs' imports: new names keep the first import all new.
+    # A reused database holds earlier runs' imports: new names keep the first import all new.
     runs = Agent.objects.filter(name__startswith="imp", name__endswith="-agent-1").count()
     content = _backstage_file(IMPORT_DOCS, owner).replace(b"name: imp-", f"name: imp{runs or ''}-".encode())
-    started, steal = time.perf_counter(), HostSteal()
-    report = import_inputs([("bench.yaml", content)])
-    elapsed = time.perf_counter() - started
-    print(
-        f"{f'import {IMPORT_DOCS}-document Backstage file (new)':<52} {elapsed:6.2f} s = {IMPORT_DOCS / elapsed:7.0f} docs/s "
-        f"(created {report.created}, failed {report.failed}; floor 2000 docs/s){steal.text()}",
-        flush=True,
-    )
-    started = time.perf_counter()
-    report = import_inputs([("bench.yaml", content)])
-    elapsed = time.perf_counter() - started
-    print(
-        f"{'re-import same file (all unchanged)':<52} {elapsed:6.2f} s = {IMPORT_DOCS / elapsed:7.0f} docs/s (unchanged {report.unchanged})",
-        flush=True,
-    )
+    for label, key in (
+        (f"import {IMPORT_DOCS}-document Backstage file (new)", "created"),
+        ("re-import (unchanged)", "unchanged"),
+    ):
+        started = time.perf_counter()
+        report = import_inputs([("bench.yaml", content)])
+        elapsed = time.perf_counter() - started
+        print(
+            f"{label:<58} {elapsed:6.2f} s = {IMPORT_DOCS / elapsed:7.0f} docs/s ({key} {getattr(report, key)}, "
+            f"failed {report.failed})",
+            flush=True,
+        )
+        FIGURES[label] = {"docs_per_s": IMPORT_DOCS / elapsed}
+
+
+# --- old and new side by side -----------------------------------------------------------------------------------
+
+
+def _run_tree(tree: Path, database_url: str, name: str) -> dict[str, dict[str, Any]]:
+    environment = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(tree)}
+    command = [sys.executable, str(Path(__file__).resolve()), "measure"]
+    process = subprocess.Popen(command, cwd=tree, env=environment, stdout=subprocess.PIPE, text=True)
+    figures: dict[str, dict[str, Any]] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("FIGURES "):
+            figures = json.loads(line[len("FIGURES ") :])
+        else:
+            print(f"[{name}] {line}", end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"measuring {tree} failed")
+    return figures
+
+
+def _side_by_side(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{'figure':<58} {'old':>9} {'new':>9} {'change':>8}")
+    for label, figures in new.items():
+        key = "docs_per_s" if "docs_per_s" in figures else "p95"
+        before = old.get(label, {}).get(key)
+        after = figures[key]
+        unit = "docs/s" if key == "docs_per_s" else "ms p95"
+        if before is None:
+            print(f"{label:<58} {'-':>9} {after:9.1f} {'new':>8}  {unit}")
+            continue
+        change = (after - before) / before * 100 if before else 0.0
+        print(f"{label:<58} {before:9.1f} {after:9.1f} {change:+7.0f}%  {unit}")
+
+
+def main() -> None:
+    from bench.services import postgres
+
+    old_tree = Path(sys.argv[sys.argv.index("--old") + 1]).resolve() if "--old" in sys.argv else None
+    new_tree = Path(__file__).resolve().parent.parent
+    with postgres() as database_url:
+        if old_tree is None:
+            _run_tree(new_tree, database_url, "new")
+            return
+        old_url = os.environ.get("BENCH_OLD_DATABASE_URL") or _another_database(database_url, "bench_old")
+        old = _run_tree(old_tree, old_url, "old")
+        new = _run_tree(new_tree, database_url, "new")
+        _side_by_side(old, new)
+
+
+def _another_database(database_url: str, name: str) -> str:
+    """A new empty database beside `database_url`'s (the throwaway cluster)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return database_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["measure"]:
+        measure()
+    else:
+        main()

@@ -5,7 +5,7 @@ Python: for imports of thousands of entities that was most of the time. COPY str
 taken from the table's sequence up front, so callers can link related rows in the same transaction.
 
 Callers that write thousands of rows pass plain tuples (`copy_rows`): building a model instance per row cost more
-than writing it. `insert_instances` is the same path for code that already holds unsaved instances.
+than writing it.
 `BackgroundCopies` runs a series of `copy_rows` in a worker thread while the caller builds the next rows.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from operator import attrgetter
 from typing import Any
 
 from django.db import connection, models
@@ -140,25 +139,6 @@ class BackgroundCopies:
 
 
 def insert_instances(model: type[models.Model], instances: Sequence[Any], *, batch_size: int = 2000) -> None:
-    """Insert unsaved instances; afterwards each has its primary key."""
-    if not instances:
-        return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(instances, batch_size=batch_size)  # SQLite returns the ids
-        return
-    ids = allocate_ids(model, sum(1 for instance in instances if instance.pk is None))
-    id_iter = iter(ids)
-    for instance in instances:
-        if instance.pk is None:
-            instance.pk = next(id_iter)
-    fields = list(model._meta.concrete_fields)
-    auto_now = [field for field in fields if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)]
-    for instance in instances:
-        for field in auto_now:
-            field.pre_save(instance, True)
-    columns = [field.attname for field in fields]
-    # Plain attribute reads per column (Django's per-field preparation was most of the cost).
-    copy_rows(model, columns, map(attrgetter(*columns), instances))
-    for instance in instances:
-        instance._state.adding = False
-        instance._state.db = "default"
+    """Insert unsaved instances; afterwards each has its primary key (bulk_create: benchmarks' set-up only, where
+    its speed is no figure)."""
+    model._default_manager.bulk_create(instances, batch_size=batch_size)

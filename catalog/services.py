@@ -15,7 +15,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from catalog import facts
@@ -107,33 +106,20 @@ class CatalogConflict(Conflict):
 
 def can_edit(user: User | AnonymousUser, entity: Agent | Tool) -> bool:
     """Platform admins; the owning team's active maintainers, because ownership is the grant; and whoever holds
-    guardian's change permission on the object (given explicitly, e.g. to another team's group)."""
-    from catalog.selectors import change_permission_held, known_access, maintains_owner
-
+    guardian's change permission on the object (given explicitly, e.g. to another team's group): Django's
+    object permissions, answered by catalog.permissions.OwningTeamBackend and guardian's backend."""
     if not user.is_authenticated:
         return False
     if user_is_platform_admin(user):
         return True
-    if not user.is_active:
-        return False  # as guardian: an inactive user holds no object permissions
-    known = known_access(entity, user)
-    if known is not None:
-        return known.maintains_owner or known.may_change
-    model = type(entity)
-    held = Q(maintains_owner(user=user, model=model)) | Q(change_permission_held(user=user, model=model))
-    return model.objects.filter(held, pk=entity.pk).exists()
+    return user.has_perm(f"catalog.change_{entity._meta.model_name}", entity)
 
 
 def can_create_for(user: User | AnonymousUser, team: Team) -> bool:
-    from catalog.selectors import known_access
-
     if not user.is_authenticated:
         return False
     if user_is_platform_admin(user):
         return True
-    known = known_access(team, user)
-    if known is not None:
-        return known.maintains_owner
     return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
 
 

@@ -32,7 +32,6 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from portal.context import Actor, client_ip_var, current_actor, request_id_var
-from portal.db import insert_without_ids
 from portal.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ def audit_record_many(events: list[dict[str, Any]], *, actor: Actor | None = Non
         event.save(force_insert=True)  # gets its id: audit_record returns it
         return [event]
     saved = [AuditEvent(**values) for values in rows]
-    insert_without_ids(AuditEvent, saved)
+    AuditEvent.objects.bulk_create(saved)
     return saved
 
 

@@ -95,6 +95,20 @@ MATRIX: list[tuple[str, str, tuple[int, ...]]] = [
     ("POST",   f"{A}/scaffolder/runs/",                       (401, 400, 400, 400, 400, 403, 400, 400)),
     ("GET",    f"{A}/scaffolder/runs/999999/",                (401, 404, 404, 404, 404, 404, 404, 404)),
     ("POST",   f"{A}/scaffolder/runs/999999/retry/",          (401, 404, 404, 404, 404, 403, 404, 404)),
+    # search reads like the lists; the call-time check is for machines: any read token, no session
+    ("GET",    f"{A}/search/?q=helper",                       (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("POST",   f"{A}/grants/check/",                          (401, 401, 401, 401, 401, 200, 200, 200)),
+    ("GET",    f"{A}/grants/policy?format=agentgateway",      (401, 200, 200, 200, 200, 200, 200, 200)),
+    # hints attestation: security reviewers outside the owning team (409 here: the hash sent is not current)
+    ("POST",   f"{T}/requests/{{review}}/hints-attestation/", (401, 403, 403, 409, 403, 403, 403, 403)),
+    # runtime: usage and evidence are reads; evaluations come from the agent's owners (or CI with their token)
+    ("GET",    f"{A}/agents/helper/usage/",                   (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    f"{A}/agents/helper/autonomy-evidence/",       (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    f"{A}/agents/helper/evaluations/",             (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("POST",   f"{A}/agents/helper/evaluations/",             (401, 403, 201, 403, 201, 403, 403, 201)),
+    ("GET",    f"{A}/findings/",                              (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    f"{A}/findings/{{finding}}/",                  (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("POST",   f"{A}/findings/{{finding}}/",                  (401, 403, 200, 200, 200, 403, 403, 200)),
     # the MCP registry is public by default (MCP_REGISTRY_PUBLIC); it shows approved servers only (404 before)
     ("GET",    "/v0.1/servers",                               (200, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    "/v0.1/servers/{server}/versions",             (404, 404, 404, 404, 404, 404, 404, 404)),
@@ -122,11 +136,19 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PATCH", f"{T}/policies/medium/"): {"validity_days": 300},
     ("POST", f"{T}/requests/"): {"kind": "agent_onboarding", "agent": "onboarding-agent"},
-    ("POST", f"{T}/requests/{{review}}/decide/"): {"outcome": "approve", "comment": "Fine."},
+    ("POST", f"{T}/requests/{{review}}/decide/"): {
+        "outcome": "approve",
+        "comment": "Fine.",
+        "facts_fingerprint": "{fingerprint}",
+    },
     ("POST", f"{A}/tokens/"): {"name": "ci", "scopes": ["read"]},
     ("POST", f"{A}/tokens/#admin-scope"): {"name": "ci", "scopes": ["admin"]},
     ("POST", f"{A}/scaffolder/templates/{{template}}/preview/"): {"values": {"name": 5}},
     ("POST", f"{A}/scaffolder/runs/"): {"template": "no-such-template", "values": {}},
+    ("POST", f"{A}/grants/check/"): {"agent": "helper", "tool": "stock-api", "capability": "get_quote"},
+    ("POST", f"{T}/requests/{{review}}/hints-attestation/"): {"capabilities_hash": "0" * 64},
+    ("POST", f"{A}/agents/helper/evaluations/"): {"suite": "eval-gate", "passed": True, "score": 0.9, "threshold": 0.8},
+    ("POST", f"{A}/findings/{{finding}}/"): {"action": "accept", "reason": "A known test caller."},
 }
 
 
@@ -151,7 +173,7 @@ def world(
     from portal.roles import PLATFORM_ADMIN, SECURITY_REVIEWER
     from portal.tokens import token_issue
     from scaffolder.manifest import load_golden_path
-    from scaffolder.services import template_register
+    from scaffolder.registering import template_register
 
     settings.MCP_REGISTRY_PUBLIC = True
     users = {
@@ -198,7 +220,19 @@ def world(
     # The smallest golden path the scaffolder's own tests use (registering every built-in one costs a second).
     template = template_register(golden_path=load_golden_path(TINY_TEMPLATE), builtin_folder=TINY_TEMPLATE.name)
     template = template.version.template
+    from runtime.findings import finding_from_denied_check
+
+    finding = finding_from_denied_check(
+        agent="helper",
+        tool="stock-api",
+        capability="get_quote",
+        environment="production",
+        verdict="no_grant",
+        reason="",
+    )
     ids = {
+        "fingerprint": ApprovalRequest.objects.get(pk=review.pk).facts_fingerprint,
+        "finding": finding,
         "grant": grant.pk,
         "review": review.pk,
         "attest": attest.pk,
@@ -228,6 +262,8 @@ def _client(principal: str, world: dict[str, Any]) -> APIClient:
 
 def _call(world: dict[str, Any], method: str, path: str, principal: str) -> tuple[int, str]:
     body = BODIES.get((method, path))
+    if body is not None and "{fingerprint}" in _json(body):  # the facts the reviewer saw, read when the world is made
+        body = {key: world["ids"]["fingerprint"] if value == "{fingerprint}" else value for key, value in body.items()}
     url = path.split("#")[0].format(**world["ids"])
     response = _client(principal, world).generic(method, url, data=_json(body), content_type="application/json")
     if response.status_code >= 400 and url.startswith("/api/"):
@@ -282,7 +318,7 @@ def test_the_matrix_covers_every_endpoint_of_the_schema() -> None:
 
     def covered(method: str, documented_path: str) -> bool:
         pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(documented_path)) + "$")
-        return any(m == method and pattern.match(path.split("#")[0]) for m, path, _ in MATRIX)
+        return any(m == method and pattern.match(path.split("#")[0].split("?")[0]) for m, path, _ in MATRIX)
 
     assert len(documented) > 40
     missing = sorted((method, path) for method, path in documented if not covered(method, path))

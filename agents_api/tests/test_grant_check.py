@@ -84,7 +84,10 @@ def test_it_denies_other_environments_pending_grants_and_empty_grants(
     make_grant(environment="dev", status="requested")
     answer = check(gateway, agent="pr-reviewer", tool="github-mcp", capability="get_file", environment="dev")
     assert answer["verdict"] == "grant_pending"
-    make_grant(environment="qa", capabilities=[])
+    # Approval names what a grant covers; one stored with no names (its tool had none when approved) covers nothing.
+    empty = make_grant(environment="qa", capabilities=[])
+    ToolGrant.objects.filter(pk=empty.pk).update(capability_names=[])
+    generation_bump()
     answer = check(gateway, agent="pr-reviewer", tool="github-mcp", environment="qa")
     assert (answer["allowed"], answer["verdict"]) == (False, "capability_not_granted")
 

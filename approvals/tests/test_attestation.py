@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from approvals import attestation, drift, services, submitting
+from approvals import attestation, decisions, drift, services, submitting
 from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from catalog.attestation import tool_current_attestation
@@ -42,10 +42,15 @@ def mcp_tool(world: dict[str, Any], url: str, **extra: Any) -> Tool:
     return catalog.tool_create(actor=world["owner"], data=data)
 
 
-def submitted(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
+def submitted(capture: Any, actor: Any, *, attested_by: Any = None, **kwargs: Any) -> ApprovalRequest:
+    """Submitted and its checks run; `attested_by` (never the requester) attests it when it waits for that."""
     with capture(execute=True):
         request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
+    if attested_by is not None and request.current_role == services.OWNER_ATTESTATION_ROLE:
+        with capture(execute=True):
+            decisions.request_attest(actor=attested_by, request_id=request.pk)
+        request.refresh_from_db()
     return request
 
 
@@ -147,7 +152,7 @@ def test_the_drift_check_reopens_review_when_the_live_server_changes(
     with McpTestServer(SERVED) as server:
         tool = mcp_tool(world, server.url)
         catalog.tool_attest_annotations(tool=tool)
-        request = submitted(capture, world["owner"], kind="tool_onboarding", tool=tool, attest=True)
+        request = submitted(capture, world["owner"], kind="tool_onboarding", tool=tool, attested_by=world["reviewer"])
         assert request.state == "approved", [(c.name, c.status, c.summary) for c in request.checks.all()]
         assert drift.drift_check().as_dict() == {"checked": 1, "drifted": 0, "reopened": 0, "unreachable": 0}
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals import decisions, submitting
+from approvals import decisions, services, submitting
 from approvals.models import ApprovalRequest, Decision
 from approvals.tests.conftest import READ_ONLY, TIER_FACTS
 from catalog import facts, grant_rules
@@ -30,10 +30,15 @@ def api(user: Any) -> APIClient:
     return client
 
 
-def submitted(capture: Any, actor: Any, **kwargs: Any) -> ApprovalRequest:
+def submitted(capture: Any, actor: Any, *, attested_by: Any = None, **kwargs: Any) -> ApprovalRequest:
+    """Submitted and its checks run; `attested_by` (never the requester) attests it when it waits for that."""
     with capture(execute=True):
         request = submitting.request_submit(actor=actor, **kwargs)
     request.refresh_from_db()
+    if attested_by is not None and request.current_role == services.OWNER_ATTESTATION_ROLE:
+        with capture(execute=True):
+            decisions.request_attest(actor=attested_by, request_id=request.pk)
+        request.refresh_from_db()
     return request
 
 
@@ -239,7 +244,7 @@ def test_a_grant_covers_what_the_tool_had_when_approved_and_nothing_added_later(
     grant, _ = catalog.grant_request(actor=world["owner"], agent=agent, tool=tool)
     assert grant.capability_names == []  # "everything the tool has when approved"
     assert facts.grant_coverage(grant, ["get_item", "list_items"])["covered"] == ["get_item", "list_items"]
-    request = submitted(capture, world["owner"], kind="tool_grant", grant=grant, attest=True)
+    request = submitted(capture, world["owner"], kind="tool_grant", grant=grant, attested_by=world["reviewer"])
     if request.state == "in_review":
         request = approve(capture, world["reviewer"], request)
     assert request.state == "approved"

@@ -571,6 +571,7 @@ def test_it_shows_each_active_grant_with_its_approval_in_as_many_queries_for_six
     approvals = [approved_grant(0)]
     agent_url, tool_url = reverse("catalog:agent", args=[agent.name]), reverse("catalog:tool", args=["t0"])
     client.force_login(world["member"])
+    client.get(agent_url), client.get(tool_url)  # content types are cached after a first request, as when running
     agent_few, _ = _panel_page(client, agent_url)
     tool_few, _ = _panel_page(client, tool_url)
 

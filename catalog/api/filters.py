@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
+from catalog import selectors
 from catalog.models import Agent, DataClass, Lifecycle, RiskTier, Team, Tool, ToolGrant
 
 UNKNOWN = "unknown"
@@ -18,7 +19,8 @@ MAX_SEARCH_LENGTH = 200
 
 
 def _search(queryset: QuerySet[Any], value: str, fields: tuple[str, ...]) -> QuerySet[Any]:
-    """Every word must appear (case-insensitive) in at least one of the fields."""
+    """Teams: every word must appear (case-insensitive) in the name or title. (Agents and tools are searched by the
+    catalog's search engine, `selectors.entity_search`.)"""
     for term in value.strip()[:MAX_SEARCH_LENGTH].split()[:8]:
         match = Q()
         for field in fields:
@@ -83,7 +85,36 @@ class _CatalogFilterSet(django_filters.FilterSet):
 
 
 def _search_entities(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-    return _search(queryset, value, ("name", "title", "description"))
+    return selectors.entity_search(queryset, q=value[:MAX_SEARCH_LENGTH])
+
+
+def _facets_named(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    """`facets` selects nothing: the view counts the listed facets over the filtered list (`requested_facets`)."""
+    return queryset
+
+
+def requested_facets(value: str) -> list[str]:
+    """The facet names of a `facets` parameter (`tier` for `risk_tier`), in order, without repeats."""
+    names = [selectors.FACET_ALIASES.get(part.strip(), part.strip()) for part in value.split(",") if part.strip()]
+    return list(dict.fromkeys(names))
+
+
+def _facets_filter(kind: str) -> django_filters.CharFilter:
+    allowed = selectors.FACETABLE[kind]
+
+    def validate(value: str) -> None:
+        unknown = [name for name in requested_facets(value) if name not in allowed]
+        if unknown:
+            raise forms.ValidationError(
+                f"No facet {', '.join(map(repr, unknown))}; choose among {', '.join(allowed)} (or tier)."
+            )
+
+    return django_filters.CharFilter(
+        method=_facets_named,
+        validators=[validate],
+        help_text=f"Comma-separated facets to count over the filtered list: {', '.join(allowed)} (`tier` is "
+        "`risk_tier`). The answer gains `facets`: {name: [{value, count}]}.",
+    )
 
 
 def _search_teams(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
@@ -96,12 +127,15 @@ def _filter_tag(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]
 
 class _TaggedSearchFilterSet(_CatalogFilterSet):
     q = django_filters.CharFilter(
-        method=_search_entities, help_text="Words to find in the name, title or description (all must match)."
+        method=_search_entities,
+        help_text="Search words (all must match, each as a word prefix; one typo or transposition is forgiven), "
+        "best match first.",
     )
     tag = django_filters.CharFilter(method=_filter_tag, help_text="Only entities carrying this exact tag.")
 
 
 class AgentFilter(_TaggedSearchFilterSet):
+    facets = _facets_filter("agent")
     owner = _owner_filter()
     lifecycle = django_filters.ChoiceFilter(choices=Lifecycle.choices, help_text="Lifecycle stage.")
     status = django_filters.ChoiceFilter(choices=Agent.Status.choices, help_text="Onboarding status of the agent.")
@@ -129,6 +163,7 @@ class AgentFilter(_TaggedSearchFilterSet):
 
 
 class ToolFilter(_TaggedSearchFilterSet):
+    facets = _facets_filter("tool")
     owner = _owner_filter()
     kind = django_filters.ChoiceFilter(choices=Tool.Kind.choices, help_text="What kind of tool it is.")
     status = django_filters.ChoiceFilter(choices=Tool.Status.choices, help_text="Review status of the tool.")

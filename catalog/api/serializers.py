@@ -4,15 +4,12 @@ permissions, uniqueness)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
-from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import _UnvalidatedField
 
 from catalog.api.stored import (
     MALFORMED,
@@ -748,86 +745,3 @@ IMPORT_ERROR_SCHEMA = {
         }
     },
 }
-
-
-# --- list rows ----------------------------------------------------------------------------------------------
-
-Row = dict[str, Any]
-
-
-class PlainRows:
-    """Renders plain rows as `serializer(many=True).data` renders the model instances they were read from.
-
-    The agent and tool lists spent more CPU on model instances, prefetched relations and DRF's per-field machinery
-    than on the rest of the request. A row holds `columns` (each field's source; `owner__name` for `owner.name`), and
-    each to-many relation under its source name: names for a NamesField, complete rows of the related model for a
-    nested serializer. Every value goes through its own field's `to_representation` (or a builtin doing the same),
-    so only the reading differs; test_api_list_fast compares the two renderings over varied rows."""
-
-    def __init__(self, serializer: serializers.Serializer, model: type[Model]) -> None:
-        self.columns: list[str] = []
-        self.fields: list[tuple[str, str | None, Callable[[Any], Any]]] = []
-        for field in serializer.fields.values():
-            if field.write_only:
-                continue
-            name = cast(str, field.field_name)  # a bound field always has its name
-            if isinstance(field, RiskSerializer):  # source "*": it reads three columns
-                self.columns += ["risk", "risk_tier", "risk_score"]
-                self.fields.append((name, None, _risk_of_row))
-                continue
-            source = "__".join(field.source_attrs)
-            model_field = model._meta.get_field(field.source_attrs[0])
-            if model_field.one_to_many or model_field.many_to_many:
-                self.fields.append((name, source, _relation_renderer(field, model_field.related_model)))
-            else:
-                self.columns.append(source)
-                self.fields.append((name, source, _plain_renderer(field)))
-
-    def render(self, rows: Iterable[Row]) -> list[Row]:
-        return [self.render_row(row) for row in rows]
-
-    def render_row(self, row: Row) -> Row:
-        rendered: Row = {}
-        for name, key, represent in self.fields:
-            value = row if key is None else row[key]
-            # As Serializer.to_representation: None stays None without asking the field.
-            rendered[name] = None if value is None else represent(value)
-        return rendered
-
-
-def _plain_renderer(field: serializers.Field) -> Callable[[Any], Any]:
-    """The field's `to_representation`, or a builtin doing exactly what it does for the commonest fields."""
-    kind, child = type(field), getattr(field, "child", None)
-    if kind is serializers.CharField:
-        return str
-    if kind is serializers.IntegerField:
-        return int
-    if kind is serializers.ListField and type(child) is serializers.CharField:
-        return _strings
-    if kind is serializers.DictField and type(child) is _UnvalidatedField:
-        return _string_keys
-    return field.to_representation
-
-
-def _strings(items: Iterable[Any]) -> list[str | None]:
-    return [None if item is None else str(item) for item in items]
-
-
-def _string_keys(mapping: dict[Any, Any]) -> dict[str, Any]:
-    return {str(key): value for key, value in mapping.items()}
-
-
-def _risk_of_row(row: Row) -> dict[str, Any]:
-    return risk_representation(row["risk"], tier=row["risk_tier"], score=row["risk_score"])
-
-
-def _relation_renderer(field: serializers.Field, related_model: Any) -> Callable[[Any], Any]:
-    if isinstance(field, NamesField):
-        return list
-    if isinstance(field, serializers.ListSerializer) and isinstance(field.child, serializers.Serializer):
-        return PlainRows(field.child, related_model).render
-    raise TypeError(f"{field.field_name}: no plain-row rendering for a {type(field).__name__} of a relation.")
-
-
-AGENT_ROWS = PlainRows(AgentSerializer(), Agent)
-TOOL_ROWS = PlainRows(ToolSerializer(), Tool)

@@ -13,6 +13,7 @@ router.register("grants", views.GrantViewSet, basename="grant")
 router.register("locations", views.LocationViewSet, basename="location")
 
 urlpatterns = [
+    path("search/", views.CatalogSearchView.as_view(), name="search"),
     path("import/", views.ImportView.as_view(), name="import"),
     path("export/backstage", views.BackstageExportView.as_view(), name="export-backstage"),
     path("", include(router.urls)),

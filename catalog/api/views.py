@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, permissions, renderers, status, viewsets
+from rest_framework import exceptions, mixins, permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from catalog import locations, selectors, services
 from catalog.api import serializers as s
-from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter
+from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter, requested_facets
 from catalog.exporting import catalog_export_backstage
 from catalog.importing import import_inputs
 from catalog.models import Agent, AIModel, Location, Team, Tool, ToolGrant
@@ -76,6 +76,17 @@ class EntityListPagination(PortalPagination):
     django_paginator_class = _ShortFirstPagePaginator
 
 
+def _entity_list(view: viewsets.GenericViewSet, request: Request) -> Response:
+    """A page of the filtered agents or tools and, when `facets` names some, their counts over the whole list."""
+    entities = view.filter_queryset(view.get_queryset())
+    page = view.paginate_queryset(entities)
+    response = view.get_paginated_response(view.get_serializer(page, many=True).data)
+    facets = requested_facets(request.query_params.get("facets", ""))
+    if facets:
+        response.data["facets"] = selectors.entity_facet_counts(entities, facets=facets)
+    return response
+
+
 # --- agents -------------------------------------------------------------------------------------------------
 
 
@@ -112,9 +123,7 @@ class AgentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.agent_list(user=self.request.user)
 
     def list(self, request: Request) -> Response:
-        agents = self.filter_queryset(self.get_queryset())
-        rows = self.paginate_queryset(selectors.agent_list_rows(agents=agents, columns=s.AGENT_ROWS.columns))
-        return self.get_paginated_response(s.AGENT_ROWS.render(rows))
+        return _entity_list(self, request)
 
     def _detail(self, name: str) -> Agent:
         try:
@@ -190,9 +199,7 @@ class ToolViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.tool_list(user=self.request.user)
 
     def list(self, request: Request) -> Response:
-        tools = self.filter_queryset(self.get_queryset())
-        rows = self.paginate_queryset(selectors.tool_list_rows(tools=tools, columns=s.TOOL_ROWS.columns))
-        return self.get_paginated_response(s.TOOL_ROWS.render(rows))
+        return _entity_list(self, request)
 
     def _detail(self, name: str) -> Tool:
         try:
@@ -368,6 +375,80 @@ class GrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         grant = self.get_queryset().get(pk=grant.pk)
         return Response(
             s.GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+# --- search -----------------------------------------------------------------------------------------------
+
+
+class SearchEntrySerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="`agent` or `tool`.")
+    name = serializers.CharField(help_text="Its name; `/api/v1/{kind}s/{name}/` has the rest.")
+    title = serializers.CharField(help_text="Display name.")
+    summary = serializers.CharField(help_text="First words of its description.")
+    owner = serializers.CharField(source="owner.name", help_text="Name of the owning team.")
+    risk_tier = serializers.CharField(help_text="Risk tier from the rubric.")
+    lifecycle = serializers.CharField(help_text="Lifecycle stage.")
+    status = serializers.CharField(help_text="Onboarding (agents) or review (tools) status.")
+
+
+class SearchFacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class CatalogSearchSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Entries matching in all.")
+    page = serializers.IntegerField()
+    num_pages = serializers.IntegerField()
+    results = SearchEntrySerializer(many=True)
+    facets = serializers.DictField(
+        child=SearchFacetValueSerializer(many=True), help_text="{facet: [{value, label, count}]} over all matches."
+    )
+    corrections = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Misspelt search words and the catalog words they were also read as.",
+    )
+
+
+SEARCH_PARAMETERS = [
+    OpenApiParameter("q", OpenApiTypes.STR, description="Search words (prefixes; one typo forgiven)."),
+    OpenApiParameter("tag", OpenApiTypes.STR, description="Only entries carrying this exact tag."),
+    OpenApiParameter("sort", OpenApiTypes.STR, enum=list(selectors.SORTS), description="Order; best match first."),
+    OpenApiParameter("page", OpenApiTypes.INT),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100; 25 by default."),
+    *(
+        OpenApiParameter(name, OpenApiTypes.STR, many=True, description=f"{label} (repeat for several).")
+        for name, label in selectors.FACETS
+    ),
+]
+
+
+class CatalogSearchView(APIView):
+    """Agents and tools together, through the catalog page's search engine."""
+
+    @extend_schema(
+        summary="Search agents and tools",
+        description="The catalog page's search: ranked full-text, word prefixes, one typo or transposition "
+        "forgiven; facet counts over all matches.",
+        parameters=SEARCH_PARAMETERS,
+        responses={200: CatalogSearchSerializer, 400: ERRORS[400]},
+    )
+    def get(self, request: Request) -> Response:
+        page = selectors.catalog_search(user=request.user, query=selectors.CatalogQuery.from_params(request.GET))
+        return Response(
+            {
+                "count": page.total,
+                "page": page.page_number,
+                "num_pages": page.num_pages,
+                "results": SearchEntrySerializer(page.entries, many=True).data,
+                "facets": {
+                    name: [{"value": v.value, "label": v.label, "count": v.count} for v in values]
+                    for name, _, values in page.facets
+                },
+                "corrections": page.corrections,
+            }
         )
 
 

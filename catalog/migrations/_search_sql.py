@@ -7,8 +7,11 @@ import, seed_scale's COPY) keeps it without knowing it. Its tsvector holds the e
 facet value and tag ("risk_tier=critical", "tag=pii"; the parser never makes a lexeme with "="), so a search with
 facets is one GIN lookup that intersects the lists, and the planner knows from the column statistics how common
 each facet value is. Facet counts read two integers per match: the owner and `facets_id`, the entry's combination
-of the seven small facets in `catalog_search_facets`. `catalog_search_word` lists the words of names, titles, tags
-and capability names: the vocabulary a misspelt search word is corrected against before full-text search runs.
+of the seven small facets in `catalog_search_facets`. `catalog_search_word` lists the words of the entries' search
+text (names, titles, descriptions, tags and capability names; only names, titles, tags and capability names before
+migration 0011): the vocabulary a misspelt search word is corrected against (catalog.search).
+
+SQLite (migration 0011) searches an FTS5 index of the same search text, kept by row triggers (SQLITE_*).
 """
 
 # Migration 0002 added a stored generated tsvector to the catalog table; 0004 moved it to catalog_search_row.
@@ -77,7 +80,13 @@ DROP TABLE IF EXISTS catalog_search_facets;
 """
 
 
-def _index_rows(source: str) -> str:
+VOCABULARY_COLUMN = "search_text"  # since migration 0011; "search_names" before
+# Since migration 0011 a facet token starts with "=" ("=risk_tier=high"): search words match as prefixes, and a
+# search for "data" or "risk" must not match every entry's "data_class=..." or "risk_tier=..." token.
+FACET_MARK = "="
+
+
+def _index_rows(source: str, words: str = VOCABULARY_COLUMN, mark: str = FACET_MARK) -> str:
     """Upsert the search rows and vocabulary of the entries in `source` (a table or a trigger's transition table)."""
     return f"""
     -- New combinations and words are inserted in one order, so concurrent writers adding the same ones wait for
@@ -90,11 +99,11 @@ def _index_rows(source: str) -> str:
     INSERT INTO catalog_search_row (entry_id, owner_id, updated_at, facets_id, risk_rank, kind, name, search_vector)
     SELECT e.id, e.owner_id, e.updated_at, f.id, e.risk_rank, e.kind, e.name,
         to_tsvector('simple', e.search_text) || array_to_tsvector(ARRAY[
-            'kind=' || e.kind, 'risk_tier=' || e.risk_tier, 'lifecycle=' || e.lifecycle, 'status=' || e.status,
-            'autonomy_level=' || COALESCE(e.autonomy_level::text, ''), 'data_class=' || e.data_class,
-            'tool_kind=' || e.tool_kind
+            '{mark}kind=' || e.kind, '{mark}risk_tier=' || e.risk_tier, '{mark}lifecycle=' || e.lifecycle,
+            '{mark}status=' || e.status, '{mark}autonomy_level=' || COALESCE(e.autonomy_level::text, ''),
+            '{mark}data_class=' || e.data_class, '{mark}tool_kind=' || e.tool_kind
         ] || ARRAY(
-            SELECT 'tag=' || tag FROM jsonb_array_elements_text(
+            SELECT '{mark}tag=' || tag FROM jsonb_array_elements_text(
                 CASE jsonb_typeof(e.tags) WHEN 'array' THEN e.tags ELSE '[]' END
             ) AS tag WHERE tag IS NOT NULL
         ))
@@ -109,15 +118,15 @@ def _index_rows(source: str) -> str:
         search_vector = excluded.search_vector;
 
     INSERT INTO catalog_search_word (word)
-    SELECT DISTINCT word FROM {source} AS e, unnest(tsvector_to_array(to_tsvector('simple', e.search_names))) AS word
+    SELECT DISTINCT word FROM {source} AS e, unnest(tsvector_to_array(to_tsvector('simple', e.{words}))) AS word
     WHERE word ~ '{VOCABULARY_WORD}'
     ORDER BY word
     ON CONFLICT DO NOTHING;
     """
 
 
-def _words_of(source: str) -> str:
-    return f"SELECT word FROM {source} AS e, unnest(tsvector_to_array(to_tsvector('simple', e.search_names))) AS word"
+def _words_of(source: str, words: str = VOCABULARY_COLUMN) -> str:
+    return f"SELECT word FROM {source} AS e, unnest(tsvector_to_array(to_tsvector('simple', e.{words}))) AS word"
 
 
 def _prune_words(candidates: str) -> str:
@@ -142,11 +151,11 @@ ANALYSE_WHEN_GROWN = f"""(SELECT count(*) FROM new_rows) >= GREATEST({BULK_ROWS}
         (SELECT reltuples FROM pg_class WHERE oid = 'catalog_search_row'::regclass) / 2)"""
 
 
-def inserted_function(analyse_when: str) -> str:
+def inserted_function(analyse_when: str, words: str = VOCABULARY_COLUMN, mark: str = FACET_MARK) -> str:
     return f"""
 CREATE OR REPLACE FUNCTION catalog_search_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {_index_rows("new_rows")}
+    {_index_rows("new_rows", words, mark)}
     IF {analyse_when} THEN
         ANALYZE catalog_search_row;
     END IF;
@@ -155,24 +164,30 @@ END $$;
 """
 
 
-CREATE_TRIGGERS = (
-    inserted_function(ANALYSE_EVERY_BULK)
-    + f"""
-CREATE FUNCTION catalog_search_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+def changed_functions(words: str = VOCABULARY_COLUMN, mark: str = FACET_MARK) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION catalog_search_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {_index_rows("new_rows")}
+    {_index_rows("new_rows", words, mark)}
     DELETE FROM catalog_search_row WHERE entry_id IN (SELECT id FROM old_rows EXCEPT SELECT id FROM new_rows);
-    {_prune_words(_words_of("old_rows") + " EXCEPT " + _words_of("new_rows"))}
+    {_prune_words(_words_of("old_rows", words) + " EXCEPT " + _words_of("new_rows", words))}
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION catalog_search_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION catalog_search_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM catalog_search_row WHERE entry_id IN (SELECT id FROM old_rows);
-    {_prune_words(_words_of("old_rows"))}
+    {_prune_words(_words_of("old_rows", words))}
     RETURN NULL;
 END $$;
+"""
 
+
+# As migration 0004 made them (the vocabulary of search_names); 0010 and 0011 replace the functions.
+CREATE_TRIGGERS = (
+    inserted_function(ANALYSE_EVERY_BULK, "search_names", "")
+    + changed_functions("search_names", "")
+    + """
 CREATE FUNCTION catalog_search_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE catalog_search_row, catalog_search_word;
@@ -199,3 +214,43 @@ DROP FUNCTION IF EXISTS catalog_search_updated();
 DROP FUNCTION IF EXISTS catalog_search_deleted();
 DROP FUNCTION IF EXISTS catalog_search_truncated();
 """
+
+# Migration 0011: the vocabulary holds every word of the search text, so "warehuose" finds "warehouse" in a
+# description, and facet tokens are marked; every row is indexed again.
+WORDS_FROM_TEXT = inserted_function(ANALYSE_WHEN_GROWN) + changed_functions() + BACKFILL
+WORDS_FROM_NAMES = (
+    inserted_function(ANALYSE_WHEN_GROWN, "search_names", "")
+    + changed_functions("search_names", "")
+    + _index_rows("catalog_catalogentry", "search_names", "")
+)
+
+# SQLite: an FTS5 index over the entries' search text (external content: the text stays in catalog_catalogentry),
+# its vocabulary as an fts5vocab table, and row triggers that keep it; the unicode61 tokenizer splits words as
+# PostgreSQL's 'simple' parser does (letters and digits; punctuation, dashes and underscores separate), so both
+# databases match the same words and prefixes. One statement each: SQLite's cursor runs one at a time.
+SQLITE_CREATE = [
+    """CREATE VIRTUAL TABLE catalog_search_fts USING fts5(
+        search_text, content='catalog_catalogentry', content_rowid='id', tokenize='unicode61 remove_diacritics 0'
+    )""",
+    "CREATE VIRTUAL TABLE catalog_search_vocab USING fts5vocab(catalog_search_fts, 'row')",
+    """CREATE TRIGGER catalog_search_fts_insert AFTER INSERT ON catalog_catalogentry BEGIN
+        INSERT INTO catalog_search_fts (rowid, search_text) VALUES (new.id, new.search_text);
+    END""",
+    """CREATE TRIGGER catalog_search_fts_delete AFTER DELETE ON catalog_catalogentry BEGIN
+        INSERT INTO catalog_search_fts (catalog_search_fts, rowid, search_text)
+        VALUES ('delete', old.id, old.search_text);
+    END""",
+    """CREATE TRIGGER catalog_search_fts_update AFTER UPDATE OF search_text ON catalog_catalogentry BEGIN
+        INSERT INTO catalog_search_fts (catalog_search_fts, rowid, search_text)
+        VALUES ('delete', old.id, old.search_text);
+        INSERT INTO catalog_search_fts (rowid, search_text) VALUES (new.id, new.search_text);
+    END""",
+    "INSERT INTO catalog_search_fts (catalog_search_fts) VALUES ('rebuild')",
+]
+SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS catalog_search_fts_insert",
+    "DROP TRIGGER IF EXISTS catalog_search_fts_delete",
+    "DROP TRIGGER IF EXISTS catalog_search_fts_update",
+    "DROP TABLE IF EXISTS catalog_search_vocab",
+    "DROP TABLE IF EXISTS catalog_search_fts",
+]

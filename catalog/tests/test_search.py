@@ -1,5 +1,5 @@
-"""Catalog search: exact facet counts, sorting and paging, shared counts, and on PostgreSQL the search tables kept
-by triggers (migration 0004) and typo correction against the catalog's own words."""
+"""Catalog search on both databases: exact facet counts, sorting and paging, shared counts, prefixes and typo
+correction against the catalog's own words; on PostgreSQL the search tables kept by triggers (migration 0004)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalog import search as engine
 from catalog import selectors, services
 from catalog.migrations import _search_sql
 from catalog.models import Agent, CatalogEntry, Tool
 from catalog.selectors import CatalogQuery, catalog_search
+from catalog.tests.factories import AgentFactory, ToolFactory
 
 pytestmark = pytest.mark.django_db
-on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="search tables exist on PostgreSQL")
+on_postgres = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="search tables of PostgreSQL")
 
 
 @pytest.fixture(autouse=True)
@@ -34,34 +36,11 @@ def team(make_team: Any) -> Any:
 
 
 def make_tool(team: Any, name: str, **data: Any) -> Tool:
-    values = {
-        "name": name,
-        "owner": team.name,
-        "title": f"{name.replace('-', ' ').title()} server",
-        "description": f"Reads {name} records.",
-        "kind": "mcp_server",
-        "data_class": "internal",
-        "reach": "allowlisted",
-        "credential_scope": "delegated",
-        "capabilities": [{"name": "list_records", "read_only": True}],
-        "tags": ["scm"],
-        **data,
-    }
-    return services.tool_create(actor=None, data=values)
+    return ToolFactory(owner=team.name, name=name, **data)
 
 
 def make_agent(team: Any, name: str, **data: Any) -> Agent:
-    values = {
-        "name": name,
-        "owner": team.name,
-        "title": f"{name.replace('-', ' ').title()} agent",
-        "description": "Helps with records.",
-        "autonomy_level": 2,
-        "human_in_loop": "per_action",
-        "data_class": "internal",
-        **data,
-    }
-    return services.agent_create(actor=None, data=values)
+    return AgentFactory(owner=team.name, name=name, **data)
 
 
 def search(**params: Any) -> selectors.CatalogPage:
@@ -109,7 +88,7 @@ def test_it_counts_every_facet_exactly_for_a_search_with_two_facets(make_team: A
         search_text__contains="records", kind="tool", lifecycle__in=["production", "experimental"]
     )
     assert page.total == expected.count() == 8
-    for name, column in [*((n, n) for n in selectors.COMBINED_FACETS), ("owner", "owner__name")]:
+    for name, column in [*((n, n) for n in engine.COMBINED_FACETS), ("owner", "owner__name")]:
         want = Counter(expected.values_list(column, flat=True))
         want = {str(value): n for value, n in want.items() if value not in (None, "")}
         assert facet(page, name) == want, name
@@ -174,11 +153,53 @@ def test_it_shares_counts_between_pages_until_the_catalog_changes(team: Any) -> 
     assert after_write.total == 3 and facet(after_write, "lifecycle") == {"production": 3}
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "meant", "found"),
+    [
+        ("githb", "github", "github-mcp"),
+        ("refnd", "refund", "refund-api"),
+        ("warehuose", "warehouse", "stock-keeper"),
+        ("kubernets", "kubernetes", "kubernetes-mcp"),
+    ],
+)
+def test_it_forgives_one_edit_or_transposition(team: Any, typed: str, meant: str, found: str) -> None:
+    make_tool(team, "github-mcp", description="Reads issues.")
+    make_tool(team, "refund-api", description="Issues refunds.")
+    make_agent(team, "stock-keeper", description="Counts the warehouse every night.")
+    make_tool(team, "kubernetes-mcp", description="Deploys workloads.")
+
+    page = search(q=typed)
+
+    assert names(page) == [found]
+    assert page.corrections == {typed: [meant]}
 
 
-@on_postgres
-def test_it_corrects_a_misspelt_word_to_a_catalog_word(team: Any) -> None:
+def test_it_reads_a_misspelt_word_as_the_likeliest_slip_only(team: Any) -> None:
+    make_agent(team, "code-reviewer", description="Comments on pull requests.")
+    make_agent(team, "digest-writer", description="Sums up the reviews of the week.")
+
+    page = search(q="reviewr")
+
+    assert names(page) == ["code-reviewer"] and page.corrections == {"reviewr": ["reviewer"]}
+
+
+def test_it_matches_words_by_their_beginning_while_typing(team: Any) -> None:
+    make_agent(team, "stock-keeper", description="Counts the warehouse every night.")
+    make_tool(team, "github-mcp", description="Reads issues.")
+
+    assert names(search(q="wareh")) == ["stock-keeper"]
+    assert names(search(q="git iss")) == ["github-mcp"]
+    assert search(q="wareh").corrections == {}
+
+
+def test_it_ranks_the_better_match_first(team: Any) -> None:
+    make_tool(team, "alpha-tool", description="Mentions billing once among other words about many things.")
+    make_tool(team, "billing-api", title="Billing", description="Billing: invoices, billing runs, billing reports.")
+
+    assert names(search(q="billing", sort="relevance")) == ["billing-api", "alpha-tool"]
+
+
+def test_it_corrects_a_misspelt_word_in_the_same_number_of_queries_however_many_match(team: Any) -> None:
     make_tool(team, "kubernetes-mcp", description="Deploys workloads.")
     make_tool(team, "github-mcp", description="Reads issues.")
 
@@ -192,7 +213,6 @@ def test_it_corrects_a_misspelt_word_to_a_catalog_word(team: Any) -> None:
     assert queries_of(q="kubernets", kind="tool") == one
 
 
-@on_postgres
 def test_it_keeps_every_other_word_of_a_corrected_search(team: Any) -> None:
     make_tool(team, "kubernetes-deployer", description="Deploys workloads.")
     make_tool(team, "kubernetes-reader", description="Reads workloads.")
@@ -203,7 +223,6 @@ def test_it_keeps_every_other_word_of_a_corrected_search(team: Any) -> None:
     assert names(page) == ["kubernetes-deployer"]
 
 
-@on_postgres
 def test_it_corrects_no_word_the_catalog_knows(team: Any) -> None:
     make_tool(team, "github-mcp")
     make_tool(team, "gitlab-mcp")
@@ -213,13 +232,34 @@ def test_it_corrects_no_word_the_catalog_knows(team: Any) -> None:
     assert names(page) == ["github-mcp"] and page.corrections == {}
 
 
-@on_postgres
 def test_it_never_reads_typed_words_as_facet_values(team: Any) -> None:
-    make_tool(team, "plain-tool", lifecycle="production")
+    make_tool(team, "plain-tool", lifecycle="production", data_class="internal")
 
     assert search(q="lifecycle=production").total == 0
+    assert search(q="data").total == 0 and search(q="risk").total == 0 and search(q="kind").total == 0
     assert search(q="records", lifecycle="production").total == 1
     assert search(q="!!!", lifecycle="production").total == 0
+
+
+def test_the_api_searches_with_the_same_engine(client: Any, make_user: Any, team: Any) -> None:
+    make_tool(team, "refund-api", description="Issues refunds.")
+    make_tool(team, "github-mcp", description="Reads issues.")
+    make_agent(team, "stock-keeper", description="Counts the warehouse every night.")
+    client.force_login(make_user("reader"))
+
+    tools = client.get("/api/v1/tools/", {"q": "refnd", "facets": "owner,kind,tier"}).json()
+    agents = client.get("/api/v1/agents/", {"q": "warehuose"}).json()
+    both = client.get("/api/v1/search/", {"q": "githb"}).json()
+
+    assert [tool["name"] for tool in tools["results"]] == ["refund-api"]
+    assert tools["facets"]["owner"] == [{"value": "platform", "count": 1}]
+    assert tools["facets"]["risk_tier"][0]["count"] == 1 and "kind" in tools["facets"]
+    assert [agent["name"] for agent in agents["results"]] == ["stock-keeper"]
+    assert [entry["name"] for entry in both["results"]] == ["github-mcp"]
+    assert both["corrections"] == {"githb": ["github"]}
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------
 
 
 @on_postgres
@@ -272,7 +312,7 @@ def test_it_finds_the_same_page_by_walking_the_name_index(make_team: Any, monkey
     a_varied_catalog(make_team)
     sorted_in_memory = names(search(q="records", sort="name", page_size=4, page=2))
 
-    monkeypatch.setattr(selectors, "SORT_MATCHES_AT_MOST", 0)
+    monkeypatch.setattr(engine, "SORT_MATCHES_AT_MOST", 0)
     cache.clear()
     walked = search(q="records", sort="name", page_size=4, page=2)
 
@@ -323,3 +363,16 @@ def test_a_bulk_insert_analyses_the_search_table_only_when_it_grows_by_half(team
         cursor.execute("UPDATE pg_class SET reltuples = -1 WHERE oid = 'catalog_search_row'::regclass")
     insert_entries(1 + _search_sql.BULK_ROWS)
     assert search_row_estimate() == CatalogEntry.objects.count() == 2 * _search_sql.BULK_ROWS  # analysed
+
+
+def test_a_nul_byte_in_any_search_parameter_is_dropped_not_sent_to_the_database(
+    api_client: Any, make_user: Any, team: Any
+) -> None:
+    """Found by the schemathesis gate: PostgreSQL refuses NUL in text, which answered 500."""
+    AgentFactory(name="nul-free-agent")
+    api_client.force_authenticate(make_user("reader"))
+    response = api_client.get("/api/v1/search/", {"q": "nul\x00-free", "kind": "agent\x00", "tag": "\x00"})
+    assert response.status_code == 200, response.content
+    assert CatalogQuery.from_params({"q": "a\x00b", "owner": ["x\x00"]}) == CatalogQuery(
+        q="ab", filters={"owner": ["x"]}, sort="relevance"
+    )

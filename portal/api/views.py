@@ -44,6 +44,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """Your API tokens. Creating one returns its secret once; only a digest is stored."""
 
     serializer_class = ApiTokenSerializer
+    lookup_value_regex = r"\d+"  # any other id is the JSON 404 of api_not_found, never a lookup that raises
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):

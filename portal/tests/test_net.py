@@ -7,11 +7,13 @@ patched: they stand in for DNS and for "the public internet", which tests must n
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from portal.net import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_TIMEOUT_SECONDS,
     USER_AGENT,
-    Allowlist,
     FetchConnectionError,
     FetchError,
     FetchTimeoutError,
@@ -262,13 +261,24 @@ def _django_configured() -> bool:
     return settings.configured
 
 
-@pytest.mark.skipif(_django_configured(), reason="Django settings are configured in this run")
 def test_it_uses_default_limits_without_django_settings() -> None:
-    client = SafeHttpClient()
+    # A process of its own: this one has Django configured (pytest-django), and that cannot be undone in it.
+    check = """
+from portal.net import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, Allowlist, SafeHttpClient
+from django.conf import settings
+assert not settings.configured
+client = SafeHttpClient()
+assert client.default_timeout() == DEFAULT_TIMEOUT_SECONDS, client.default_timeout()
+assert client.default_max_bytes() == DEFAULT_MAX_BYTES, client.default_max_bytes()
+assert client.allowlist() == Allowlist.parse([]), client.allowlist()
+print("defaults")
+"""
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", check], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
 
-    assert client.default_timeout() == DEFAULT_TIMEOUT_SECONDS
-    assert client.default_max_bytes() == DEFAULT_MAX_BYTES
-    assert client.allowlist() == Allowlist.parse([])
+    assert done.returncode == 0 and done.stdout.strip() == "defaults", done.stderr
 
 
 @pytest.mark.skipif(not _django_configured(), reason="needs Django settings (run under pytest-django)")

@@ -75,7 +75,7 @@ def test_no_page_is_wider_than_the_screen_and_values_read_as_labels(
 
     page.goto(f"{live_server.url}/catalog/")
     rows = page.get_by_test_id("catalog-row")
-    expect(rows.filter(has_text="github-mcp")).to_contain_text("Production · Pending review")
+    expect(rows.filter(has_text="jira-mcp")).to_contain_text("Production · Pending review")
     for count in page.locator(".facets .count").all():  # facet counts fully inside the screen, not cut off
         box = count.bounding_box()
         assert box is not None and box["x"] + box["width"] <= width

@@ -1,8 +1,9 @@
-"""The agent and tool lists of the API read plain rows (selectors.EntityRows) and render them with
-serializers.PlainRows; they must answer byte for byte what the full serializers answer for model instances."""
+"""The agent and tool lists of the API: filters, search, facet counts and paging, in a constant number of
+queries; each page is what the serializers render for the filtered model instances."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from catalog import selectors, services
+from catalog import services
 from catalog.api import serializers as s
 from catalog.models import Agent, Team, Tool
 
@@ -134,22 +135,6 @@ def test_it_lists_exactly_what_the_full_serializer_renders(
     assert _json(everything["results"]) == _json(serializer(instances, many=True).data)
 
 
-def test_it_renders_rows_as_the_serializer_renders_instances(varied: dict[str, Team]) -> None:
-    agents = selectors.agent_list(user=None)  # type: ignore[arg-type]
-    tools = selectors.tool_list(user=None)  # type: ignore[arg-type]
-
-    agent_rows = selectors.agent_list_rows(agents=agents, columns=s.AGENT_ROWS.columns)[0:100]
-    tool_rows = selectors.tool_list_rows(tools=tools, columns=s.TOOL_ROWS.columns)[0:100]
-
-    assert _json(s.AGENT_ROWS.render(agent_rows)) == _json(s.AgentSerializer(agents, many=True).data)
-    assert _json(s.TOOL_ROWS.render(tool_rows)) == _json(s.ToolSerializer(tools, many=True).data)
-    release = next(row for row in agent_rows if row["name"] == "release-notes-agent")
-    assert release["models_used"] == ["claude-y", "gpt-x"]
-    assert release["calls"] == ["invoice-agent", "wild-agent"]
-    github = next(row for row in tool_rows if row["name"] == "github-mcp")
-    assert [cap["name"] for cap in github["capabilities"]] == ["create_issue", "delete_repo", "get_file"]
-
-
 @pytest.mark.parametrize(
     ("url", "make"),
     [
@@ -226,3 +211,41 @@ def test_it_pages_as_before_whether_or_not_the_first_page_is_full(
     assert [row["name"] for row in body["results"]] == names
     assert (body["next"] is not None, body["previous"] is not None) == (has_next, has_previous)
     assert client.get(f"{TOOLS}?page=3&page_size=2").json()["error"]["message"] == "Invalid page."
+
+
+def test_it_counts_the_facets_asked_for_over_the_whole_filtered_list(
+    client: APIClient, varied: dict[str, Team]
+) -> None:
+    body = client.get(f"{TOOLS}?facets=owner,tier,kind&page_size=1").json()
+    filtered = client.get(f"{TOOLS}?facets=owner,kind&owner=platform-ai&page_size=1").json()
+    searched = client.get(f"{AGENTS}?q=release&facets=owner,type").json()
+
+    assert len(body["results"]) == 1 and body["count"] == 3
+    assert body["facets"]["owner"] == [{"value": "platform-ai", "count": 2}, {"value": "payments", "count": 1}]
+    assert sum(value["count"] for value in body["facets"]["risk_tier"]) == 3
+    kinds = Counter(Tool.objects.values_list("kind", flat=True))
+    assert body["facets"]["kind"] == [
+        {"value": kind, "count": n} for kind, n in sorted(kinds.items(), key=lambda i: (-i[1], i[0]))
+    ]
+    assert filtered["facets"]["owner"] == [{"value": "platform-ai", "count": 2}]
+    assert sum(value["count"] for value in filtered["facets"]["kind"]) == 2
+    assert searched["facets"] == {
+        "owner": [{"value": "platform-ai", "count": 1}],
+        "agent_type": [{"value": "coding", "count": 1}],
+    }
+    assert "facets" not in client.get(TOOLS).json()
+
+
+def test_it_names_an_unknown_facet(client: APIClient, varied: dict[str, Team]) -> None:
+    response = client.get(f"{AGENTS}?facets=owner,transport")
+
+    assert response.status_code == 400
+    assert "transport" in response.json()["error"]["fields"]["facets"][0]
+
+
+def test_it_lists_search_matches_best_first(client: APIClient, varied: dict[str, Team]) -> None:
+    body = client.get(f"{TOOLS}?q=githb").json()
+    typing = client.get(f"{AGENTS}?q=relea").json()
+
+    assert [row["name"] for row in body["results"]] == ["github-mcp"]
+    assert [row["name"] for row in typing["results"]] == ["release-notes-agent"]
