@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from approvals import decisions, services, submitting
+from approvals.models import ApprovalRequest
 from catalog import services as catalog
 from portal.roles import BUSINESS_OWNER, DATA_OWNER, PLATFORM_ADMIN, SECURITY_LEAD, SECURITY_REVIEWER
 
@@ -72,3 +74,15 @@ def make_tool(world: dict[str, Any]) -> Callable[..., Any]:
         return tool
 
     return make
+
+
+def submitted(capture: Any, actor: Any, *, attested_by: Any = None, **kwargs: Any) -> ApprovalRequest:
+    """Submitted and its checks run; `attested_by` (never the requester) attests it when it waits for that."""
+    with capture(execute=True):
+        request = submitting.request_submit(actor=actor, **kwargs)
+    request.refresh_from_db()
+    if attested_by is not None and request.current_role == services.OWNER_ATTESTATION_ROLE:
+        with capture(execute=True):
+            decisions.request_attest(actor=attested_by, request_id=request.pk)
+        request.refresh_from_db()
+    return request

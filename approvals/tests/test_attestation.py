@@ -9,8 +9,9 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from approvals import attestation, decisions, drift, services, submitting
+from approvals import attestation, drift, services
 from approvals.models import ApprovalRequest
+from approvals.tests.conftest import submitted
 from catalog import services as catalog
 from catalog.attestation import tool_current_attestation
 from catalog.models import HintsAttestation, Tool
@@ -40,18 +41,6 @@ def mcp_tool(world: dict[str, Any], url: str, **extra: Any) -> Tool:
             "endpoint_url": url, "version": "2.0.0", "description": "Items.", "data_class": "internal",
             "reach": "closed", "credential_scope": "none", "capabilities": DECLARED, **extra}  # fmt: skip
     return catalog.tool_create(actor=world["owner"], data=data)
-
-
-def submitted(capture: Any, actor: Any, *, attested_by: Any = None, **kwargs: Any) -> ApprovalRequest:
-    """Submitted and its checks run; `attested_by` (never the requester) attests it when it waits for that."""
-    with capture(execute=True):
-        request = submitting.request_submit(actor=actor, **kwargs)
-    request.refresh_from_db()
-    if attested_by is not None and request.current_role == services.OWNER_ATTESTATION_ROLE:
-        with capture(execute=True):
-            decisions.request_attest(actor=attested_by, request_id=request.pk)
-        request.refresh_from_db()
-    return request
 
 
 def test_a_security_reviewer_attests_hints_through_the_api_and_the_tier_drops(

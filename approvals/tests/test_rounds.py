@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals import decisions, services, submitting
+from approvals import decisions
 from approvals.models import ApprovalRequest, Decision
-from approvals.tests.conftest import READ_ONLY, TIER_FACTS
+from approvals.tests.conftest import READ_ONLY, TIER_FACTS, submitted
 from catalog import facts, grant_rules
 from catalog import services as catalog
 from catalog.models import Tool, ToolGrant
@@ -28,18 +28,6 @@ def api(user: Any) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
-
-
-def submitted(capture: Any, actor: Any, *, attested_by: Any = None, **kwargs: Any) -> ApprovalRequest:
-    """Submitted and its checks run; `attested_by` (never the requester) attests it when it waits for that."""
-    with capture(execute=True):
-        request = submitting.request_submit(actor=actor, **kwargs)
-    request.refresh_from_db()
-    if attested_by is not None and request.current_role == services.OWNER_ATTESTATION_ROLE:
-        with capture(execute=True):
-            decisions.request_attest(actor=attested_by, request_id=request.pk)
-        request.refresh_from_db()
-    return request
 
 
 def approve(capture: Any, actor: Any, request: ApprovalRequest, **kwargs: Any) -> ApprovalRequest:
