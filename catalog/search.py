@@ -225,12 +225,18 @@ def _json_list(values: Iterable[Any]) -> str:
     return json.dumps(list(values))
 
 
-def _vocabulary(sql: str, params: list[Any]) -> tuple[set[str], set[str]]:
-    found: dict[str, set[str]] = {"word": set(), "prefix": set()}
+def _rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The one place this module sends its hand-written statements: full-text matching, ranking and facet counts
+    over the search index, which the ORM cannot express on both databases (bench.catalog: search p95)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for kind, value in cursor.fetchall():
-            found[kind].add(value)
+        return cursor.fetchall()
+
+
+def _vocabulary(sql: str, params: list[Any]) -> tuple[set[str], set[str]]:
+    found: dict[str, set[str]] = {"word": set(), "prefix": set()}
+    for kind, value in _rows(sql, params):
+        found[kind].add(value)
     return found["word"], found["prefix"]
 
 
@@ -346,9 +352,8 @@ class _RowTableSearch:
         where, params = self._where()
         plan = self.selection.plan
         if not with_facets:
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT count(*) FROM catalog_search_row AS s WHERE {where}", params)  # noqa: S608
-                return Counted(facets={}, total=int(cursor.fetchone()[0]), plan=plan)
+            [(total,)] = _rows(f"SELECT count(*) FROM catalog_search_row AS s WHERE {where}", params)  # noqa: S608
+            return Counted(facets={}, total=int(total), plan=plan)
         # One scan of the matches counts them per facet combination, per owner and in all; the combinations are
         # then spelt out into their seven facets.
         sql = f"""
@@ -364,10 +369,7 @@ class _RowTableSearch:
         """  # noqa: S608
         counts: dict[str, dict[Any, int]] = {name: {} for name in FACET_NAMES}
         total = 0
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        for unrolled, n, owner, *values in rows:
+        for unrolled, n, owner, *values in _rows(sql, params):
             # GROUPING() sets a bit for each column a row is not grouped by: 0b01 per combination, 0b10 per owner.
             if unrolled == 0b11:
                 total = n
@@ -433,9 +435,7 @@ class _RowTableSearch:
             # Many matches: walking the (name) or (updated_at) index meets the first page within a few rows.
             sql = f"SELECT s.entry_id FROM catalog_search_row AS s WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"  # noqa: S608
             params = [*params, limit, offset]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in _rows(sql, params)]
 
 
 def _token(facet: str, value: str) -> str:

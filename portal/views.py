@@ -123,8 +123,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _database_problem() -> str | None:
     try:
         connection = connections["default"]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        connection.ensure_connection()
+        if not connection.is_usable():  # PostgreSQL: Django asks the server; a dropped connection is not usable
+            raise ConnectionError("the database connection is not usable")
     except Exception as exc:  # any failure means "not ready"; the reason goes to the probe and the log
         logger.warning("readyz: database unreachable: %s", exc)
         return f"database unreachable: {type(exc).__name__}"
