@@ -20,6 +20,16 @@ def _audit_checkpoints_per_test(settings: Any, tmp_path_factory: pytest.TempPath
     settings.AUDIT_CHECKPOINT_PATH = tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl"
 
 
+@pytest.fixture(autouse=True)
+def _denied_checks_per_test() -> Iterable[None]:
+    """Denied grant checks are remembered per process (runtime.denials); each test's database starts afresh."""
+    from runtime.denials import denied_checks
+
+    denied_checks.forget()
+    yield
+    denied_checks.forget()
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., Any]:
     from django.contrib.auth import get_user_model

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from django.utils import timezone
+from prometheus_client import Counter
 
 from agents_api.grant_index import grant_index
 from catalog.grant_rules import GrantDecision, Verdict, decide
@@ -13,6 +14,8 @@ from catalog.signals import grant_check_denied
 
 logger = logging.getLogger(__name__)
 DEFAULT_ENVIRONMENT = "production"
+# The check is answered ahead of django-prometheus's middleware (agents_api.middleware): counted here instead.
+CHECKS = Counter("portal_grant_checks_total", "Call-time grant checks by verdict", ["verdict"])
 
 
 def grant_check(
@@ -40,6 +43,7 @@ def grant_check(
             grants=found.grants,
             now=now or timezone.now(),
         )
+    CHECKS.labels(decision.verdict.value).inc()
     if not decision.allowed:
         for receiver, error in grant_check_denied.send_robust(
             sender=grant_check,

@@ -29,8 +29,8 @@ AGENTS = int(os.environ.get("BENCH_AGENTS", "1000"))
 TOOLS_PER_AGENT = 5
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 WORKING_AGENTS = int(os.environ.get("BENCH_WORKING_AGENTS", "60"))
-WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_WEB_THREADS", "2"))
+WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "3"))  # gunicorn.conf.py's production defaults
+THREADS = int(os.environ.get("BENCH_WEB_THREADS", "4"))
 CAPABILITIES = ["read_item", "list_items", "write_item"]
 STATUSES = ["approved", "approved", "approved", "revoked", "requested"]
 
@@ -124,8 +124,13 @@ def _client(port: int, token: str, pairs: list[tuple[str, str]], seconds: float,
         agent, tool = order.pop() if not seconds else rng.choice(pairs)
         body = json.dumps({"agent": agent, "tool": tool, "capability": rng.choice(CAPABILITIES)})
         started = time.perf_counter()
-        connection.request("POST", "/api/v1/grants/check/", body=body, headers=headers)
-        response = connection.getresponse()
+        try:
+            connection.request("POST", "/api/v1/grants/check/", body=body, headers=headers)
+            response = connection.getresponse()
+        except (ConnectionError, http.client.RemoteDisconnected):  # a recycled worker closed the kept-alive socket
+            connection.close()
+            connection.request("POST", "/api/v1/grants/check/", body=body, headers=headers)
+            response = connection.getresponse()
         payload = response.read()
         samples.append((time.perf_counter() - started) * 1000)
         if response.status != 200:

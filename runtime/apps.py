@@ -4,10 +4,11 @@ from django.apps import AppConfig
 
 
 def _record_denied_check(sender: Any, **kwargs: Any) -> None:
-    """A call the call-time grant check refused is a finding, as if its span had arrived."""
-    from runtime.findings import finding_from_denied_check
+    """A call the call-time grant check refused is a finding, as if its span had arrived (counted per process:
+    runtime.denials says why)."""
+    from runtime.denials import denied_checks
 
-    finding_from_denied_check(
+    denied_checks.record(
         agent=kwargs["agent"],
         tool=kwargs["tool"],
         capability=kwargs.get("capability") or "",

@@ -5,6 +5,8 @@ grant request. All writes audited."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -227,36 +229,49 @@ def finding_request_grant(*, actor: User, finding: Finding, justification: str =
     )
 
 
-def finding_from_denied_check(
-    *,
-    agent: str,
-    tool: str,
-    capability: str,
-    environment: str,
-    verdict: str,
-    reason: str,
-    at: datetime | None = None,
-) -> int | None:
-    """Count a call the call-time grant check refused (`POST /api/v1/grants/check/`, the portal's MCP server) as a
-    finding, as if its span had arrived: for the receiver of the grant check's denial signal to call."""
+@dataclass(frozen=True)
+class DeniedCalls:
+    """Calls of an (agent, tool) the call-time grant check refused with one verdict: how many, when, the latest."""
+
+    agent: str
+    tool: str
+    verdict: str
+    capability: str
+    environment: str
+    reason: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def findings_from_denied_checks(denied: Iterable[DeniedCalls]) -> None:
+    """Count calls the call-time grant check refused (`POST /api/v1/grants/check/`, the portal's MCP server) into
+    their findings, as if their spans had arrived (runtime.denials sends them). One transaction, rows taken in key
+    order, so two processes counting the same findings wait for each other instead of deadlocking."""
     from catalog.models import Agent
 
-    when = at or timezone.now()
-    known = Agent.objects.filter(name=agent.lower()).values_list("pk", "owner__name").first()
-    kind = verdict if known is not None else Finding.Kind.UNKNOWN_AGENT
-    if kind not in Finding.Kind.values:
-        return None
+    denied = sorted(denied, key=lambda calls: (calls.agent.lower(), calls.tool.lower(), calls.verdict))
+    names = {calls.agent.lower() for calls in denied}
+    known = {
+        name: (pk, owner)
+        for name, pk, owner in Agent.objects.filter(name__in=names).values_list("name", "pk", "owner__name")
+    }
     with transaction.atomic():
-        return finding_record(
-            agent_key=agent.lower(),
-            tool_key=tool.lower(),
-            kind=kind,
-            count=1,
-            first_seen=when,
-            last_seen=when,
-            capability=capability,
-            environment=environment,
-            detail=reason,
-            owner_team=known[1] if known else "",
-            agent_id=known[0] if known else None,
-        )
+        for calls in denied:
+            agent = known.get(calls.agent.lower())
+            kind = calls.verdict if agent is not None else Finding.Kind.UNKNOWN_AGENT
+            if kind not in Finding.Kind.values:
+                continue
+            finding_record(
+                agent_key=calls.agent.lower(),
+                tool_key=calls.tool.lower(),
+                kind=kind,
+                count=calls.count,
+                first_seen=calls.first_seen,
+                last_seen=calls.last_seen,
+                capability=calls.capability,
+                environment=calls.environment,
+                detail=calls.reason,
+                owner_team=agent[1] if agent else "",
+                agent_id=agent[0] if agent else None,
+            )

@@ -220,16 +220,16 @@ def world(
     # The smallest golden path the scaffolder's own tests use (registering every built-in one costs a second).
     template = template_register(golden_path=load_golden_path(TINY_TEMPLATE), builtin_folder=TINY_TEMPLATE.name)
     template = template.version.template
-    from runtime.findings import finding_from_denied_check
+    from django.utils import timezone
 
-    finding = finding_from_denied_check(
-        agent="helper",
-        tool="stock-api",
-        capability="get_quote",
-        environment="production",
-        verdict="no_grant",
-        reason="",
+    from runtime.findings import DeniedCalls, findings_from_denied_checks
+    from runtime.models import Finding
+
+    now = timezone.now()
+    findings_from_denied_checks(
+        [DeniedCalls("helper", "stock-api", "no_grant", "get_quote", "production", "", 1, now, now)]
     )
+    finding = Finding.objects.get(agent_key="helper").pk
     ids = {
         "fingerprint": ApprovalRequest.objects.get(pk=review.pk).facts_fingerprint,
         "finding": finding,

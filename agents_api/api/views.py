@@ -27,6 +27,10 @@ POLICY_FORMATS = ("agentgateway",)
 class GrantCheckView(APIView):
     authentication_classes = [CachedTokenAuthentication]
     required_scope = "read"  # a question, not a change: gateways hold read-only tokens
+    # Not throttled: a gateway asks before every tool call, far above the per-user API rate (6,000/hour), and the
+    # throttle's history (pickled in the cache on every request) cost more CPU than the check itself. The check
+    # reads an in-process index and writes nothing per call; a token that floods it is limited by the workers.
+    throttle_classes: list[type] = []
 
     @extend_schema(
         summary="May this agent call this tool now?",

@@ -189,22 +189,22 @@ def test_an_owner_issues_a_bound_token_through_the_api(catalog_setup: Any, api_c
 def test_a_denied_grant_check_counts_into_the_same_finding_as_telemetry(
     catalog_setup: Any, telemetry_token: Any, post_spans: Any
 ) -> None:
-    from runtime.findings import finding_from_denied_check
+    from django.utils import timezone
 
-    opened = finding_from_denied_check(
-        agent="billing-bot",
-        tool="github",
-        capability="delete_repo",
-        environment="production",
-        verdict="capability_not_granted",
-        reason="not covered",
+    from runtime.findings import DeniedCalls, findings_from_denied_checks
+
+    now = timezone.now()
+    denied = DeniedCalls(
+        "billing-bot", "github", "capability_not_granted", "delete_repo", "production", "not covered", 1, now, now
     )
-    assert opened is not None
+    findings_from_denied_checks([denied])
+    opened = Finding.objects.get().pk
     secret, _ = telemetry_token()
     _send(post_spans, secret, [tool_call("billing-bot", "delete_repo", server=SERVER)])
     finding = Finding.objects.get()
     assert (finding.pk, finding.count, finding.owner_team) == (opened, 2, "payments")
-    assert finding_from_denied_check(
-        agent="ghost", tool="github", capability="x", environment="production", verdict="no_grant", reason="?"
+    findings_from_denied_checks([DeniedCalls("ghost", "github", "no_grant", "x", "production", "?", 3, now, now)])
+    assert (Finding.objects.get(agent_key="ghost").kind, Finding.objects.get(agent_key="ghost").count) == (
+        "unknown_agent",
+        3,
     )
-    assert Finding.objects.get(agent_key="ghost").kind == "unknown_agent"
