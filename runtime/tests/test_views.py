@@ -68,3 +68,21 @@ def test_a_telemetry_token_bound_to_an_agent_from_the_tokens_page(seen: Any, cli
     assert response.status_code == 200
     token = ApiToken.objects.get(name="billing otel")
     assert token.bound_agent_id == seen["agent"].pk and token.subject == "billing-bot"
+
+
+def test_the_runtime_pages_are_reachable_from_every_page(seen: Any, client: Any) -> None:
+    client.force_login(seen["alice"])
+    home = client.get("/").content.decode()
+    assert 'href="/runtime/findings/"' in home
+    for path, current in [
+        ("/runtime/findings/", "Findings"),
+        ("/runtime/scorecards/", "Scorecards"),
+        ("/runtime/kpis/", "KPIs"),
+    ]:
+        page = client.get(path).content.decode()
+        subnav = page[page.index('data-testid="runtime-nav"') :]
+        subnav = subnav[: subnav.index("</nav>")]
+        assert all(
+            f'href="{target}"' in subnav for target in ("/runtime/findings/", "/runtime/scorecards/", "/runtime/kpis/")
+        )
+        assert f'aria-current="page">{current}</a>' in subnav
