@@ -5,14 +5,14 @@ grant request. All writes audited."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
 from django.utils import timezone
@@ -246,25 +246,67 @@ class DeniedCalls:
 
 def findings_from_denied_checks(denied: Iterable[DeniedCalls]) -> None:
     """Count calls the call-time grant check refused (`POST /api/v1/grants/check/`, the portal's MCP server) into
-    their findings, as if their spans had arrived (runtime.denials sends them). One transaction, rows taken in key
-    order, so two processes counting the same findings wait for each other instead of deadlocking."""
+    their findings, as if their spans had arrived (runtime.denials sends them, a few hundred at a time).
+
+    One transaction: the open findings are locked in id order (two processes counting the same findings wait for
+    each other instead of deadlocking) and counted up by one UPDATE; findings not open yet are opened one by one.
+    """
     from catalog.models import Agent
 
-    denied = sorted(denied, key=lambda calls: (calls.agent.lower(), calls.tool.lower(), calls.verdict))
+    denied = list(denied)
     names = {calls.agent.lower() for calls in denied}
     known = {
         name: (pk, owner)
         for name, pk, owner in Agent.objects.filter(name__in=names).values_list("name", "pk", "owner__name")
     }
+    merged: dict[tuple[str, str, str], DeniedCalls] = {}
+    for calls in denied:
+        kind = calls.verdict if calls.agent.lower() in known else Finding.Kind.UNKNOWN_AGENT
+        if kind not in Finding.Kind.values:
+            continue
+        key = (calls.agent.lower()[:200], calls.tool.lower()[:200], str(kind))
+        if (before := merged.get(key)) is not None:
+            latest = calls if calls.last_seen >= before.last_seen else before
+            calls = replace(
+                latest,
+                count=before.count + calls.count,
+                first_seen=min(before.first_seen, calls.first_seen),
+            )
+        merged[key] = calls
+    if not merged:
+        return
     with transaction.atomic():
-        for calls in denied:
-            agent = known.get(calls.agent.lower())
-            kind = calls.verdict if agent is not None else Finding.Kind.UNKNOWN_AGENT
-            if kind not in Finding.Kind.values:
+        keys = Q()
+        for agent, tool, kind in merged:
+            keys |= Q(agent_key=agent, tool_key=tool, kind=kind)
+        open_ids = {
+            (agent, tool, kind): pk
+            for pk, agent, tool, kind in Finding.objects.filter(keys, state=Finding.State.OPEN)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", "agent_key", "tool_key", "kind")
+        }
+        counted = [(pk, merged[key]) for key, pk in open_ids.items()]
+        if counted:
+
+            def per_row(value: Callable[[DeniedCalls], Any]) -> Case:
+                return Case(*(When(pk=pk, then=Value(value(calls))) for pk, calls in counted))
+
+            Finding.objects.filter(pk__in=open_ids.values()).update(
+                count=F("count") + per_row(lambda calls: calls.count),
+                first_seen=Least(F("first_seen"), per_row(lambda calls: calls.first_seen)),
+                last_seen=Greatest(F("last_seen"), per_row(lambda calls: calls.last_seen)),
+                capability=per_row(lambda calls: calls.capability[:200]),
+                environment=per_row(lambda calls: calls.environment[:63]),
+                detail=per_row(lambda calls: calls.reason[:500]),
+            )
+        for (agent, tool, kind), calls in merged.items():
+            if (agent, tool, kind) in open_ids:
                 continue
+            owner = known.get(agent)
             finding_record(
-                agent_key=calls.agent.lower(),
-                tool_key=calls.tool.lower(),
+                agent_key=agent,
+                tool_key=tool,
                 kind=kind,
                 count=calls.count,
                 first_seen=calls.first_seen,
@@ -272,6 +314,6 @@ def findings_from_denied_checks(denied: Iterable[DeniedCalls]) -> None:
                 capability=calls.capability,
                 environment=calls.environment,
                 detail=calls.reason,
-                owner_team=agent[1] if agent else "",
-                agent_id=agent[0] if agent else None,
+                owner_team=owner[1] if owner else "",
+                agent_id=owner[0] if owner else None,
             )

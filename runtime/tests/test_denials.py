@@ -53,11 +53,13 @@ def test_a_flush_writes_every_counted_repeat_and_opens_a_finding_resolved_meanwh
     deny(counter)
     deny(counter)
     deny(counter, agent="ghost")
+    deny(counter, agent="ghost", verdict="grant_expired")  # a first, written at once: the same finding
+    deny(counter, agent="ghost", verdict="grant_expired")
     counter.flush()
     open_findings = {(f.agent_key, f.kind): f.count for f in Finding.objects.filter(state=Finding.State.OPEN)}
-    assert open_findings == {("billing-bot", "capability_not_granted"): 2, ("ghost", "unknown_agent"): 2}
+    assert open_findings == {("billing-bot", "capability_not_granted"): 2, ("ghost", "unknown_agent"): 4}
     counter.flush()  # nothing left: nothing counted twice
-    assert Finding.objects.get(agent_key="ghost").count == 2
+    assert Finding.objects.get(agent_key="ghost").count == 4
 
 
 def test_no_denial_is_lost_or_counted_twice_across_threads() -> None:
