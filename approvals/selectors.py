@@ -17,7 +17,7 @@ from catalog.facts import grant_coverage
 from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
 from catalog.selectors import related_without_long_fields
 from portal.models import AuditEvent
-from portal.roles import user_is_platform_admin
+from portal.roles import SECURITY_REVIEWER, user_has_role, user_is_platform_admin
 from portal.types import User
 
 
@@ -40,6 +40,13 @@ def review_queue(
     condition = Q(current_role__in=_user_roles(user)) | Q(
         current_role=OWNER_ATTESTATION_ROLE, owning_team__in=maintained
     )
+    if user_is_platform_admin(user) or user_has_role(user, SECURITY_REVIEWER):
+        # Agree with decisions._attestation_refusal: when the requester is the team's only maintainer, platform
+        # admins and security reviewers attest, so the request waits in their queue (else nobody sees it).
+        other_maintainer = TeamMembership.objects.filter(
+            team=OuterRef("owning_team"), role=TeamMembership.Role.MAINTAINER, user__is_active=True
+        ).exclude(user=OuterRef("requester"))
+        condition |= Q(current_role=OWNER_ATTESTATION_ROLE) & ~Exists(other_maintainer)
     queue = ApprovalRequest.objects.filter(condition, state=ApprovalRequest.State.IN_REVIEW).exclude(requester=user)
     # Agree with decision_refusal: one person counts once, and at high tiers not from the owning team.
     already = Decision.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), reviewer=user)

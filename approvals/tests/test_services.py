@@ -139,6 +139,29 @@ def test_a_single_maintainers_request_is_attested_by_a_security_reviewer_or_plat
     )  # fmt: skip
 
 
+def test_a_single_maintainers_attestation_waits_in_the_queues_of_those_who_may_attest_it(
+    world: dict[str, Any], make_tool: Any, make_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from approvals.selectors import review_queue
+    from catalog.teams import team_set_member
+
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("a", tier="low")
+    )
+    assert request.current_role == services.OWNER_ATTESTATION_ROLE
+
+    def waiting_for(user: Any) -> bool:
+        return review_queue(user=user).filter(pk=request.pk).exists()
+
+    assert (waiting_for(world["reviewer"]), waiting_for(world["admin"])) == (True, True)
+    assert (waiting_for(world["owner"]), waiting_for(world["member"])) == (False, False)
+    second = make_user("otto")
+    team_set_member(team=world["team"], user=second, role="maintainer")
+    # Now another maintainer attests (decisions refuse the reviewer): the queues say the same.
+    assert (waiting_for(second), waiting_for(world["reviewer"]), waiting_for(world["admin"])) == (True, False, False)
+    assert decisions.decision_refusal(world["reviewer"], request) is not None
+
+
 def test_the_attest_action_approves_only_an_attestation_stage(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
