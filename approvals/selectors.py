@@ -46,7 +46,7 @@ def review_queue(
         other_maintainer = TeamMembership.objects.filter(
             team=OuterRef("owning_team"), role=TeamMembership.Role.MAINTAINER, user__is_active=True
         ).exclude(user=OuterRef("requester"))
-        condition |= Q(current_role=OWNER_ATTESTATION_ROLE) & ~Exists(other_maintainer)
+        condition |= Q(Q(current_role=OWNER_ATTESTATION_ROLE), ~Exists(other_maintainer))
     queue = ApprovalRequest.objects.filter(condition, state=ApprovalRequest.State.IN_REVIEW).exclude(requester=user)
     # Agree with decision_refusal: one person counts once, and at high tiers not from the owning team.
     already = Decision.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), reviewer=user)

@@ -385,15 +385,24 @@ class ImportForm(forms.Form):
         help_text="Owner for formats that do not name one (MCP server.json, A2A agent cards).",
     )
     dry_run = forms.BooleanField(required=False, label="Dry run: check everything, save nothing")
+    adopt = forms.BooleanField(
+        required=False,
+        label="Adopt entities another source owns (audited)",
+        help_text="Without it, an entity created by another location, file or run is refused as a conflict.",
+    )
 
     PASTED_SOURCE = "pasted text"
 
-    def __init__(self, *args: Any, owner_teams: QuerySet[Team], max_bytes: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, owner_teams: QuerySet[Team], max_bytes: int, can_adopt: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         owner_field = self.fields["default_owner"]
         assert isinstance(owner_field, forms.ModelChoiceField)
         owner_field.queryset = owner_teams.order_by("name")
         self.max_bytes = max_bytes
+        if not can_adopt:  # platform admins only (catalog.importing)
+            del self.fields["adopt"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -210,9 +210,9 @@ def _sync(location: Location) -> ImportReport | None:
             location=location,
         )
         seen: dict[str, set[str]] = {"agent": set(), "tool": set()}
-        for outcome in report.outcomes:
-            if outcome["kind"] in seen:
-                seen[outcome["kind"]].add(outcome["name"].lower())
+        for item in report.outcomes:
+            if item["kind"] in seen:
+                seen[item["kind"]].add(item["name"].lower())
         with transaction.atomic():
             orphaned = mark_orphans(location=location, seen=seen)
     except (FetchError, LocationError) as exc:

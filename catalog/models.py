@@ -503,3 +503,52 @@ class CatalogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+class ImportRun(models.Model):
+    """An import too large to run inside a web request (IMPORT_INLINE_MAX_BYTES): a Celery worker runs it, the UI
+    and API show its phase and, when done, its report. The uploaded inputs are kept only until it ends."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        PARSING = "parsing"
+        WRITING = "writing"
+        DONE = "done"
+        FAILED = "failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    dry_run = models.BooleanField(default=False)
+    adopt = models.BooleanField(default=False)
+    default_owner = models.CharField(max_length=63, blank=True)
+    files = models.PositiveIntegerField(default=0)
+    input_bytes = models.PositiveBigIntegerField(default=0)
+    entities = models.PositiveIntegerField(default=0)  # parsed, known once parsing ends
+    report = models.JSONField(null=True, blank=True)
+    problem = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_by", "-created_at"], name="catalog_import_run_by")]
+
+    def __str__(self) -> str:
+        return f"import run {self.pk} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)
+
+
+class ImportRunInput(models.Model):
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="inputs")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=255)
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (import run {self.run_id})"

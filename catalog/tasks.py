@@ -18,3 +18,11 @@ def sync_due_locations() -> None:
     every = timedelta(minutes=getattr(settings, "LOCATION_SYNC_MINUTES", 60))
     for location_id in locations_due(every=every):
         sync_location.delay(location_id)
+
+
+@shared_task(name="catalog.run_import", acks_late=True)
+def run_import(run_id: int) -> str | None:
+    from catalog.import_runs import import_run_execute
+
+    run = import_run_execute(run_id=run_id)
+    return run.state if run else None

@@ -22,10 +22,13 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from catalog import selectors, services
+from catalog.formats.parallel import in_this_process
 from catalog.forms import AgentForm, CatalogEntityForm, ImportForm, ToolForm
+from catalog.import_runs import import_run_queue, import_run_visible, import_runs_inline
 from catalog.importing import import_inputs
-from catalog.models import Agent, Team, Tool
+from catalog.models import Agent, ImportRun, Team, Tool
 from catalog.risk import MAX_SCORE
+from portal.roles import user_is_platform_admin
 
 SORT_CHOICES = (
     ("", "Best match"),
@@ -217,7 +220,11 @@ def tool_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 def _import_form(request: HttpRequest, data: Any = None, files: Any = None) -> ImportForm:
     return ImportForm(
-        data, files, owner_teams=_owner_teams(request.user), max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        data,
+        files,
+        owner_teams=_owner_teams(request.user),
+        max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        can_adopt=user_is_platform_admin(request.user),
     )
 
 
@@ -262,12 +269,30 @@ def _import_checked(request: HttpRequest) -> HttpResponse:
         form = _import_form(request, request.POST, request.FILES)
         if form.is_valid():
             owner = form.cleaned_data["default_owner"]
-            report = import_inputs(
-                form.inputs(),
-                actor=_actor(request),
-                default_owner=owner.name if owner is not None else None,
-                dry_run=form.cleaned_data["dry_run"],
-            )
+            options = {
+                "actor": _actor(request),
+                "default_owner": owner.name if owner is not None else None,
+                "dry_run": form.cleaned_data["dry_run"],
+                "adopt": form.cleaned_data.get("adopt", False),
+            }
+            inputs = form.inputs()
+            if not import_runs_inline(inputs):
+                run = import_run_queue(inputs=inputs, **options)
+                return redirect("catalog:import-run", run.pk)
+            with in_this_process():
+                report = import_inputs(inputs, **options)
     else:
         form = _import_form(request)
     return render(request, "catalog/import.html", {"form": form, "report": report})
+
+
+@login_required
+@require_GET
+def import_run_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """A queued import's phase; htmx asks again every second until it ends, then the page shows its report."""
+    run = ImportRun.objects.filter(pk=pk).first()
+    if run is None or not import_run_visible(run, _actor(request)):
+        raise Http404("No such import run.")
+    report = {**run.report, "outcomes": run.report.get("entities", [])} if run.report else None
+    template = "catalog/import_run.html#status" if request.htmx else "catalog/import_run.html"
+    return render(request, template, {"run": run, "report": report})

@@ -340,6 +340,8 @@ WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Imports with more input than this run in Celery, not in the web request (catalog.import_runs).
+IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 512 * 1024, minimum=0)
 
 # --- E-mail -----------------------------------------------------------------------------------------------
 EMAIL_URL_DEFAULT = "log" if PORTAL_MODE == "development" else "smtp"

@@ -67,6 +67,8 @@ MATRIX: list[tuple[str, str, tuple[int, ...]]] = [
     # import writes what the caller may write (its report says which entity was refused); export is a read
     ("POST",   f"{A}/import/",                                (401, 400, 200, 400, 200, 403, 400, 200)),
     ("GET",    f"{A}/export/backstage",                       (401, 200, 200, 200, 200, 200, 200, 200)),
+    # a large import's run: its author (mnt here) and platform admins (by token only with the admin scope)
+    ("GET",    f"{A}/imports/{{import_run}}/",                (401, 404, 200, 404, 200, 404, 404, 200)),
     # approvals
     ("GET",    f"{T}/policies/",                              (401, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    f"{T}/policies/medium/",                       (401, 200, 200, 200, 200, 200, 200, 200)),
@@ -222,6 +224,7 @@ def world(
     template = template.version.template
     from django.utils import timezone
 
+    from catalog.models import ImportRun
     from runtime.findings import DeniedCalls, findings_from_denied_checks
     from runtime.models import Finding
 
@@ -237,6 +240,7 @@ def world(
         "review": review.pk,
         "attest": attest.pk,
         "location": location.pk,
+        "import_run": ImportRun.objects.create(created_by=mnt).pk,
         "token": token.pk,
         "template": template.name,
         "server": "io.example%2Fstock-api",

@@ -19,7 +19,7 @@ from catalog.api.stored import (
     WholeItemSerializer,
     left_out,
 )
-from catalog.models import Agent, AIModel, DataClass, Lifecycle, Location, RiskTier, Tool, ToolGrant
+from catalog.models import Agent, AIModel, DataClass, ImportRun, Lifecycle, Location, RiskTier, Tool, ToolGrant
 from portal.api.serializers import ErrorSerializer
 
 __all__ = ["ErrorSerializer"]  # the API's one error shape, imported from here by the apps' API views
@@ -745,3 +745,34 @@ IMPORT_ERROR_SCHEMA = {
         }
     },
 }
+
+
+class ImportRunSerializer(serializers.ModelSerializer):
+    """An import run by a worker (too large for the request): its phase, then its report."""
+
+    report = ImportReportSerializer(allow_null=True, read_only=True, help_text="Once `done`; null until then.")
+
+    class Meta:
+        model = ImportRun
+        fields = [
+            "id", "state", "created_at", "started_at", "finished_at", "dry_run", "adopt", "default_owner", "files",
+            "input_bytes", "entities", "problem", "report",
+        ]  # fmt: skip
+        read_only_fields = fields
+        extra_kwargs = {
+            name: {"help_text": text}
+            for name, text in {
+                "id": "The run's id; GET /api/v1/imports/{id}/ follows it.",
+                "state": "queued, parsing, writing (`entities` in one transaction), done or failed.",
+                "created_at": "When it was queued.",
+                "started_at": "When a worker took it.",
+                "finished_at": "When it ended (done or failed).",
+                "dry_run": "Validated and reported without writing.",
+                "adopt": "Entities another source owns are taken over (platform admins; audited).",
+                "default_owner": "Team for descriptors that name no owner.",
+                "files": "Inputs (files or pasted text).",
+                "input_bytes": "Their total size.",
+                "entities": "Entities parsed from the inputs, known once parsing ends.",
+                "problem": "Why it failed (nothing was saved then).",
+            }.items()
+        }

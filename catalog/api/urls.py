@@ -15,6 +15,7 @@ router.register("locations", views.LocationViewSet, basename="location")
 urlpatterns = [
     path("search/", views.CatalogSearchView.as_view(), name="search"),
     path("import/", views.ImportView.as_view(), name="import"),
+    path("imports/<int:pk>/", views.ImportRunView.as_view(), name="import-run"),
     path("export/backstage", views.BackstageExportView.as_view(), name="export-backstage"),
     path("", include(router.urls)),
 ]

@@ -18,14 +18,17 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from catalog import locations, selectors, services
 from catalog.api import serializers as s
 from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter, requested_facets
 from catalog.exporting import catalog_export_backstage
+from catalog.formats.parallel import in_this_process
+from catalog.import_runs import import_run_queue, import_run_visible, import_runs_inline
 from catalog.importing import import_inputs
-from catalog.models import Agent, AIModel, Location, Team, Tool, ToolGrant
+from catalog.models import Agent, AIModel, ImportRun, Location, Team, Tool, ToolGrant
 from catalog.teams import team_create
 from portal.api.errors import error_body
 from portal.api.pagination import PortalPagination
@@ -537,7 +540,10 @@ class ImportView(APIView):
             "so a bad document never leaves part of itself behind. Re-importing unchanged descriptors writes "
             "nothing (`unchanged`). 200 with the report when nothing failed; 400 with the report in "
             "`error.fields.report` when any document or entity failed (the others were still imported unless "
-            "`dry_run`); 413 when the request is larger than the upload limit (10 MB by default)."
+            "`dry_run`); 413 when the request is larger than the upload limit (10 MB by default). "
+            "An import of more than IMPORT_INLINE_MAX_BYTES (512 KB by default) runs in a worker: 202 with the run "
+            "and its address in `Location`; follow it with GET /api/v1/imports/{id}/ (conflicts are then reported "
+            "per document in the run's report rather than as a 409)."
         ),
         request={"application/json": s.ImportJsonSerializer, "multipart/form-data": s.ImportUploadSerializer},
         parameters=[
@@ -550,6 +556,7 @@ class ImportView(APIView):
         ],
         responses={
             200: s.ImportReportSerializer,
+            202: OpenApiResponse(s.ImportRunSerializer, description="Queued for a worker (a large import)."),
             400: OpenApiResponse(
                 s.IMPORT_ERROR_SCHEMA, description="Some documents failed (see the report), or the request was bad."
             ),
@@ -567,14 +574,21 @@ class ImportView(APIView):
             inputs = self._json_content(request, limit)
         options = s.ImportJsonSerializer(data=self._options(request), partial=True)
         options.is_valid(raise_exception=True)
-        report = import_inputs(
-            inputs,
-            actor=request.user,
-            default_owner=options.validated_data.get("owner") or None,
-            dry_run=options.validated_data.get("dry_run", False),
-            adopt=options.validated_data.get("adopt", False),
-            refuse_conflicts=True,  # SourceConflict: 409 naming each entity and the source that owns it
-        )
+        chosen = {
+            "actor": request.user,
+            "default_owner": options.validated_data.get("owner") or None,
+            "dry_run": options.validated_data.get("dry_run", False),
+            "adopt": options.validated_data.get("adopt", False),
+        }
+        if not import_runs_inline(inputs):
+            run = import_run_queue(inputs=inputs, **chosen)
+            location = reverse("catalog-api:import-run", args=[run.pk], request=request)
+            return Response(
+                s.ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+            )
+        with in_this_process():
+            # SourceConflict: 409 naming each entity and the source that owns it
+            report = import_inputs(inputs, **chosen, refuse_conflicts=True)
         if report.ok:
             return Response(report.as_dict())
         message = f"{report.failed} document(s) or entities failed; see fields.report.errors. " + (
@@ -683,3 +697,17 @@ class BackstageExportView(APIView):
         response = HttpResponse(catalog_export_backstage(), content_type=f"{media_type}; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="catalog-info.yaml"'
         return response
+
+
+class ImportRunView(APIView):
+    @extend_schema(
+        summary="An import run",
+        description="A large import queued by POST /api/v1/import/: its phase, then its report. Its author and "
+        "platform admins see it.",
+        responses={200: s.ImportRunSerializer, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        run = ImportRun.objects.filter(pk=pk).first()
+        if run is None or not import_run_visible(run, request.user):
+            raise exceptions.NotFound("No such import run.")
+        return Response(s.ImportRunSerializer(run).data)

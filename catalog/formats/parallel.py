@@ -10,10 +10,14 @@ threaded server (gunicorn threads, Celery) can deadlock, and spawn/forkserver re
 
 A worker that cannot start, fails or runs too long costs nothing but time: its slice is parsed here instead, with
 the same limits, so the outcome never depends on how the work was split.
+
+Web requests parse in their own process (`in_this_process()`): a web worker never starts interpreters; an import
+too large for a request runs in Celery (catalog.import_runs), where, as on the command line, workers may start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -21,7 +25,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,6 +40,17 @@ WORKER_TIMEOUT_SECONDS: Final = 120
 _PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 
 SliceParser = Callable[[list[tuple[int, str]], int, str, int], list[Any]]
+_processes_allowed: ContextVar[bool] = ContextVar("yaml_worker_processes_allowed", default=True)
+
+
+@contextlib.contextmanager
+def in_this_process() -> Iterator[None]:
+    """Parse without starting worker processes (web requests)."""
+    token = _processes_allowed.set(False)
+    try:
+        yield
+    finally:
+        _processes_allowed.reset(token)
 
 
 def _cores() -> int:
@@ -112,7 +128,7 @@ def parse_slices_in_parallel(
     parse: SliceParser, chunks: list[tuple[int, str]], *, source: str, max_depth: int
 ) -> list[Any]:
     """`parse(chunks, first_index, source, max_depth)` over consecutive slices of `chunks`, joined in order."""
-    processes = process_count(len(chunks))
+    processes = process_count(len(chunks)) if _processes_allowed.get() else 1
     if processes == 1:
         return parse(chunks, 0, source, max_depth)
     # This process starts at once; a worker first spends ~0.13 s starting Python and importing the parser (~650
