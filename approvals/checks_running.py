@@ -4,6 +4,7 @@ outcomes, then evaluate the round (changes requested, the first review stage, or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone

@@ -16,7 +16,7 @@ from approvals.services import ApprovalConflict
 from catalog import services as catalog
 from catalog.models import Agent
 from portal.audit import AuditEvent
-from portal.context import actor_for_user, acting_as
+from portal.context import acting_as, actor_for_user
 from runtime.models import Evaluation
 from runtime.tests.otlp_builders import as_json, tool_call
 
