@@ -95,6 +95,13 @@ HELD_AUTONOMY = (
     "approving the request writes the level. The rest of the change is written. While such a request is open, asking "
     "for another level is 409 (the same level answers the open request again)."
 )
+PENDING_LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    location=OpenApiParameter.HEADER,
+    response=[202],
+    description="The approval request that holds the pending change (GET it under /api/v1/approvals/requests/).",
+)
 AGENT_UPDATE_RESPONSES = {
     200: OpenApiResponse(s.AgentUpdatedSerializer, description="Written; `pending` is empty."),
     202: OpenApiResponse(
@@ -120,12 +127,14 @@ AGENT_UPDATE_RESPONSES = {
         + HELD_AUTONOMY,
         request=s.AgentWriteSerializer,
         responses=AGENT_UPDATE_RESPONSES,
+        parameters=[PENDING_LOCATION],
     ),
     partial_update=extend_schema(
         summary="Change some of an agent's facts",
         description=HELD_AUTONOMY,
         request=s.AgentWriteSerializer,
         responses=AGENT_UPDATE_RESPONSES,
+        parameters=[PENDING_LOCATION],
     ),
     destroy=extend_schema(summary="Delete an agent", responses={204: None, **DETAIL_WRITE_ERRORS}),
 )

@@ -178,5 +178,6 @@ def test_the_schema_documents_the_202_and_the_pending_field() -> None:
     schema = APIClient().get("/api/schema/", {"format": "json"}).json()
     patch = schema["paths"]["/api/v1/agents/{name}/"]["patch"]
     assert {"200", "202", "409"} <= set(patch["responses"])
+    assert "Location" in patch["responses"]["202"]["headers"]
     updated = schema["components"]["schemas"]["AgentUpdated"]
     assert "pending" in updated["properties"]
