@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from approvals import checks_running, decisions, submitting
+from approvals import checks_running, decisions, scans, submitting
 from approvals.models import ApprovalRequest, CheckRun
 from approvals.services import ApprovalConflict
 from catalog import services as catalog
@@ -159,6 +159,10 @@ def test_approval_writes_the_level_as_the_final_approver_and_rescores(
     assert agent.status == "draft"  # approving a change of facts does not activate the agent
     # The new level is the approved one: no re-review of the agent opens for it.
     assert not ApprovalRequest.objects.filter(agent=agent, kind="re_review").exists()
+    # Near the approval's end, the agent is recertified as it is: nothing requested any more.
+    assert scans.open_recertifications(now=request.approval_expires_at) == 1
+    recertification = ApprovalRequest.objects.get(agent=agent, kind="recertification")
+    assert recertification.proposed_changes == {} and recertification.bound_facts["autonomy_level"] == 5
 
 
 @override_settings(RUNTIME_AUTONOMY_DAYS=5)

@@ -64,6 +64,7 @@ def test_the_edit_form_keeps_the_level_and_says_where_the_raise_waits(
     assert reverse("approvals:request", args=[request.pk]) in page
     assert "the agent keeps level 3 until it is approved" in page
     assert "being checked" in page  # the checks have not run in this test
+    assert 'data-testid="submit-form"' in page  # the agent's own onboarding can still be asked for
     # The request page puts the requested level in front of reviewers.
     review = client.get(reverse("approvals:request", args=[request.pk])).content.decode()
     assert 'data-testid="proposed-changes"' in review and "<ins>5</ins>" in review
