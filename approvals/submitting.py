@@ -161,11 +161,16 @@ def _submit_locked(
         return request
     _mark_subject_in_review(kind, subject)
     _create_checks(request, subject)
-    audit_record(
-        action="approvals.request.submitted",
-        target=request,
-        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": False, "round": 1},
-    )
+    changes: dict[str, Any] = {
+        "kind": kind,
+        "subject": request.subject_key,
+        "tier": tier,
+        "attested": False,
+        "round": 1,
+    }
+    if subject.proposed:
+        changes["proposed"] = subject.proposed
+    audit_record(action="approvals.request.submitted", target=request, changes=changes)
     return request
 
 

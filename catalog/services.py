@@ -115,8 +115,7 @@ class HeldChange:
     # The approval request that holds it (applied when approved), or None when none could be filed (no person).
     request_id: int | None
     message: str
-    request_url: str = ""  # the request's page, for people
-    request_api_url: str = ""  # the request in the REST API
+    request_api_url: str = ""  # the request in the REST API (the agent's page links it for people)
 
 
 # Raising an agent's autonomy to these levels (from a lower or unknown one) waits for an approval.

@@ -147,7 +147,6 @@ def hold_autonomy_raise(*, actor: Any, agent: Agent, current: int | None, reques
         requested=requested,
         request_id=request.pk,
         message=f"Autonomy {requested} requested: request #{request.pk}, {waiting}.",
-        request_url=reverse("approvals:request", args=[request.pk]),
         request_api_url=reverse("approvals-api:request-detail", args=[request.pk]),
     )
 

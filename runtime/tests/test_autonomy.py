@@ -116,6 +116,9 @@ def test_it_holds_a_raise_to_5_in_a_request_whose_evidence_check_fails_without_t
     assert held.message == f"Autonomy 5 requested: request #{request.pk}, waiting for approval."
     assert request.proposed_changes == {"autonomy_level": {"before": 3, "after": 5}}
     assert request.requester == alice
+    submitted = AuditEvent.objects.get(action="approvals.request.submitted", object_id=str(request.pk))
+    assert submitted.changes["proposed"] == {"autonomy_level": {"before": 3, "after": 5}}
+    assert submitted.actor_user_id == alice.pk
     assert "autonomy 3 → 5" in request.title
     assert request.bound_facts["autonomy_level"] == 5  # what reviewers judge and the fingerprint binds
     assert any(f["code"] == "A" and "5" in f["label"] for f in request.risk["factors"]), request.risk
