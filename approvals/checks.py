@@ -6,10 +6,13 @@ last attempt, records an error. Nothing passes silently.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.utils import timezone
 
 from approvals.mcp_introspect import McpIntrospection, McpProtocolError, diff_capabilities, introspect_mcp_server
 from catalog import risk
@@ -34,12 +37,42 @@ class Subject:
     agent: Agent | None
     tool: Tool | None
     grant: ToolGrant | None
+    # The agent's facts an autonomy change asks for ({field: {"before", "after"}}), held by the catalog until the
+    # request is approved: the checks, the risk and the fingerprint read the agent as it would be.
+    proposed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def entity(self) -> Agent | Tool:
         entity = self.tool if self.tool is not None else self.agent
         assert entity is not None
         return entity
+
+    @property
+    def reviewed_agent(self) -> Agent | None:
+        """The agent with the proposed facts applied (an unsaved copy), or the agent itself when none are."""
+        if not self.proposed or self.agent is None:
+            return self.agent
+        agent = copy.copy(self.agent)
+        for name, change in self.proposed.items():
+            setattr(agent, name, change["after"])
+        return agent
+
+
+def proposed_agent_assessment(subject: Subject) -> risk.Assessment:
+    """The risk the agent would have with the proposed facts: its own and its active grants', re-scored."""
+    agent = subject.reviewed_agent
+    assert agent is not None and subject.agent is not None
+    now = timezone.now()
+    active = []
+    for grant in (
+        subject.agent.grants.select_related("tool")
+        .prefetch_related("tool__capabilities")
+        .filter(status=ToolGrant.Status.APPROVED)
+    ):
+        if grant.expires_at is None or grant.expires_at > now:
+            grant.agent = agent
+            active.append((grant.tool.name, grant_assessment(grant)))
+    return risk.assess_agent(agent_facts(agent), active)
 
 
 UNPINNED = re.compile(r"^(latest|\*|x|)$|[\^~><=*|]|\.x\b|\s-\s", re.IGNORECASE)
@@ -312,6 +345,8 @@ def check_risk(subject: Subject) -> CheckResult:
         assessment = grant_assessment(subject.grant)
     elif subject.tool is not None:
         assessment = risk.assess_tool(tool_facts(subject.tool))
+    elif subject.proposed:
+        assessment = proposed_agent_assessment(subject)
     else:
         assert subject.agent is not None
         assessment = risk.assess_agent(agent_facts(subject.agent))

@@ -4,6 +4,7 @@ outcomes, then evaluate the round (changes requested, the first review stage, or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -81,10 +82,11 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
         # A redelivery after a worker died between a round's commit and its sending: send what it left.
         notifications.notifications_send(notifications.notifications_unsent(request_id))
         return ChecksOutcome(claimed=0)
-    agent_id, tool_id, grant_id, round_size = _round_subject(request_id, round_number)
-    subject = subject_of(
-        ApprovalRequest(pk=request_id, agent_id=agent_id, tool_id=tool_id, grant_id=grant_id), with_capabilities=True
+    agent_id, tool_id, grant_id, proposed, round_size = _round_subject(request_id, round_number)
+    request = ApprovalRequest(
+        pk=request_id, agent_id=agent_id, tool_id=tool_id, grant_id=grant_id, proposed_changes=proposed
     )
+    subject = subject_of(request, with_capabilities=True)
     with SafeHttpClient().session() as http:
         by_name = run_round((c.name for c in claimed), subject, http)
     outcomes = {c.id: by_name[c.name] for c in claimed}
@@ -99,16 +101,18 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
     return ChecksOutcome(claimed=len(claimed))
 
 
-def _round_subject(request_id: int, round_number: int) -> tuple[int | None, int | None, int | None, int]:
-    """The request's agent, tool and grant ids and the number of checks in its round, in one query (a row per
-    check, each with the request's ids)."""
+def _round_subject(
+    request_id: int, round_number: int
+) -> tuple[int | None, int | None, int | None, dict[str, Any], int]:
+    """The request's agent, tool and grant ids, its proposed changes and the number of checks in its round, in one
+    query (a row per check, each with the request's columns)."""
     rows = list(
         CheckRun.objects.filter(request_id=request_id, round=round_number).values_list(
-            "request__agent_id", "request__tool_id", "request__grant_id"
+            "request__agent_id", "request__tool_id", "request__grant_id", "request__proposed_changes"
         )
     )
-    agent_id, tool_id, grant_id = rows[0]
-    return agent_id, tool_id, grant_id, len(rows)
+    agent_id, tool_id, grant_id, proposed = rows[0]
+    return agent_id, tool_id, grant_id, proposed or {}, len(rows)
 
 
 def _checks_record(

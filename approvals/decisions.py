@@ -4,7 +4,7 @@ requester's withdrawal, and the terminal transitions they lead to."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
@@ -22,12 +22,14 @@ from approvals.services import (
     _is_maintainer,
     _locked,
     _stage_due,
+    _system,
     _user_label,
     subject_of,
 )
 from catalog import services as catalog
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
+from portal.context import acting_as, actor_for_user, current_actor
 from portal.roles import (
     SECURITY_REVIEWER,
     user_has_role,
@@ -279,7 +281,9 @@ def _approve(request: ApprovalRequest, *, approver: User | None, subject: Subjec
     before = _finish(request, ApprovalRequest.State.APPROVED, approval_expires_at=expires_at)
     subject = subject or _status_subject(request)
     reason = f"approval request #{request.pk}"
-    if subject.grant is not None:
+    if request.kind == ApprovalRequest.Kind.AUTONOMY_CHANGE:
+        _apply_proposed_changes(request, approver=approver)
+    elif subject.grant is not None:
         catalog.grant_set_status(
             grant=subject.grant, status=ToolGrant.Status.APPROVED, expires_at=expires_at, reason=reason
         )
@@ -305,6 +309,22 @@ def _approve(request: ApprovalRequest, *, approver: User | None, subject: Subjec
     notifications.notify_requester(request, "approved")
 
 
+def _apply_proposed_changes(request: ApprovalRequest, *, approver: User | None) -> None:
+    """Write what an approved autonomy change asked for through the catalog's agent update (re-scored, told to
+    listeners like any change of facts, audited). The actor is the final approver (the system when the policy
+    approved it after the checks): their approval is what makes the change happen; the requester is on the request,
+    which the catalog's audit event names (`approved_in`)."""
+    data = {name: change["after"] for name, change in request.proposed_changes.items()}
+    agent = Agent.objects.select_related("owner").get(pk=cast(int, request.agent_id))
+    actor = current_actor()
+    if approver is None:
+        actor = _system()
+    elif actor.user_id != approver.pk:  # keep the approver's own actor (a token's included) when it is theirs
+        actor = actor_for_user(approver) or _system()
+    with acting_as(actor):
+        catalog.agent_update(actor=approver, agent=agent, data=data, check_permission=False, approved_in=request.pk)
+
+
 def _supersede_approvals(request: ApprovalRequest) -> None:
     """Earlier approvals of the same subject stop driving recertification."""
     ApprovalRequest.objects.filter(
@@ -320,7 +340,11 @@ def _reject(request: ApprovalRequest, *, comment: str, by: User) -> None:
         catalog.grant_set_status(grant=subject.grant, status=ToolGrant.Status.DENIED, reason=reason)
     elif subject.tool is not None:
         catalog.tool_set_status(tool=subject.tool, status=Tool.Status.REJECTED, reason=reason)
-    elif subject.agent is not None and subject.agent.status == Agent.Status.ONBOARDING:
+    elif (
+        subject.agent is not None
+        and subject.agent.status == Agent.Status.ONBOARDING
+        and request.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE
+    ):
         catalog.agent_set_status(agent=subject.agent, status=Agent.Status.DRAFT, reason=reason)
     audit_record(
         action="approvals.request.rejected",
@@ -363,7 +387,12 @@ def request_withdraw(*, actor: User, request_id: int) -> ApprovalRequest:
             catalog.tool_set_status(
                 tool=subject.tool, status=Tool.Status.DRAFT, reason=f"request #{request.pk} withdrawn"
             )
-        elif subject.agent is not None and subject.grant is None and subject.agent.status == Agent.Status.ONBOARDING:
+        elif (
+            subject.agent is not None
+            and subject.grant is None
+            and subject.agent.status == Agent.Status.ONBOARDING
+            and request.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE
+        ):
             catalog.agent_set_status(
                 agent=subject.agent, status=Agent.Status.DRAFT, reason=f"request #{request.pk} withdrawn"
             )

@@ -51,6 +51,7 @@ class ApprovalRequest(models.Model):
         TOOL_GRANT = "tool_grant", "tool access grant"
         RECERTIFICATION = "recertification"
         RE_REVIEW = "re_review", "re-review after a riskier change"
+        AUTONOMY_CHANGE = "autonomy_change", "autonomy change"
 
     class State(models.TextChoices):
         DRAFT = "draft"
@@ -81,6 +82,9 @@ class ApprovalRequest(models.Model):
     bound_facts = models.JSONField(default=dict)
     facts_fingerprint = models.CharField(max_length=64, blank=True)
     policy_snapshot = models.JSONField(default=dict)
+    # What an autonomy change asks for, {field: {"before", "after"}}: the catalog holds it until the request is
+    # approved, and the request is checked, scored and fingerprinted on the facts as they would be.
+    proposed_changes = models.JSONField(default=dict, blank=True)
     round = models.PositiveSmallIntegerField(default=1)
     current_stage = models.PositiveSmallIntegerField(default=0)
     # The group that decides the current stage, denormalised from the snapshot so queues are one indexed query.

@@ -3,6 +3,7 @@ recertification requests and expiry of stale requests."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -149,7 +150,8 @@ def open_recertifications(*, now: datetime | None = None) -> int:
                 != 1
             ):
                 continue
-            subject = subject_of(approved)
+            # A recertification reviews the subject as it is (an approved autonomy change is written by now).
+            subject = replace(subject_of(approved), proposed={})
             if subject.grant is not None and subject.grant.status != ToolGrant.Status.APPROVED:
                 continue
             try:

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import OperationalError
 
-from approvals.checks import Subject
+from approvals.checks import Subject, proposed_agent_assessment
 from approvals.models import ApprovalRequest, Decision
 from catalog import facts as catalog_facts
 from catalog import risk, scoring
@@ -84,7 +84,8 @@ def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False) -> 
             tools = tools.prefetch_related("capabilities")
         return Subject(agent=None, tool=tools.get(pk=request.tool_id), grant=None)
     agent_id = cast(int, request.agent_id)  # neither a grant nor a tool: the request's one subject is an agent
-    return Subject(agent=Agent.objects.select_related("owner").get(pk=agent_id), tool=None, grant=None)
+    agent = Agent.objects.select_related("owner").get(pk=agent_id)
+    return Subject(agent=agent, tool=None, grant=None, proposed=dict(request.proposed_changes or {}))
 
 
 def _subject_key(subject: Subject) -> str:
@@ -105,6 +106,9 @@ def _owning_team_id(subject: Subject) -> int:
 def _title(kind: str, subject: Subject) -> str:
     if subject.grant is not None:
         return f"{subject.grant.agent.name} → {subject.grant.tool.name} ({subject.grant.environment})"
+    if "autonomy_level" in subject.proposed:
+        change = subject.proposed["autonomy_level"]
+        return f"{subject.entity.display_name}: autonomy {change['before'] or 'unknown'} → {change['after']}"
     return subject.entity.display_name
 
 
@@ -114,6 +118,8 @@ def current_assessment(subject: Subject) -> dict[str, Any]:
     if subject.tool is not None:
         return risk.assess_tool(scoring.tool_facts(subject.tool)).to_dict()
     assert subject.agent is not None
+    if subject.proposed:
+        return proposed_agent_assessment(subject).to_dict()
     return dict(subject.agent.risk) or risk.assess_agent(scoring.agent_facts(subject.agent)).to_dict()
 
 
@@ -123,8 +129,9 @@ def reviewed_facts(subject: Subject) -> catalog_facts.ReviewedFacts:
         return catalog_facts.grant_reviewed_facts(subject.grant)
     if subject.tool is not None:
         return catalog_facts.tool_reviewed_facts(subject.tool)
-    assert subject.agent is not None
-    return catalog_facts.agent_reviewed_facts(subject.agent)
+    agent = subject.reviewed_agent
+    assert agent is not None
+    return catalog_facts.agent_reviewed_facts(agent)
 
 
 def bound_facts(subject: Subject) -> dict[str, Any]:

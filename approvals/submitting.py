@@ -48,8 +48,10 @@ def request_submit(
     previous: ApprovalRequest | None = None,
     check_permission: bool = True,
     draft: bool = False,
+    proposed: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
-    """Open a request and start its checks, or keep it as a draft (`draft=True`) to submit later."""
+    """Open a request and start its checks, or keep it as a draft (`draft=True`) to submit later. `proposed`: the
+    agent's facts an autonomy change asks for ({field: {"before", "after"}}; see autonomy_change_submit)."""
     if kind not in ApprovalRequest.Kind.values:
         raise ApprovalError({"kind": f"must be one of {', '.join(ApprovalRequest.Kind.values)}."})
     if sum(x is not None for x in (agent, tool, grant)) != 1:
@@ -60,16 +62,33 @@ def request_submit(
         ApprovalRequest.Kind.AGENT_ONBOARDING: agent is not None,
         ApprovalRequest.Kind.TOOL_ONBOARDING: tool is not None,
         ApprovalRequest.Kind.TOOL_GRANT: grant is not None,
+        ApprovalRequest.Kind.AUTONOMY_CHANGE: agent is not None and bool(proposed),
     }
     if kind in expected and not expected[kind]:
-        subject_name = {"agent_onboarding": "agent", "tool_onboarding": "tool", "tool_grant": "grant"}[kind]
+        subject_name = {
+            "agent_onboarding": "agent",
+            "tool_onboarding": "tool",
+            "tool_grant": "grant",
+            "autonomy_change": "change of an agent's facts",
+        }[kind]
         raise ApprovalError({"subject": f"a {kind.replace('_', ' ')} request is about a {subject_name}."})
-    if check_permission and kind in (ApprovalRequest.Kind.RECERTIFICATION, ApprovalRequest.Kind.RE_REVIEW):
-        raise ApprovalError({"kind": "recertification and re-review requests are opened by the portal itself."})
+    if check_permission and kind in (
+        ApprovalRequest.Kind.RECERTIFICATION,
+        ApprovalRequest.Kind.RE_REVIEW,
+        ApprovalRequest.Kind.AUTONOMY_CHANGE,
+    ):
+        raise ApprovalError(
+            {
+                "kind": "recertification and re-review requests are opened by the portal itself; an autonomy change "
+                "by changing the agent's autonomy level."
+            }
+        )
     if kind == ApprovalRequest.Kind.TOOL_GRANT and grant is not None and grant.is_active:
         expiry = f" until {grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""
         raise ApprovalConflict(f"This grant is already approved{expiry}; recertification renews it.")
-    subject = Subject(agent=grant.agent if grant else agent, tool=grant.tool if grant else tool, grant=grant)
+    subject = Subject(
+        agent=grant.agent if grant else agent, tool=grant.tool if grant else tool, grant=grant, proposed=proposed or {}
+    )
     if subject.tool is not None:  # the risk and the reviewed facts both read them: once
         prefetch_related_objects([subject.tool], "capabilities")
     team_id = _owning_team_id(subject)
@@ -125,6 +144,7 @@ def _submit_locked(
         bound_facts=facts,
         facts_fingerprint=reviewed.fingerprint,
         policy_snapshot=policy_snapshot(tier),
+        proposed_changes=subject.proposed,
         justification=justification,
         previous=previous,
         submitted_at=now,
@@ -141,11 +161,16 @@ def _submit_locked(
         return request
     _mark_subject_in_review(kind, subject)
     _create_checks(request, subject)
-    audit_record(
-        action="approvals.request.submitted",
-        target=request,
-        changes={"kind": kind, "subject": request.subject_key, "tier": tier, "attested": False, "round": 1},
-    )
+    changes: dict[str, Any] = {
+        "kind": kind,
+        "subject": request.subject_key,
+        "tier": tier,
+        "attested": False,
+        "round": 1,
+    }
+    if subject.proposed:
+        changes["proposed"] = subject.proposed
+    audit_record(action="approvals.request.submitted", target=request, changes=changes)
     return request
 
 
@@ -283,3 +308,35 @@ def grant_request_submit(
         justification=justification,
         attest=attest,
     )
+
+
+def autonomy_change_submit(
+    *, actor: User, agent: Agent, current: int | None, requested: int, justification: str = ""
+) -> tuple[ApprovalRequest, bool]:
+    """File the request that holds a raise of `agent`'s autonomy to `requested` until it is approved (the catalog
+    keeps `current` meanwhile); (request, True). One such request per agent is open at a time: asking again for the
+    level it asks for answers it, (request, False), so a re-import or a retried call files nothing twice; asking
+    for another level is an ApprovalConflict naming it. The caller (catalog.services.agent_update, through
+    runtime.autonomy) checked that `actor` may edit the agent and holds the agent's row lock."""
+    open_request = ApprovalRequest.objects.filter(
+        agent=agent, kind=ApprovalRequest.Kind.AUTONOMY_CHANGE, state__in=OPEN_STATES
+    ).first()
+    if open_request is not None:
+        asked = open_request.proposed_changes.get("autonomy_level", {}).get("after")
+        if asked == requested:
+            return open_request, False
+        raise ApprovalConflict(
+            f"Autonomy {asked} is already requested for {agent.name} in request #{open_request.pk} "
+            f"({open_request.get_state_display()}); withdraw it or wait for its decision before asking for "
+            f"autonomy {requested}."
+        )
+    request = request_submit(
+        actor=actor,
+        kind=ApprovalRequest.Kind.AUTONOMY_CHANGE,
+        agent=agent,
+        justification=justification
+        or f"Raise autonomy from {current or 'unknown'} to {requested}; runtime evidence is checked.",
+        check_permission=False,
+        proposed={"autonomy_level": {"before": current, "after": requested}},
+    )
+    return request, True

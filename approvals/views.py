@@ -416,7 +416,10 @@ def request_grant(request: HttpRequest) -> HttpResponse:
 def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
     """The approval status of an agent or tool, the forms that start its requests, and its active grants."""
     recent = selectors.recent_requests_for(entity=entity, limit=RECENT_REQUESTS)
-    open_request = next((item for item in recent if item.is_open), None)
+    # An open autonomy change (shown in the runtime panel) does not stop the agent's own onboarding.
+    open_request = next(
+        (item for item in recent if item.is_open and item.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE), None
+    )
     is_agent = isinstance(entity, Agent)
     can_request = catalog_services.can_create_for(user, entity.owner)
     grants = selectors.active_grants_for(entity=entity)

@@ -42,6 +42,8 @@ class ImportReport:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     owner_changes: list[dict[str, Any]] = field(default_factory=list)
     adopted: list[dict[str, Any]] = field(default_factory=list)
+    # Changes not written because they wait for an approval (raising an agent's autonomy to 4 or 5).
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def add_outcome(self, entity: ParsedEntity, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -54,6 +56,24 @@ class ImportReport:
                 "outcome": outcome,
             }
         )
+
+    def hold(self, entity: ParsedEntity, changes: list[Any]) -> None:
+        """Record the catalog.services.HeldChange list of an updated agent."""
+        for change in changes:
+            message = change.message
+            if self.dry_run:
+                message = f"Autonomy {change.requested} would wait for an approval request (dry run: none filed)."
+            self.held.append(
+                {
+                    "kind": entity.kind,
+                    "name": entity.name,
+                    "field": change.field,
+                    "current": change.current,
+                    "requested": change.requested,
+                    "request": None if self.dry_run else change.request_id,
+                    "message": f"{entity.kind} {entity.name}: {message}",
+                }
+            )
 
     def fail(
         self, entity: ParsedEntity | None, source: str, index: int | None, errors: Mapping[str, list[str]]
@@ -82,6 +102,7 @@ class ImportReport:
             "conflicts": self.conflicts,
             "owner_changes": self.owner_changes,
             "adopted": self.adopted,
+            "held": self.held,
             "entities": self.outcomes,
         }
 

@@ -48,6 +48,7 @@ from catalog.quick_clean import CleanCheck, clean_check
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.teams import team_create, team_set_member
 from portal.audit import audit_record_many
+from portal.errors import Conflict
 from portal.roles import user_is_platform_admin
 from portal.types import User
 
@@ -225,7 +226,7 @@ def _one(entity: ParsedEntity, context: _Context, handler: Any) -> None:
             outcome = handler(entity, context)
     except services.CatalogError as exc:
         context.report.fail(entity, entity.source, entity.index, exc.errors)
-    except services.CatalogPermissionError as exc:
+    except (services.CatalogPermissionError, Conflict) as exc:  # Conflict: e.g. another autonomy level is pending
         context.report.fail(entity, entity.source, entity.index, {"": [str(exc)]})
     except ValidationError as exc:
         context.report.fail(
@@ -542,6 +543,8 @@ def _update_existing(
         updated = services.tool_update(
             actor=context.actor, tool=instance, data=data, check_permission=context.actor is not None
         )
+    if isinstance(updated, Agent) and updated.held_changes:
+        context.report.hold(entity, updated.held_changes)
     if updated.owner.name != previous_owner:
         context.report.owner_changes.append(
             {"kind": entity.kind, "name": updated.name, "from": previous_owner, "to": updated.owner.name}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -267,6 +269,9 @@ class Agent(CatalogEntity):
     environments = models.JSONField(default=list, blank=True)
     skills = models.JSONField(default=list, blank=True)
     requested_tools = models.JSONField(default=list, blank=True, help_text="Tool names the descriptor asks for.")
+    # Not a column: what catalog.services.agent_update held for approval instead of writing (HeldChange: raising
+    # autonomy to 4 or 5); set on the agent that function returns.
+    held_changes: list[Any]
 
     class Meta:
         ordering = ["name"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -102,6 +103,28 @@ class CatalogPermissionError(PermissionDenied):
 
 class CatalogConflict(Conflict):
     pass
+
+
+@dataclass(frozen=True)
+class HeldChange:
+    """A change agent_update did not write because it needs an approval first (raising autonomy to 4 or 5)."""
+
+    field: str
+    current: Any
+    requested: Any
+    # The approval request that holds it (applied when approved), or None when none could be filed (no person).
+    request_id: int | None
+    message: str
+    request_api_url: str = ""  # the request in the REST API (the agent's page links it for people)
+
+
+# Raising an agent's autonomy to these levels (from a lower or unknown one) waits for an approval.
+AUTONOMY_NEEDS_APPROVAL = (4, 5)
+# Set by the runtime app (AppConfig.ready), which owns the autonomy gate: called with actor, agent (locked, written
+# with its current level), current and requested (levels) for such a raise; files the approval request that holds
+# it and returns the HeldChange. Unset (no app to approve it), the raise is written at once. The catalog knows
+# nothing of approvals (import-linter contract).
+autonomy_gate: Callable[..., HeldChange] | None = None
 
 
 def can_edit(user: User | AnonymousUser, entity: Agent | Tool) -> bool:
@@ -343,7 +366,11 @@ def agent_update(
     data: Mapping[str, Any],
     check_permission: bool = True,
     strict_calls: bool = True,
+    approved_in: int | None = None,
 ) -> Agent:
+    """Change an agent's facts. A raise of its autonomy that the gate (`autonomy_gate`) holds is not written: the
+    agent keeps its level, the rest of the change is written, and the returned agent's `held_changes` say where the
+    raise waits. `approved_in`: the id of the approved request whose change this writes (past the gate)."""
     agent = Agent.objects.select_for_update().get(pk=agent.pk)
     if check_permission and actor is not None and not can_edit(actor, agent):
         raise CatalogPermissionError(f"Only maintainers of team {agent.owner.name!r} or platform admins can edit it.")
@@ -368,6 +395,10 @@ def agent_update(
     _validate_entity(agent, errors, data)
     if errors:
         raise CatalogError(errors)
+    current_level, requested_level = before["autonomy_level"], agent.autonomy_level
+    hold = approved_in is None and autonomy_gate is not None and _raises_gated(current_level, requested_level)
+    if hold:  # written with its current level; the gate files the raise below, once the rest is written
+        agent.autonomy_level = current_level
     if "tools" in relations:
         agent.requested_tools = relations["tools"]
     agent.save()
@@ -390,11 +421,22 @@ def agent_update(
     agent_rescore(agent)
     _index_agent(agent)
     if changes:
-        audit_record(action="catalog.agent.updated", target=agent, changes=changes)
+        audit = {**changes, "approved_in": approved_in} if approved_in is not None else changes
+        audit_record(action="catalog.agent.updated", target=agent, changes=audit)
         _facts_changed(agent, changes, previous_tier)
     if agent.owner_id != previous_owner.pk:
         owner_changed.send(sender=Agent, instance=agent, previous_owner=previous_owner, owner=agent.owner)
+    agent.held_changes = []
+    if hold:
+        assert autonomy_gate is not None
+        # In this transaction: the request and the rest of the change land together, or neither does.
+        agent.held_changes = [autonomy_gate(actor=actor, agent=agent, current=current_level, requested=requested_level)]
     return agent
+
+
+def _raises_gated(current: int | None, requested: int | None) -> bool:
+    """A raise into the levels that need an approval; lowering, or raising within 1-3, is written at once."""
+    return requested is not None and requested in AUTONOMY_NEEDS_APPROVAL and (current is None or requested > current)
 
 
 @transaction.atomic

@@ -28,6 +28,7 @@ from catalog.import_runs import import_run_queue, import_run_visible, import_run
 from catalog.importing import import_inputs
 from catalog.models import Agent, ImportRun, Team, Tool
 from catalog.risk import MAX_SCORE
+from portal.errors import Conflict
 from portal.roles import user_is_platform_admin
 
 SORT_CHOICES = (
@@ -175,9 +176,13 @@ def _entity_form(request: HttpRequest, *, kind: str, instance: Agent | Tool | No
             raise PermissionDenied(str(exc)) from exc
         except services.CatalogError as exc:
             form.add_service_errors(exc.errors)
+        except Conflict as exc:  # another autonomy level already waits for approval
+            form.add_service_errors({"autonomy_level": [str(exc)]})
         else:
             verb = "added" if instance is None else "saved"
             messages.success(request, f"{kind.capitalize()} “{entity.name}” {verb}.")
+            for held in getattr(entity, "held_changes", []):
+                messages.warning(request, held.message)
             return redirect(f"catalog:{kind}", entity.name)
     return render(request, "catalog/entity_form.html", {"form": form, "kind": kind, "entity": instance})
 

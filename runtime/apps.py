@@ -24,14 +24,15 @@ class RuntimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from catalog.signals import entity_changed, grant_check_denied
+        from catalog import services as catalog_services
+        from catalog.signals import grant_check_denied
         from portal import tokens
         from runtime import autonomy, metrics  # noqa: F401  (metrics: Prometheus collectors)
         from runtime.selectors import bind_agent_token
 
         tokens.agent_binder = bind_agent_token
         autonomy.register()
-        entity_changed.connect(autonomy.on_agent_changed, dispatch_uid="runtime-autonomy-gate")
+        catalog_services.autonomy_gate = autonomy.hold_autonomy_raise
         grant_check_denied.connect(_record_denied_check, dispatch_uid="runtime-denied-check-finding")
 
     def seed_demo(self, stdout: Any) -> None:

@@ -1,11 +1,12 @@
 """The autonomy gate: raising an agent to level 4 or 5 needs evidence from runtime. N days of telemetry with a
 tool-call error rate under the threshold, no open findings, and a passing eval result. The evidence is computed here
-and attached to the approval request as the `autonomy_evidence` check (registered with approvals at start-up);
-raising the level opens a re-review request, so the change goes through approvals."""
+and attached to the approval request as the `autonomy_evidence` check (registered with approvals at start-up).
+
+The catalog holds such a raise (catalog.services.autonomy_gate, set to `hold_autonomy_raise` at start-up): the agent
+keeps its level, an `autonomy_change` request records the requested one, and approving it writes the level."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import date, timedelta
 from typing import Any
@@ -15,11 +16,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from catalog.models import Agent
+from catalog.services import AUTONOMY_NEEDS_APPROVAL, HeldChange
 from runtime.models import Finding, ModelUsageDaily, ToolUsageDaily
 from runtime.selectors import latest_evaluation
 
 logger = logging.getLogger(__name__)
-GATED_LEVELS = (4, 5)
+GATED_LEVELS = AUTONOMY_NEEDS_APPROVAL
 CHECK_NAME = "autonomy_evidence"
 
 
@@ -85,19 +87,17 @@ def autonomy_evidence(*, agent: Agent, level: int, today: date | None = None) ->
 
 
 def _applies(kind: str, subject: Any) -> bool:
-    agent = subject.agent
-    return (
-        kind == "re_review"
-        and subject.grant is None
-        and agent is not None
-        and (agent.autonomy_level or 0) in GATED_LEVELS
-    )
+    return kind == "autonomy_change" and subject.agent is not None and "autonomy_level" in subject.proposed
+
+
+def requested_level(subject: Any) -> int:
+    return int(subject.proposed["autonomy_level"]["after"])
 
 
 def check_autonomy_evidence(subject: Any) -> Any:
     from approvals.checks import CheckResult
 
-    evidence = autonomy_evidence(agent=subject.agent, level=subject.agent.autonomy_level)
+    evidence = autonomy_evidence(agent=subject.agent, level=requested_level(subject))
     if evidence["satisfied"]:
         summary = (
             f"Evidence for autonomy {evidence['level']}: {evidence['days_with_telemetry']} days of telemetry, "
@@ -114,32 +114,61 @@ def register() -> None:
     register_check(CHECK_NAME, "Runtime evidence for autonomy 4-5", check_autonomy_evidence, _applies)
 
 
-def on_agent_changed(sender: Any, instance: Any, changes: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    """Raising autonomy to 4 or 5 opens a re-review (unless one is open already, e.g. because the tier rose):
-    the request carries the evidence check, so people decide with the evidence in front of them."""
-    if not isinstance(instance, Agent) or not changes or "autonomy_level" not in changes:
-        return
-    before = changes["autonomy_level"].get("before") or 0
-    after = changes["autonomy_level"].get("after") or 0
-    if after not in GATED_LEVELS or after <= before:
-        return
-    from django.contrib.auth import get_user_model
+def hold_autonomy_raise(*, actor: Any, agent: Agent, current: int | None, requested: int) -> HeldChange:
+    """catalog.services.autonomy_gate: file (or find) the autonomy change request that holds the raise, with the
+    evidence check attached. Without a person to ask (an import by the system), nothing is filed: the level is
+    not written, and the change says who can ask for it. A raise to another level than the one an open request
+    asks for is an ApprovalConflict (409) naming that request."""
+    from django.urls import reverse
 
-    from approvals.services import ApprovalConflict, ApprovalError
-    from approvals.submitting import request_submit
-    from portal.context import current_actor
+    from approvals.submitting import autonomy_change_submit
 
-    actor = current_actor()
-    user = get_user_model().objects.filter(pk=actor.user_id).first() if actor.user_id else None
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     if user is None:
-        logger.warning("autonomy of %s raised to %s without a person to request the re-review", instance.name, after)
-        return
-    # A request for this agent may be open already (e.g. the tier rose too): the evidence check runs in that one.
-    with contextlib.suppress(ApprovalConflict, ApprovalError):
-        request_submit(
-            actor=user,
-            kind="re_review",
-            agent=instance,
-            justification=f"Autonomy raised from {before or 'unknown'} to {after}; runtime evidence is checked.",
-            check_permission=False,
+        logger.warning("autonomy of %s not raised to %s: no person to request it", agent.name, requested)
+        return HeldChange(
+            field="autonomy_level",
+            current=current,
+            requested=requested,
+            request_id=None,
+            message=(
+                f"Autonomy {requested} not applied: raising an agent to 4 or 5 goes through an approval request, "
+                f"which a person files (a maintainer of {agent.owner.name} changing it in the portal, the API, or "
+                "an import of their own)."
+            ),
         )
+    request, _ = autonomy_change_submit(actor=user, agent=agent, current=current, requested=requested)
+    waiting = "waiting for approval"
+    if request.state == request.State.CHANGES_REQUESTED:
+        waiting = "changes requested (resubmit it when the evidence is there)"
+    return HeldChange(
+        field="autonomy_level",
+        current=current,
+        requested=requested,
+        request_id=request.pk,
+        message=f"Autonomy {requested} requested: request #{request.pk}, {waiting}.",
+        request_api_url=reverse("approvals-api:request-detail", args=[request.pk]),
+    )
+
+
+def open_autonomy_request(*, agent: Agent) -> dict[str, Any] | None:
+    """The agent's open autonomy change request for its page: the levels, the state and the evidence check of the
+    current round (its summary once run)."""
+    from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun
+
+    request = (
+        ApprovalRequest.objects.filter(agent=agent, kind=ApprovalRequest.Kind.AUTONOMY_CHANGE, state__in=OPEN_STATES)
+        .order_by("-pk")
+        .first()
+    )
+    if request is None:
+        return None
+    change = request.proposed_changes.get("autonomy_level") or {}
+    check = CheckRun.objects.filter(request=request, round=request.round, name=CHECK_NAME).first()
+    return {
+        "request": request,
+        "current": agent.autonomy_level,
+        "requested": change.get("after"),
+        "evidence_status": check.status if check is not None else "",
+        "evidence_summary": check.summary if check is not None else "",
+    }

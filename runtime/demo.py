@@ -1,5 +1,6 @@
 """Demo telemetry for `make run`: two weeks of calls by the demo agents (through the same ingest path as
-/v1/traces), a few ungranted calls and a shadow agent so findings exist, eval results, scorecards and KPI rows."""
+/v1/traces), a few ungranted calls and a shadow agent so findings exist, eval results, scorecards and KPI rows, and
+one agent asking for autonomy 4 (an autonomy change request with its runtime evidence)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from catalog.models import Agent, ToolGrant
+from catalog import services as catalog
+from catalog.models import Agent, TeamMembership, ToolGrant
+from portal.context import acting_as, actor_for_user
 from runtime.ingest import ingest
 from runtime.kpis import kpis_snapshot
 from runtime.models import Evaluation, KpiSnapshot, SpanRecord
@@ -100,6 +103,7 @@ def seed(*, stdout: Any = None, days: int = 14, calls_per_day: int = 40, rng_see
         Evaluation.objects.get_or_create(
             agent_name=agent.name, suite="golden", defaults={"passed": True, "score": 0.92}
         )
+    _ask_for_autonomy(agents[:2], stdout)
     scorecards_compute()
     kpis_snapshot()
     today = now.date()
@@ -116,3 +120,25 @@ def seed(*, stdout: Any = None, days: int = 14, calls_per_day: int = 40, rng_see
     if stdout is not None:
         stdout.write(f"runtime demo: {len(spans)} spans over {days} days, scorecards and KPIs computed")
     return len(spans)
+
+
+def _ask_for_autonomy(agents: list[Agent], stdout: Any) -> None:
+    """A maintainer of one of the evaluated agents raises it to autonomy 4: the gate holds the raise in an autonomy
+    change request whose evidence check runs on the demo telemetry."""
+    for agent in agents:
+        if agent.autonomy_level is not None and agent.autonomy_level >= 4:
+            continue
+        membership = (
+            TeamMembership.objects.filter(
+                team_id=agent.owner_id, role=TeamMembership.Role.MAINTAINER, user__is_active=True
+            )
+            .select_related("user")
+            .first()
+        )
+        if membership is None:
+            continue
+        with acting_as(actor_for_user(membership.user)):  # type: ignore[arg-type]
+            updated = catalog.agent_update(actor=membership.user, agent=agent, data={"autonomy_level": 4})
+        if stdout is not None:
+            stdout.write(f"runtime demo: {agent.name}: " + "; ".join(held.message for held in updated.held_changes))
+        return

@@ -17,6 +17,7 @@ from catalog.models import Agent
 from catalog.services import CatalogError, CatalogPermissionError
 from runtime import findings as finding_services
 from runtime import selectors
+from runtime.autonomy import open_autonomy_request
 from runtime.models import Finding, Scorecard
 
 ENTITY_FINDINGS = 10
@@ -112,6 +113,7 @@ def entity_panels(entity: Any, user: AbstractBaseUser | AnonymousUser) -> list[d
     }
     if is_agent:
         panel["usage"] = selectors.agent_usage(agent=entity, days=30, grants=list(entity.grants.all()))
+        panel["autonomy_request"] = open_autonomy_request(agent=entity)
     else:
         panel["callers"] = selectors.tool_callers(tool_name=entity.name)
     return [panel]

@@ -200,7 +200,7 @@ class ApprovalRequestSerializer(serializers.Serializer):
         enum_name="ApprovalKindEnum",
         choices=ApprovalRequest.Kind.choices,
         read_only=True,
-        help_text="agent_onboarding, tool_onboarding, tool_grant, recertification or re_review.",
+        help_text="agent_onboarding, tool_onboarding, tool_grant, recertification, re_review or autonomy_change.",
     )
     state = NamedChoiceField(
         enum_name="ApprovalStateEnum",
@@ -269,6 +269,12 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     )
     facts_fingerprint = serializers.CharField(
         read_only=True, help_text="sha256 of the facts under review; send it back to approve (`decide`)."
+    )
+    proposed_changes = serializers.DictField(
+        child=FieldChangeSerializer(),
+        read_only=True,
+        help_text="An autonomy change's requested facts, {field: {before, after}}: held by the catalog until "
+        "approved; `bound_facts` and the risk are those of the agent with them. Empty for other kinds.",
     )
     policy = serializers.SerializerMethodField(help_text="The policy snapshot this request is reviewed under.")
     stages = serializers.SerializerMethodField(help_text="The policy's stages and where each stands this round.")

@@ -150,9 +150,9 @@ def test_a_change_of_either_end_sends_an_open_grant_request_back_to_checks(
     request = submitted(django_capture_on_commit_callbacks, world["owner"], kind="tool_grant", grant=grant)
     assert request.state == "in_review"
     with django_capture_on_commit_callbacks(execute=True):
-        catalog.agent_update(actor=world["owner"], agent=agent, data={"autonomy_level": 4})
+        catalog.agent_update(actor=world["owner"], agent=agent, data={"autonomy_level": 3})  # 4-5 would wait
     request.refresh_from_db()
-    assert (request.round, request.bound_facts["autonomy_level"]) == (2, 4)
+    assert (request.round, request.bound_facts["autonomy_level"]) == (2, 3)
     with django_capture_on_commit_callbacks(execute=True):
         catalog.tool_update(actor=world["owner"], tool=tool, data={"reach": "closed"})
     request.refresh_from_db()

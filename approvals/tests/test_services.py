@@ -641,13 +641,13 @@ def test_agent_onboarding_activates_the_agent(world: dict[str, Any], django_capt
         data={
             "name": "helper-bot",
             "owner": "payments",
-            "autonomy_level": 3,
+            "autonomy_level": 4,  # declared at creation: onboarding reviews it (a later raise waits for approval)
             "human_in_loop": "per_action",
             "data_class": "confidential",
             "description": "Helps.",
         },
     )
-    catalog.agent_update(actor=world["owner"], agent=agent, data={"autonomy_level": 4, "data_class": "restricted"})
+    catalog.agent_update(actor=world["owner"], agent=agent, data={"data_class": "restricted"})
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="agent_onboarding", agent=agent)
     agent.refresh_from_db()
     assert (request.tier, request.state, agent.status) == ("medium", "in_review", "onboarding")

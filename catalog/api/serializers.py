@@ -240,6 +240,36 @@ class AgentDetailSerializer(AgentSerializer):
     grants = GrantSummarySerializer(many=True, read_only=True, help_text="Its tool grants in every environment.")
 
 
+class HeldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The fact that was not written, e.g. autonomy_level.")
+    current = serializers.JSONField(help_text="Its value, which stays until the request is approved.")
+    requested = serializers.JSONField(help_text="The value asked for.")
+    request = serializers.IntegerField(
+        allow_null=True, help_text="The approval request that holds it (null: none filed, `message` says why)."
+    )
+    message = serializers.CharField(help_text="What happened, for people.")
+
+
+class AgentUpdatedSerializer(AgentDetailSerializer):
+    pending = serializers.SerializerMethodField(
+        help_text="Changes held for approval instead of written (raising autonomy to 4 or 5): the agent above "
+        "keeps its current value until the request named here is approved. Empty when everything was written."
+    )
+
+    @extend_schema_field(HeldChangeSerializer(many=True))
+    def get_pending(self, agent: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "field": held.field,
+                "current": held.current,
+                "requested": held.requested,
+                "request": held.request_id,
+                "message": held.message,
+            }
+            for held in self.context.get("held", [])
+        ]
+
+
 class AgentWriteSerializer(serializers.Serializer):
     """Plain keys the services take. On PUT, keys left out go back to their defaults (unknown facts become null)."""
 
@@ -707,6 +737,11 @@ class ImportOutcomeSerializer(serializers.Serializer):
     outcome = serializers.CharField(help_text="created, updated, unchanged or failed.")
 
 
+class HeldImportChangeSerializer(HeldChangeSerializer):
+    kind = serializers.CharField(help_text="agent.")
+    name = serializers.CharField(help_text="Entity name.")
+
+
 class ImportReportSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
     created = serializers.IntegerField(help_text="Entities created.")
@@ -718,6 +753,9 @@ class ImportReportSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField(), help_text="Values left out, with reasons.")
     skipped_items = serializers.ListField(child=serializers.DictField(), help_text="What was skipped and why.")
     entities = ImportOutcomeSerializer(many=True, help_text="The outcome of each entity.")
+    held = HeldImportChangeSerializer(
+        many=True, help_text="Changes not written because they wait for an approval (autonomy raised to 4 or 5)."
+    )
 
 
 # The import's 400: the one error shape, whose `fields` carries the report when documents failed, or names the bad

@@ -92,6 +92,28 @@ def _entity_list(view: viewsets.GenericViewSet, request: Request) -> Response:
 
 # --- agents -------------------------------------------------------------------------------------------------
 
+HELD_AUTONOMY = (
+    "Raising `autonomy_level` to 4 or 5 is not written: it files an approval request (with the runtime evidence "
+    "check) and the answer is 202 with the agent as it stays, `pending` naming the request, and `Location` its URL; "
+    "approving the request writes the level. The rest of the change is written. While such a request is open, asking "
+    "for another level is 409 (the same level answers the open request again)."
+)
+PENDING_LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    location=OpenApiParameter.HEADER,
+    response=[202],
+    description="The approval request that holds the pending change (GET it under /api/v1/approvals/requests/).",
+)
+AGENT_UPDATE_RESPONSES = {
+    200: OpenApiResponse(s.AgentUpdatedSerializer, description="Written; `pending` is empty."),
+    202: OpenApiResponse(
+        s.AgentUpdatedSerializer, description="Written except what `pending` lists, which waits for approval."
+    ),
+    **DETAIL_WRITE_ERRORS,
+    409: OpenApiResponse(s.ErrorSerializer, description="Another autonomy level is already waiting for approval."),
+}
+
 
 @extend_schema_view(
     list=extend_schema(summary="List agents", description="Filter, search (`q`) and page through agents."),
@@ -104,14 +126,18 @@ def _entity_list(view: viewsets.GenericViewSet, request: Request) -> Response:
     ),
     update=extend_schema(
         summary="Replace an agent's facts",
-        description="Keys left out go back to their defaults; unknown risk facts count as their worst value.",
+        description="Keys left out go back to their defaults; unknown risk facts count as their worst value. "
+        + HELD_AUTONOMY,
         request=s.AgentWriteSerializer,
-        responses={200: s.AgentDetailSerializer, **DETAIL_WRITE_ERRORS},
+        responses=AGENT_UPDATE_RESPONSES,
+        parameters=[PENDING_LOCATION],
     ),
     partial_update=extend_schema(
         summary="Change some of an agent's facts",
+        description=HELD_AUTONOMY,
         request=s.AgentWriteSerializer,
-        responses={200: s.AgentDetailSerializer, **DETAIL_WRITE_ERRORS},
+        responses=AGENT_UPDATE_RESPONSES,
+        parameters=[PENDING_LOCATION],
     ),
     destroy=extend_schema(summary="Delete an agent", responses={204: None, **DETAIL_WRITE_ERRORS}),
 )
@@ -148,7 +174,13 @@ class AgentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         payload = s.AgentWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
         agent = services.agent_update(actor=request.user, agent=agent, data=payload.validated_data)
-        return Response(s.AgentDetailSerializer(self._detail(agent.name)).data)
+        held = agent.held_changes
+        body = s.AgentUpdatedSerializer(self._detail(agent.name), context={"held": held}).data
+        filed = [change for change in held if change.request_api_url]
+        if not held:
+            return Response(body)
+        headers = {"Location": request.build_absolute_uri(filed[0].request_api_url)} if filed else {}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
     def partial_update(self, request: Request, name: str) -> Response:
         return self.update(request, name, partial=True)

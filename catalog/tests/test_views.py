@@ -279,9 +279,9 @@ def _detail_queries(client: Any, url: str) -> int:
 # behind its active grants, and whether the viewer may file entities for the owner.
 PAGE_QUERIES = {("agent", "maintainer"): 13, ("tool", "maintainer"): 11, ("agent", "stranger"): 15}
 PAGE_QUERIES[("tool", "stranger")] = PAGE_QUERIES[("agent", "stranger")] - 2
-# The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool); and what each
-# active grant covers (the capabilities of its tool).
-RUNTIME_PANEL_QUERIES = {"agent": 4, "tool": 3}
+# The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool), and an agent's
+# open autonomy change request (none here); and what each active grant covers (the capabilities of its tool).
+RUNTIME_PANEL_QUERIES = {"agent": 5, "tool": 3}
 COVERAGE_QUERIES = 1
 
 

@@ -66,6 +66,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  adopted: {adoption['kind']} {adoption['name']} from {adoption['from']} (now {adoption['to']})"
             )
+        for held in report.held:
+            self.stdout.write(f"  held for approval: {held['message']}")
         for conflict in report.conflicts:
             self.stderr.write(
                 self.style.ERROR(
