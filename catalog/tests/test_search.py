@@ -376,3 +376,15 @@ def test_a_nul_byte_in_any_search_parameter_is_dropped_not_sent_to_the_database(
     assert CatalogQuery.from_params({"q": "a\x00b", "owner": ["x\x00"]}) == CatalogQuery(
         q="ab", filters={"owner": ["x"]}, sort="relevance"
     )
+
+
+def test_the_catalog_page_says_how_it_read_a_misspelt_word(team: Any, client: Any, make_user: Any) -> None:
+    make_tool(team, "kubernetes-mcp", description="Deploys workloads.")
+    client.force_login(make_user("reader"))
+
+    page = client.get("/catalog/", {"q": "kubernets"}).content.decode()
+    plain = client.get("/catalog/", {"q": "kubernetes"}).content.decode()
+
+    assert "kubernetes-mcp" in page
+    assert "“kubernets” as “kubernetes”" in page and 'data-testid="search-corrections"' in page
+    assert 'data-testid="search-corrections"' not in plain
