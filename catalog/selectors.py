@@ -319,15 +319,12 @@ def tool_detail(*, name: str) -> Tool:
 
 
 def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:
-    """The agent for its page, with its owner, models, neighbours (names only) and grants (each with its tool and
-    the tool's owner, less the tool's long fields)."""
-    names_only = Agent.objects.only("id", "name").order_by("name")
+    """The agent for its page, with its owner, models and grants (each with its tool and the tool's owner, less the
+    tool's long fields). The agents it calls and is called by are `agent_relations`'s one query."""
     return (
         Agent.objects.select_related("owner")
         .prefetch_related(
             Prefetch("models_used", queryset=AIModel.objects.only("id", "name", "title", "provider").order_by("name")),
-            Prefetch("calls", queryset=names_only),
-            Prefetch("called_by", queryset=names_only),
             _agent_grants(),
         )
         .get(name=name.lower())
@@ -353,12 +350,22 @@ class AgentRelations:
 
 
 def agent_relations(*, agent: Agent) -> AgentRelations:
-    """The models an agent uses and the names of the agents it calls and is called by, from the rows
-    `agent_page_detail` prefetched."""
+    """The models an agent uses (the rows `agent_page_detail` prefetched) and the names of the agents it calls and
+    is called by: both directions of the `calls` link in one query (two prefetches cost the page a query each)."""
+    calls: list[str] = []
+    called_by: list[str] = []
+    links = Agent.calls.through.objects.filter(Q(from_agent_id=agent.pk) | Q(to_agent_id=agent.pk))
+    for caller_id, caller, callee_id, callee in links.values_list(
+        "from_agent_id", "from_agent__name", "to_agent_id", "to_agent__name"
+    ):
+        if caller_id == agent.pk:
+            calls.append(callee)
+        if callee_id == agent.pk:
+            called_by.append(caller)
     return AgentRelations(
         models=[{"name": m.name, "title": m.title, "provider": m.provider} for m in agent.models_used.all()],
-        calls=[other.name for other in agent.calls.all()],
-        called_by=[other.name for other in agent.called_by.all()],
+        calls=sorted(calls),
+        called_by=sorted(called_by),
     )
 
 
