@@ -167,21 +167,36 @@ def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
     """`entities` (agents or tools) narrowed to those matching the search words `q`: the API's `q`, with the
     catalog page's terms, prefixes and typo corrections. Best match first when at most RANK_IN_LISTS_AT_MOST
     match; more are left in the list's own order (by name), as ranking each of thousands of plausible matches cost
-    the API search several times its other work (bench.catalog, API search over gunicorn)."""
-    plan = search.plan_search(q)
+    the API search several times its other work (bench.catalog, API search over gunicorn). What the words match
+    is shared between requests until the next catalog write, as the catalog page's counts are (search_cache)."""
+    kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
+    plan, ids = _entity_matches(q, kind)
     if plan.matches_nothing:
         return entities.none()
     if not plan:
         return entities
-    kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
-    matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
-    # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the name
-    # index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
-    ids = list(matching.values_list("entity_id", flat=True))
     found = entities.filter(pk__in=RawSQL(*search.index().id_list(ids)))  # noqa: S611 - one array, not N values
     if len(ids) > RANK_IN_LISTS_AT_MOST:
         return found
     return found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
+
+
+def _entity_matches(q: str, kind: str) -> tuple[search.SearchPlan, list[int]]:
+    """The plan of the search words `q` and the ids of the agents or tools (`kind`) it matches, from the cache
+    while the catalog has not changed: the vocabulary and the index were two of the API search's seven queries."""
+    key = counts_key({"entity_search": q, "kind": kind})
+    cached: tuple[search.SearchPlan, list[int]] | None = cache.get(key)
+    if cached is None:
+        plan = search.plan_search(q)
+        ids: list[int] = []
+        if plan and not plan.matches_nothing:
+            entries = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
+            # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the
+            # name index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
+            ids = list(entries.values_list("entity_id", flat=True))
+        cached = (plan, ids)
+        cache.set(key, cached, TTL_SECONDS)
+    return cached
 
 
 def _facet_counts(

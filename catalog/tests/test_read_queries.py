@@ -69,15 +69,33 @@ def _queries(client: Any, url: str) -> int:
         # A full page is counted.
         ("/api/v1/tools/?owner=platform-ai&page_size=10", SIGNED_IN + 3),
         ("/api/v1/agents/?owner=platform-ai&lifecycle=production&page_size=10&page=2", SIGNED_IN + 4),
-        # A search: the vocabulary (its words are known: no corrections needed, still one look), the matching ids,
-        # the count of the filtered matches, the page, its related rows.
-        ("/api/v1/tools/?q=github&page_size=10", SIGNED_IN + 5),
-        ("/api/v1/agents/?q=reviewr&page_size=10", SIGNED_IN + 6),
+        # A search whose matches are shared (below): the count of the filtered matches, the page, its related rows.
+        ("/api/v1/tools/?q=github&page_size=10", SIGNED_IN + 3),
+        ("/api/v1/agents/?q=reviewr&page_size=10", SIGNED_IN + 4),
     ],
 )
 def test_it_pins_the_queries_of_the_api_lists(client: APIClient, catalog: Team, url: str, expected: int) -> None:
     client.get(url)  # content types and the like are cached after a first request, as in a running process
     assert _queries(client, url) == expected
+
+
+@pytest.mark.parametrize("url", ["/api/v1/tools/?q=github&page_size=10", "/api/v1/agents/?q=reviewr&page_size=10"])
+def test_it_looks_up_what_search_words_match_once_until_the_catalog_changes(
+    client: APIClient, catalog: Team, url: str
+) -> None:
+    client.get(url)
+    cache.clear()
+    # The vocabulary (for corrections; one look even when every word is known) and the matching ids come first.
+    first, again = _queries(client, url), _queries(client, url)
+    assert first == again + 2
+    names = [row["name"] for row in client.get(url).json()["results"]]
+
+    if "tools" in url:
+        services.tool_create(actor=None, data={"name": "github-new", "owner": catalog.name})
+    else:
+        services.agent_create(actor=None, data={"name": "reviewer-new", "owner": catalog.name})
+    assert _queries(client, url) == first, "a catalog write is a new generation: matched again"
+    assert client.get(url).json()["count"] == 31 and len(names) == 10
 
 
 def test_it_pins_the_queries_of_the_catalog_page(client: APIClient, catalog: Team) -> None:
