@@ -167,21 +167,36 @@ def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
     """`entities` (agents or tools) narrowed to those matching the search words `q`: the API's `q`, with the
     catalog page's terms, prefixes and typo corrections. Best match first when at most RANK_IN_LISTS_AT_MOST
     match; more are left in the list's own order (by name), as ranking each of thousands of plausible matches cost
-    the API search several times its other work (bench.catalog, API search over gunicorn)."""
-    plan = search.plan_search(q)
+    the API search several times its other work (bench.catalog, API search over gunicorn). What the words match
+    is shared between requests until the next catalog write, as the catalog page's counts are (search_cache)."""
+    kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
+    plan, ids = _entity_matches(q, kind)
     if plan.matches_nothing:
         return entities.none()
     if not plan:
         return entities
-    kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
-    matching = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
-    # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the name
-    # index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
-    ids = list(matching.values_list("entity_id", flat=True))
     found = entities.filter(pk__in=RawSQL(*search.index().id_list(ids)))  # noqa: S611 - one array, not N values
     if len(ids) > RANK_IN_LISTS_AT_MOST:
         return found
     return found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
+
+
+def _entity_matches(q: str, kind: str) -> tuple[search.SearchPlan, list[int]]:
+    """The plan of the search words `q` and the ids of the agents or tools (`kind`) it matches, from the cache
+    while the catalog has not changed: the vocabulary and the index were two of the API search's seven queries."""
+    key = counts_key({"entity_search": q, "kind": kind})
+    cached: tuple[search.SearchPlan, list[int]] | None = cache.get(key)
+    if cached is None:
+        plan = search.plan_search(q)
+        ids: list[int] = []
+        if plan and not plan.matches_nothing:
+            entries = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
+            # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the
+            # name index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
+            ids = list(entries.values_list("entity_id", flat=True))
+        cached = (plan, ids)
+        cache.set(key, cached, TTL_SECONDS)
+    return cached
 
 
 def _facet_counts(
@@ -319,15 +334,12 @@ def tool_detail(*, name: str) -> Tool:
 
 
 def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:
-    """The agent for its page, with its owner, models, neighbours (names only) and grants (each with its tool and
-    the tool's owner, less the tool's long fields)."""
-    names_only = Agent.objects.only("id", "name").order_by("name")
+    """The agent for its page, with its owner, models and grants (each with its tool and the tool's owner, less the
+    tool's long fields). The agents it calls and is called by are `agent_relations`'s one query."""
     return (
         Agent.objects.select_related("owner")
         .prefetch_related(
             Prefetch("models_used", queryset=AIModel.objects.only("id", "name", "title", "provider").order_by("name")),
-            Prefetch("calls", queryset=names_only),
-            Prefetch("called_by", queryset=names_only),
             _agent_grants(),
         )
         .get(name=name.lower())
@@ -353,12 +365,22 @@ class AgentRelations:
 
 
 def agent_relations(*, agent: Agent) -> AgentRelations:
-    """The models an agent uses and the names of the agents it calls and is called by, from the rows
-    `agent_page_detail` prefetched."""
+    """The models an agent uses (the rows `agent_page_detail` prefetched) and the names of the agents it calls and
+    is called by: both directions of the `calls` link in one query (two prefetches cost the page a query each)."""
+    calls: list[str] = []
+    called_by: list[str] = []
+    links = Agent.calls.through.objects.filter(Q(from_agent_id=agent.pk) | Q(to_agent_id=agent.pk))
+    for caller_id, caller, callee_id, callee in links.values_list(
+        "from_agent_id", "from_agent__name", "to_agent_id", "to_agent__name"
+    ):
+        if caller_id == agent.pk:
+            calls.append(callee)
+        if callee_id == agent.pk:
+            called_by.append(caller)
     return AgentRelations(
         models=[{"name": m.name, "title": m.title, "provider": m.provider} for m in agent.models_used.all()],
-        calls=[other.name for other in agent.calls.all()],
-        called_by=[other.name for other in agent.called_by.all()],
+        calls=sorted(calls),
+        called_by=sorted(called_by),
     )
 
 
