@@ -41,7 +41,7 @@ def test_it_opens_the_finding_at_the_first_denial_and_counts_repeats_after_the_i
     clock.now = 5.0
     deny(counter, capability="create_repo")  # the first denial after the interval writes what was counted
     finding = Finding.objects.get()
-    assert (finding.count, finding.capability) == (5, "create_repo")
+    assert (finding.count, finding.capability) == (5, "delete_repo")  # the detail of the denial that opened it
     assert finding.last_seen >= finding.first_seen
 
 
