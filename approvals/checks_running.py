@@ -102,6 +102,7 @@ def checks_run(*, request_id: int, round_number: int) -> ChecksOutcome:
     subject = subject_of(
         ApprovalRequest(pk=request_id, agent_id=first.agent_id, tool_id=first.tool_id, grant_id=first.grant_id),
         with_capabilities=True,
+        with_owner=False,
     )
     with SafeHttpClient().session() as http:
         by_name = run_round((c.name for c in claimed), subject, http)
