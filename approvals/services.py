@@ -68,10 +68,11 @@ class ApprovalConflict(Conflict):
     """The request changed meanwhile (another reviewer, a withdrawal, a double submit)."""
 
 
-def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False) -> Subject:
+def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False, with_owner: bool = True) -> Subject:
     """The request's agent, tool or grant. `with_capabilities` loads the tool's capabilities in the same go
-    (the checks and the risk read them several times). A tool comes without its owner team: nothing here needs
-    more of it than its id (the owner check reads the name itself)."""
+    (the checks and the risk read them several times). The agent or tool comes with its owner team (the reviewed
+    facts name it) unless `with_owner=False`: the checks need no more of it than its id (the owner check reads
+    the name itself), and joining it cost bench.approvals 0.6 ms of CPU per workflow."""
     if request.grant_id:
         grants = ToolGrant.objects.select_related("agent", "tool", "agent__owner", "tool__owner")
         if with_capabilities:
@@ -79,13 +80,13 @@ def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False) -> 
         grant = grants.get(pk=request.grant_id)
         return Subject(agent=grant.agent, tool=grant.tool, grant=grant)
     if request.tool_id:
-        tools = Tool.objects.select_related("owner")
+        tools = Tool.objects.select_related("owner") if with_owner else Tool.objects.all()
         if with_capabilities:
             tools = tools.prefetch_related("capabilities")
         return Subject(agent=None, tool=tools.get(pk=request.tool_id), grant=None)
     agent_id = cast(int, request.agent_id)  # neither a grant nor a tool: the request's one subject is an agent
-    agent = Agent.objects.select_related("owner").get(pk=agent_id)
-    return Subject(agent=agent, tool=None, grant=None, proposed=dict(request.proposed_changes or {}))
+    agents = Agent.objects.select_related("owner") if with_owner else Agent.objects.all()
+    return Subject(agent=agents.get(pk=agent_id), tool=None, grant=None, proposed=dict(request.proposed_changes or {}))
 
 
 def _subject_key(subject: Subject) -> str:
