@@ -3,7 +3,9 @@
 Scaffold mcp-server, start the generated server from its own venv, register it (a real worker runs the run and the
 onboarding checks, which introspect the live server), a reviewer approves it, it appears in /v0.1/servers; scaffold
 python-agent requesting it, approve its onboarding and grant; the generated agent (a scripted pydantic-ai model)
-reaches the tool over MCP, asking the portal's grant check first; after the grant is revoked it refuses the call.
+reaches the tool over MCP, asking the portal's grant check first, and its OpenTelemetry spans show the call on the
+agent's page; after the grant is revoked it refuses the call, and the denied check is a finding its owners are told
+of within seconds.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from django.test import Client
 
 from approvals import decisions
 from approvals import services as approvals
-from approvals.models import ApprovalRequest, CheckRun
+from approvals.models import ApprovalRequest, CheckRun, Notification
 from catalog import services as catalog
 from catalog.models import Tool, ToolGrant
 from catalog.teams import team_create, team_set_member
 from portal.roles import BUSINESS_OWNER, DATA_OWNER, SECURITY_LEAD, SECURITY_REVIEWER
 from portal.tokens import token_issue
+from runtime.models import Finding, ToolUsageDaily
 from scaffolder import registering, services
 from scaffolder.models import GoldenPathTemplate, ScaffoldRun
 from scaffolder.rendering import write_rendered
@@ -46,6 +49,10 @@ import asyncio, json
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import FunctionModel
 from items_assistant.agent import run
+from items_assistant.descriptor import load_descriptor
+from items_assistant.telemetry import configure_tracing
+
+provider = configure_tracing(load_descriptor().name)  # as `python -m items_assistant` does
 
 def script(messages, info):
     last = messages[-1].parts[-1]
@@ -54,6 +61,8 @@ def script(messages, info):
     return ModelResponse(parts=[ToolCallPart("get_item", {"item_id": "item-1"})])
 
 result = asyncio.run(run("what is item-1?", model=FunctionModel(script)))
+if provider is not None:
+    provider.shutdown()  # flush the spans
 print(json.dumps({"output": result.output, "calls": [call.__dict__ for call in result.calls]}))
 """
 
@@ -225,12 +234,16 @@ def test_a_scaffolded_agent_reaches_its_scaffolded_mcp_server_until_the_grant_is
     services.run_materialise(run=agent_run, folder=agent_project)
     python = _venv(agent_project, tmp_path / "agent-venv")
     token = token_issue(issued_by=owner, name="agent", scopes=["read"], expires_in_days=1)
+    # The agent's own telemetry token (bound to it), as its owners issue one from the tokens page.
+    telemetry = token_issue(issued_by=owner, name="spans", scopes=["telemetry"], expires_in_days=1, agent=AGENT_NAME)
     env = _clean_env(
         agent_project,
         PORTAL_URL=live_server.url,
         PORTAL_TOKEN=token.secret,
         AGENT_ENVIRONMENT="production",
         GRANT_CHECK_CACHE_SECONDS="0",
+        OTEL_EXPORTER_OTLP_ENDPOINT=live_server.url,
+        OTEL_EXPORTER_OTLP_HEADERS=f"Authorization=Bearer%20{telemetry.secret}",
     )
 
     def run_agent() -> dict[str, Any]:
@@ -243,8 +256,33 @@ def test_a_scaffolded_agent_reaches_its_scaffolded_mcp_server_until_the_grant_is
     allowed = run_agent()
     assert [(call["capability"], call["allowed"]) for call in allowed["calls"]] == [("get_item", True)]
     assert "item-1" in allowed["output"]
+    # Its spans (sent as it exits) are counted against the grant: the call shows on the agent's page.
+    usage = _eventually(
+        lambda: ToolUsageDaily.objects.filter(agent_key=AGENT_NAME, tool_key=SERVER_NAME, capability="get_item").first()
+    )
+    assert (usage.calls, usage.denied) == (1, 0)
+    page = Client()
+    page.force_login(owner)
+    panel = page.get(f"/catalog/agents/{AGENT_NAME}/").content.decode()
+    assert 'data-testid="usage-totals">1 tool calls' in panel and "get_item (1)" in panel
+    assert not Finding.objects.exists()
 
     catalog.grant_set_status(grant=grant, status=ToolGrant.Status.REVOKED, reason="e2e: revoked")
     refused = run_agent()
     assert [(call["capability"], call["allowed"]) for call in refused["calls"]] == [("get_item", False)]
     assert "item-1" not in refused["output"].replace("what is item-1", "")
+    # The refused check is a finding at once, and the owning team's maintainers hear of it from the worker.
+    finding = Finding.objects.get(agent_key=AGENT_NAME, tool_key=SERVER_NAME)
+    assert (finding.kind, finding.state) == ("grant_revoked", "open")
+    told = _eventually(lambda: Notification.objects.filter(event="finding", recipient=owner).first())
+    assert AGENT_NAME in told.subject
+
+
+def _eventually(find: Callable[[], Any], seconds: float = 15.0) -> Any:
+    """What `find` returns once it returns something, within `seconds` (spans and notifications come from other
+    processes)."""
+    deadline = time.monotonic() + seconds
+    while (found := find()) is None:
+        assert time.monotonic() < deadline, "not there in time"
+        time.sleep(0.2)
+    return found
