@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +28,17 @@ def _denied_checks_per_test() -> Iterable[None]:
     denied_checks.forget()
     yield
     denied_checks.forget()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    # Not propagating, so retries run eagerly as they would on a worker (Retry is not an error).
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,17 +20,6 @@ TIER_FACTS: dict[str, dict[str, Any]] = {
     "medium": {"data_class": "internal", "reach": "allowlisted", "credential_scope": "none"},
     "high": {"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
 }
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    # Not propagating, so retries run eagerly as they would on a worker (Retry is not an error).
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture

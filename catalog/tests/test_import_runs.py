@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -50,16 +49,6 @@ def owner(make_user: Any, make_team: Any) -> Any:
 @pytest.fixture
 def small_inline_limit(settings: Any) -> None:
     settings.IMPORT_INLINE_MAX_BYTES = 1024
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture
