@@ -4,6 +4,7 @@
   duplicate notification never fails the transition that files it (bench.approvals: a savepoint per notification
   cost two round trips each).
 - `planned_for_each_value`: catalog searches run unprepared on PostgreSQL (bench.catalog: search p95).
+- `filter_json_list_contains`: a JSON list holding a value (the API's `tag` filter).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import QuerySet
 
 
 def _concrete_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
@@ -64,3 +66,11 @@ def planned_for_each_value() -> Iterator[None]:
     still pass through Django's cursor wrappers, so they are logged and counted as any other."""
     with connection.execute_wrapper(_execute_unprepared):
         yield
+
+
+def filter_json_list_contains(queryset: QuerySet[Any], field: str, value: str) -> QuerySet[Any]:
+    """Rows whose JSON list `field` holds `value`: jsonb containment on PostgreSQL; SQLite has no JSON containment,
+    and the stored list is JSON text, so the quoted element is matched there."""
+    if connection.vendor == "postgresql":
+        return queryset.filter(**{f"{field}__contains": [value]})
+    return queryset.filter(**{f"{field}__icontains": f'"{value}"'})

@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 
 import django_filters
 from django import forms
-from django.db import connection
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from catalog import selectors
 from catalog.models import Agent, DataClass, Lifecycle, RiskTier, Team, Tool, ToolGrant
+from portal.db import filter_json_list_contains
 
 UNKNOWN = "unknown"
 MAX_SEARCH_LENGTH = 200
@@ -30,10 +30,7 @@ def _search(queryset: QuerySet[Any], value: str, fields: tuple[str, ...]) -> Que
 
 
 def _with_tag(queryset: QuerySet[Any], tag: str) -> QuerySet[Any]:
-    if connection.vendor == "postgresql":
-        return queryset.filter(tags__contains=[tag])
-    # SQLite has no JSON containment; the stored list is JSON text, so match the quoted element.
-    return queryset.filter(tags__icontains=f'"{tag}"')
+    return filter_json_list_contains(queryset, "tags", tag)
 
 
 def _owner_filter() -> django_filters.CharFilter:
