@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
@@ -12,9 +11,9 @@ from django.test import TestCase
 from portal.audit import audit_record, audit_seal, audit_verify_chain
 from portal.context import Actor, acting_as
 from portal.models import AppendOnlyError, AuditEvent
+from portal.testing.audit import tamper_with_audit
 
 pytestmark = pytest.mark.django_db
-_MIGRATION = importlib.import_module("portal.migrations.0004_audit_sealed_chain")
 
 
 def _seal(**options: Any) -> None:
@@ -62,27 +61,11 @@ def test_it_refuses_updates_and_deletes_through_the_orm() -> None:
         event.delete()
 
 
-def _tamper(sql: str, params: list[Any] | None = None) -> None:
-    """Simulate an attacker with database access, who can also switch the append-only triggers off."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only")
-            cursor.execute("ALTER TABLE portal_auditcheckpoint DISABLE TRIGGER portal_auditcheckpoint_append_only")
-        else:
-            for name in _MIGRATION.SQLITE_TRIGGER_NAMES:
-                cursor.execute(f"DROP TRIGGER {name}")
-        cursor.execute(sql, params or [])
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
-            cursor.execute("ALTER TABLE portal_auditcheckpoint ENABLE TRIGGER portal_auditcheckpoint_append_only")
-        else:
-            for statement in _MIGRATION.SQLITE_TRIGGERS:
-                cursor.execute(statement)
-
-
 def test_it_detects_an_edited_row_and_names_it() -> None:
     events = _record_three()
-    _tamper("UPDATE portal_auditevent SET actor_label = %s WHERE sequence = %s", ["mallory", events[1].sequence])
+    tamper_with_audit(
+        "UPDATE portal_auditevent SET actor_label = %s WHERE sequence = %s", ["mallory", events[1].sequence]
+    )
 
     result = audit_verify_chain()
     assert not result.ok
@@ -95,7 +78,7 @@ def test_it_detects_an_edited_row_and_names_it() -> None:
 
 def test_it_detects_a_deleted_row() -> None:
     events = _record_three()
-    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[1].sequence])
+    tamper_with_audit("DELETE FROM portal_auditevent WHERE sequence = %s", [events[1].sequence])
     result = audit_verify_chain()
     assert (result.ok, result.broken_sequence) == (False, 2)
     assert "missing" in result.reason
@@ -103,16 +86,16 @@ def test_it_detects_a_deleted_row() -> None:
 
 def test_it_detects_a_truncated_tail() -> None:
     events = _record_three()
-    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
+    tamper_with_audit("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
     result = audit_verify_chain()
     assert (result.ok, result.broken_sequence) == (False, 3)
 
 
 def test_it_detects_a_truncated_tail_even_with_the_head_and_checkpoints_moved_back() -> None:
     events = _record_three()
-    _tamper("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
-    _tamper("DELETE FROM portal_auditcheckpoint")
-    _tamper("UPDATE portal_auditchainhead SET last_sequence = 2, last_hash = %s", [events[1].hash])
+    tamper_with_audit("DELETE FROM portal_auditevent WHERE sequence = %s", [events[2].sequence])
+    tamper_with_audit("DELETE FROM portal_auditcheckpoint")
+    tamper_with_audit("UPDATE portal_auditchainhead SET last_sequence = 2, last_hash = %s", [events[1].hash])
     # The database agrees with itself now; the file outside it does not.
     result = audit_verify_chain(seal=False)
     assert (result.ok, result.broken_sequence) == (False, 3)

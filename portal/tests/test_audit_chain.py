@@ -3,7 +3,6 @@ signed checkpoints in the database and in a file that catch a rewrite with every
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -23,9 +22,9 @@ from portal.audit import audit_record, audit_seal, audit_verify_chain, event_dig
 from portal.context import Actor, acting_as
 from portal.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from portal.tasks import audit_seal as audit_seal_task
+from portal.testing.audit import tamper_with_audit
 
 pytestmark = pytest.mark.django_db
-_MIGRATION = importlib.import_module("portal.migrations.0004_audit_sealed_chain")
 
 
 def _record(count: int, label: str = "alice") -> list[int]:
@@ -39,24 +38,6 @@ def _record(count: int, label: str = "alice") -> list[int]:
 def _seal(**options: Any) -> Any:
     with TestCase.captureOnCommitCallbacks(execute=True):
         return audit_seal(**options)
-
-
-def _raw(sql: str, params: list[Any] | None = None) -> None:
-    """An attacker with database access, who switches the append-only triggers off first."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only")
-            cursor.execute("ALTER TABLE portal_auditcheckpoint DISABLE TRIGGER portal_auditcheckpoint_append_only")
-        else:
-            for name in _MIGRATION.SQLITE_TRIGGER_NAMES:
-                cursor.execute(f"DROP TRIGGER {name}")
-        cursor.execute(sql, params or [])
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
-            cursor.execute("ALTER TABLE portal_auditcheckpoint ENABLE TRIGGER portal_auditcheckpoint_append_only")
-        else:
-            for statement in _MIGRATION.SQLITE_TRIGGERS:
-                cursor.execute(statement)
 
 
 def _rewrite(sequence: int, *, actor_label: str) -> None:
@@ -73,12 +54,12 @@ def _rewrite(sequence: int, *, actor_label: str) -> None:
             )
         }  # fmt: skip
         new_hash = event_digest(**values, actor_label=label, prev_hash=prev_hash)
-        _raw(
+        tamper_with_audit(
             "UPDATE portal_auditevent SET actor_label = %s, prev_hash = %s, hash = %s WHERE id = %s",
             [label, prev_hash, new_hash, event.pk],
         )
         prev_hash = new_hash
-    _raw("UPDATE portal_auditchainhead SET last_hash = %s", [prev_hash])
+    tamper_with_audit("UPDATE portal_auditchainhead SET last_hash = %s", [prev_hash])
 
 
 def test_writers_leave_the_chain_to_the_sealer_which_signs_a_checkpoint_in_the_database_and_the_file() -> None:
@@ -107,7 +88,7 @@ def test_a_full_rewrite_with_every_later_hash_recomputed_is_caught_by_the_checkp
     assert audit_verify_chain(seal=False).ok is False
 
     # Even with the database's own checkpoints gone, the file outside it still holds them.
-    _raw("DELETE FROM portal_auditcheckpoint")
+    tamper_with_audit("DELETE FROM portal_auditcheckpoint")
     result = audit_verify_chain()
 
     assert not result.ok
