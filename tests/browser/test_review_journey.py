@@ -4,7 +4,6 @@ the requester then finds both outcomes under "My requests"."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,6 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from conftest import DEMO_PASSWORD
 
 REJECTION = "Pin the package version and drop the write scope, then resubmit."
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Checks and notifications run inline, in the test and in the live server's thread: no broker needed."""
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
 def _two_requests_in_review(make_user: Any, make_team: Any) -> dict[str, Any]:
