@@ -37,15 +37,28 @@ _verified: dict[str, _Verified] = {}
 _lock = threading.Lock()
 
 
+def _key(header: str) -> str:
+    return hashlib.sha256(header.encode()).hexdigest()
+
+
+def remembered_token(header: str) -> tuple[AbstractBaseUser, ApiToken] | None:
+    """The user and token of an `Authorization` header verified in the last TOKEN_CACHE_SECONDS and not expired
+    since, made the audit actor; None when it must be verified (again) by CachedTokenAuthentication."""
+    found = _verified.get(_key(header))
+    if found is None or found.until <= time.monotonic() or found.token.expires_at <= timezone.now():
+        return None
+    actor_var.set(token_actor(found.token))
+    return found.user, found.token
+
+
 class CachedTokenAuthentication(ApiTokenAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        key = hashlib.sha256(header.encode()).hexdigest()
+        remembered = remembered_token(header)
+        if remembered is not None:
+            return remembered
         now = time.monotonic()
-        found = _verified.get(key)
-        if found is not None and found.until > now and found.token.expires_at > timezone.now():
-            actor_var.set(token_actor(found.token))
-            return found.user, found.token
+        key = _key(header)
         result = super().authenticate(request)
         if result is not None:
             with _lock:

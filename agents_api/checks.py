@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 from prometheus_client import Counter
@@ -14,7 +15,7 @@ from catalog.signals import grant_check_denied
 
 logger = logging.getLogger(__name__)
 DEFAULT_ENVIRONMENT = "production"
-# The check is answered ahead of django-prometheus's middleware (agents_api.middleware): counted here instead.
+# The check is mostly answered in front of Django (agents_api.front), so django-prometheus never sees it: counted here.
 CHECKS = Counter("portal_grant_checks_total", "Call-time grant checks by verdict", ["verdict"])
 
 
@@ -58,3 +59,20 @@ def grant_check(
             if isinstance(error, Exception):
                 logger.error("grant_check_denied receiver %r failed: %r", receiver, error)
     return decision
+
+
+def enforce_requested(value: str) -> bool:
+    """`?enforce=`: answer a denial with 403 (ext_authz-style callers decide by status)."""
+    return value.lower() in {"1", "true", "yes"}
+
+
+def check_answer(decision: GrantDecision, *, enforce: bool) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and body of a decision, whichever way the request came in."""
+    body = {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "verdict": decision.verdict.value,
+        "grant": decision.grant_id,
+        "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
+    }
+    return (403 if enforce and not decision.allowed else 200), body

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,6 +26,30 @@ actor_var: ContextVar[Actor | None] = ContextVar("actor", default=None)
 # The door a change comes through: "ui" (web pages), "api" (REST and MCP), "cli" (management commands); empty for
 # tasks and code outside those. The catalog records it as the source of what it creates.
 channel_var: ContextVar[str] = ContextVar("channel", default="")
+
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+API_PREFIXES = ("/api/", "/mcp/", "/v0.1/")
+
+
+@contextlib.contextmanager
+def request_scope(*, incoming_id: str, client_ip: str | None, path: str) -> Iterator[str]:
+    """One web request's context (request id, client address, no actor yet, its door); yields the request id,
+    kept from X-Request-ID when well-formed. Every way a request is answered enters it once."""
+    request_id = incoming_id if _SAFE_REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+    tokens = (
+        request_id_var.set(request_id),
+        client_ip_var.set(client_ip),
+        actor_var.set(None),
+        channel_var.set("api" if path.startswith(API_PREFIXES) else "ui"),
+    )
+    try:
+        yield request_id
+    finally:
+        request_id_var.reset(tokens[0])
+        client_ip_var.reset(tokens[1])
+        actor_var.reset(tokens[2])
+        channel_var.reset(tokens[3])
 
 
 def current_actor() -> Actor:

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from portal.context import actor_for_user, actor_var, channel_var, client_ip_var, request_id_var
-
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+from portal.context import actor_for_user, actor_var, request_scope
 
 
 class RequestContextMiddleware:
@@ -18,22 +14,13 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
-        tokens = (
-            request_id_var.set(request_id),
-            client_ip_var.set(request.META.get("REMOTE_ADDR")),
-            actor_var.set(None),
-            channel_var.set("api" if request.path.startswith(("/api/", "/mcp/", "/v0.1/")) else "ui"),
-        )
-        try:
+        with request_scope(
+            incoming_id=request.headers.get("X-Request-ID", ""),
+            client_ip=request.META.get("REMOTE_ADDR"),
+            path=request.path,
+        ) as request_id:
+            request.request_id = request_id  # type: ignore[attr-defined]
             response = self.get_response(request)
-        finally:
-            request_id_var.reset(tokens[0])
-            client_ip_var.reset(tokens[1])
-            actor_var.reset(tokens[2])
-            channel_var.reset(tokens[3])
         response["X-Request-ID"] = request_id
         return response
 

@@ -170,8 +170,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestContextMiddleware",
-    # Answers POST /api/v1/grants/check/ ahead of the rest (agents_api/middleware.py says why).
-    "agents_api.middleware.GrantCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

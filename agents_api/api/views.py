@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from agents_api import selectors
 from agents_api.api import serializers as s
 from agents_api.authentication import CachedTokenAuthentication
-from agents_api.checks import grant_check
+from agents_api.checks import check_answer, enforce_requested, grant_check
 from agents_api.policy import DEFAULT_IDENTITY, IDENTITY_PATTERN, agentgateway_config
 from catalog.api.serializers import ErrorSerializer
 
@@ -63,17 +63,8 @@ class GrantCheckView(APIView):
         payload = s.GrantCheckRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         decision = grant_check(**payload.validated_data)
-        enforce = request.query_params.get("enforce", "").lower() in {"1", "true", "yes"}
-        return Response(
-            status=403 if enforce and not decision.allowed else 200,
-            data={
-                "allowed": decision.allowed,
-                "reason": decision.reason,
-                "verdict": decision.verdict.value,
-                "grant": decision.grant_id,
-                "expires_at": decision.expires_at.isoformat() if decision.expires_at else None,
-            },
-        )
+        status, body = check_answer(decision, enforce=enforce_requested(request.query_params.get("enforce", "")))
+        return Response(status=status, data=body)
 
 
 class _JsonWhateverTheFormat(DefaultContentNegotiation):
