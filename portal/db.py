@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -47,14 +47,6 @@ def insert_unless_present(model: type[models.Model], instances: Sequence[Any], *
     return inserted
 
 
-def _execute_unprepared(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    if many or params is None or context["connection"].vendor != "postgresql":
-        return execute(sql, params, many, context)
-    context["connection"].validate_no_broken_transaction()
-    with context["connection"].wrap_database_errors:
-        return context["cursor"].cursor.execute(sql, params, prepare=False)
-
-
 @contextlib.contextmanager
 def planned_for_each_value() -> Iterator[None]:
     """Run the block's statements without preparing them, so PostgreSQL plans each one for its own values.
@@ -62,10 +54,20 @@ def planned_for_each_value() -> Iterator[None]:
     Prepared statements (settings: DATABASE_PREPARED_STATEMENTS) save the planning of short repeated statements,
     but after five runs PostgreSQL may settle on one generic plan, blind to the values. Catalog searches need the
     values: how common a word or facet token is decides between collecting the matches and walking an index in
-    sort order, and a generic plan that walks the index for a rare word reads most of the catalog. Statements
-    still pass through Django's cursor wrappers, so they are logged and counted as any other."""
-    with connection.execute_wrapper(_execute_unprepared):
+    sort order, and a generic plan that walks the index for a rare word reads most of the catalog. psycopg's
+    connection setting `prepare_threshold` (None: never prepare) is turned off for the block and restored after;
+    statements pass through Django's cursor as any other."""
+    if connection.vendor != "postgresql":
         yield
+        return
+    connection.ensure_connection()
+    psycopg_connection = connection.connection
+    previous = psycopg_connection.prepare_threshold
+    psycopg_connection.prepare_threshold = None
+    try:
+        yield
+    finally:
+        psycopg_connection.prepare_threshold = previous
 
 
 def filter_json_list_contains(queryset: QuerySet[Any], field: str, value: str) -> QuerySet[Any]:
