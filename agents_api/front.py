@@ -28,7 +28,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from django.core.signals import request_finished, request_started
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from rest_framework.fields import CharField
 from rest_framework.renderers import JSONRenderer
 
@@ -84,7 +84,8 @@ class GrantCheckFront:
     @property
     def path(self) -> str:
         if not self._path:  # the URLconf is loaded on first use, as Django's handler does
-            self._path = reverse("agents-api:grant-check")
+            # PATH_INFO leaves out a mount point (SCRIPT_NAME); reverse() puts in the one of the thread's last request.
+            self._path = "/" + reverse("agents-api:grant-check").removeprefix(get_script_prefix())
         return self._path
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

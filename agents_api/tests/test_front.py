@@ -235,3 +235,13 @@ def test_any_body_gets_the_views_answer(
     front: GrantCheckFront, secrets: dict[str, str], body: dict[str, Any], enforce: str
 ) -> None:
     both_ways(front, body, secret=secrets["read"], query=enforce)
+
+
+def test_it_finds_its_path_under_a_mount_point(django_app: Recorder) -> None:
+    from django.urls import set_script_prefix
+
+    set_script_prefix("/portal/")  # as Django's handler leaves it after a request under SCRIPT_NAME=/portal
+    try:
+        assert GrantCheckFront(django_app).path == CHECK  # PATH_INFO does not hold the mount point
+    finally:
+        set_script_prefix("/")
