@@ -46,6 +46,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	PORTAL_MODE=test $(BIN)/lint-imports
 	PORTAL_MODE=test $(BIN)/mypy
+	PORTAL_MODE=test $(BIN)/pytest -q -p no:randomly portal/tests/test_code_rules.py portal/tests/test_module_size.py
 
 format: install
 	$(BIN)/ruff format .
