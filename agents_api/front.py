@@ -12,8 +12,9 @@ the token verification and its cache (agents_api.authentication), the request co
 (checks.check_answer) and its JSON rendering (DRF's renderer) are the ones the DRF view uses. What it does by itself
 is read the HTTP request, and it answers only requests it can read without doubt: a token verified in the last few
 seconds that has the `read` scope, a small JSON object with only the documented fields, each a clean string within
-the serializer's length. Anything else (first sight of a token, a bad body, another content type or Accept, a
-missing scope, an error) goes to the DRF view with the same body, which answers it with its usual errors. Django's
+the serializer's length, for an allowed host (and over HTTPS when SECURE_SSL_REDIRECT is on). Anything else (first
+sight of a token, a bad body, another content type or Accept, a missing scope, a host or scheme Django would refuse
+or redirect, an error) goes to the DRF view with the same body, which answers it with its usual errors. Django's
 request_started/request_finished signals are sent around the check, so database connections are kept as for any
 request.
 """
@@ -27,6 +28,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.urls import get_script_prefix, reverse
 from rest_framework.fields import CharField
@@ -117,6 +121,13 @@ class GrantCheckFront:
             or environ.get("HTTP_ACCEPT", "") not in ACCEPTS_JSON
         ):
             return None
+        request = WSGIRequest(environ)  # Django's own reading of the host and the scheme; the body is ours already
+        try:
+            request.get_host()  # ALLOWED_HOSTS
+        except DisallowedHost:
+            return None
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            return None  # SecurityMiddleware redirects it
         arguments = readable_check(body)
         if arguments is None:
             return None

@@ -16,6 +16,7 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
@@ -34,12 +35,12 @@ CHECK = "/api/v1/grants/check/"
 class Recorder:
     """Django's WSGI application, counting the requests the front handed to it."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, app: Callable[..., Iterable[bytes]] = django_application) -> None:
+        self.calls, self.app = 0, app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         self.calls += 1
-        return django_application(environ, start_response)
+        return self.app(environ, start_response)
 
 
 @pytest.fixture
@@ -245,3 +246,22 @@ def test_it_finds_its_path_under_a_mount_point(django_app: Recorder) -> None:
         assert GrantCheckFront(django_app).path == CHECK  # PATH_INFO does not hold the mount point
     finally:
         set_script_prefix("/")
+
+
+def test_a_host_or_scheme_django_refuses_is_the_views_to_answer(
+    front: GrantCheckFront, django_app: Recorder, secrets: dict[str, str], settings: Any
+) -> None:
+    body = json.dumps({"agent": "pr-reviewer", "tool": "github-mcp"}).encode()
+    through_wsgi(front, body, secret=secrets["read"])
+    handed = django_app.calls
+
+    status, _, _ = through_wsgi(front, body, secret=secrets["read"], headers={"HTTP_HOST": "evil.example"})
+    assert (status, django_app.calls) == (400, handed + 1)  # DisallowedHost, as through the URL
+
+    settings.SECURE_SSL_REDIRECT = True
+    django = Recorder(WSGIHandler())  # its SecurityMiddleware reads the setting when it loads
+    front = GrantCheckFront(django)
+    status, headers, _ = through_wsgi(front, body, secret=secrets["read"])
+    assert (status, django.calls) == (301, 1) and headers["Location"].startswith("https://")
+    status, _, _ = through_wsgi(front, body, secret=secrets["read"], headers={"wsgi.url_scheme": "https"})
+    assert (status, django.calls) == (200, 1)  # over HTTPS the front answers
