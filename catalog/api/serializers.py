@@ -436,20 +436,21 @@ class ListRows:
         for field in serializer.fields.values():
             if field.write_only:
                 continue
+            name = str(field.field_name)
             if isinstance(field, RiskSerializer):  # source "*": it reads three columns
                 self.columns += ["risk", "risk_tier", "risk_score"]
-                self.fields.append((field.field_name, None, _risk_of_row))
+                self.fields.append((name, None, _risk_of_row))
                 continue
             source = "__".join(field.source_attrs)
             model_field = model._meta.get_field(field.source_attrs[0])
+            represent: Callable[[Any], Any]
             if model_field.one_to_many or model_field.many_to_many:
                 self.relations[source] = _related_columns(field)
-                self.fields.append(
-                    (field.field_name, source, list if isinstance(field, NamesField) else field.to_representation)
-                )
+                represent = list if isinstance(field, NamesField) else field.to_representation
             else:
                 self.columns.append(source)
-                self.fields.append((field.field_name, source, _plain_renderer(field)))
+                represent = _plain_renderer(field)
+            self.fields.append((name, source, represent))
 
     def render(self, rows: Iterable[Row]) -> list[Row]:
         fields = self.fields
