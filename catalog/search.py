@@ -146,8 +146,10 @@ class PostgresIndex:
         return f"SELECT entry_id FROM catalog_search_row WHERE search_vector @@ {tsquery}", params  # noqa: S608
 
     def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
-        """`ids` as a subquery of one parameter: Django compiles an IN list of thousands of values one by one."""
-        return "SELECT unnest(%s::bigint[])", [list(ids)]
+        """`ids` as a subquery of one parameter: Django compiles an IN list of thousands of values one by one. The
+        parameter is the array's text: psycopg dumps a list of integers item by item in Python, 3 ms of the API
+        search's CPU per request (bench.catalog, API search), where PostgreSQL parses the text in microseconds."""
+        return "SELECT unnest(%s::bigint[])", ["{" + ",".join(str(int(i)) for i in ids) + "}"]
 
     def rank(self, plan: SearchPlan, entry_id: str) -> tuple[str, list[Any]]:
         """Relevance of the entry whose id is the SQL `entry_id`, higher first."""

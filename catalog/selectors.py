@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 
@@ -233,22 +233,77 @@ def _facet_label(name: str, raw: Any) -> str:
 
 
 def agent_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Agent]:
-    names_only = AIModel.objects.only("id", "name").order_by("name")
-    calls = Agent.objects.only("id", "name").order_by("name")
-    return (
-        Agent.objects.select_related("owner")
-        .prefetch_related(Prefetch("models_used", queryset=names_only), Prefetch("calls", queryset=calls))
-        .order_by("name")
-    )
+    """Every agent by name; the API list reads them as rows (`entity_list_rows`), with their owner and relations."""
+    return Agent.objects.order_by("name")
 
 
 def tool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tool]:
-    capabilities = Capability.objects.order_by("name")
-    return (
-        Tool.objects.select_related("owner")
-        .prefetch_related(Prefetch("capabilities", queryset=capabilities))
-        .order_by("name")
-    )
+    """Every tool by name; the API list reads them as rows (`entity_list_rows`), with their owner and capabilities."""
+    return Tool.objects.order_by("name")
+
+
+Row = dict[str, Any]
+
+
+class EntityRows:
+    """The filtered, ordered agents or tools of an API list, for its paginator: `count()` counts the entities and a
+    slice reads that page as plain rows of `id` and `columns` (`.values()`), each with its to-many `relations` (a
+    source name: the related columns to read, or none for the related rows' names). The agent and tool lists spent
+    more CPU on model instances and their prefetched relations than on the rest of the request (bench.catalog: API
+    list, API search); catalog.api.serializers.ListRows renders the rows as the serializers render instances."""
+
+    def __init__(self, entities: QuerySet[Any], *, columns: Sequence[str], relations: Mapping[str, Sequence[str]]):
+        self.entities = entities
+        self.columns = columns
+        self.relations = relations
+        self.ordered = entities.ordered  # read by Paginator
+
+    def count(self) -> int:
+        return self.entities.count()
+
+    def __getitem__(self, page: slice) -> list[Row]:
+        rows = list(self.entities.values("id", *self.columns)[page])
+        by_id = {row["id"]: row for row in rows}
+        names = [source for source, columns in self.relations.items() if not columns]
+        for row in rows:
+            for source in self.relations:
+                row[source] = []
+        if not by_id:
+            return rows
+        if names:
+            for entity_id, source, name in _related_names(self.entities.model, names, list(by_id)):
+                by_id[entity_id][source].append(name)
+        for source, columns in self.relations.items():
+            if columns:
+                relation = self.entities.model._meta.get_field(source)
+                key = relation.field.attname  # the related model's foreign key to the entity
+                related = relation.related_model.objects.filter(**{f"{key}__in": list(by_id)})
+                for related_row in related.order_by("name").values(key, *columns):
+                    by_id[related_row.pop(key)][source].append(related_row)
+        return rows
+
+
+def _related_names(model: type[Agent] | type[Tool], sources: Sequence[str], ids: list[int]) -> Any:
+    """(entity id, source, related name) of the many-to-many relations `sources` of the entities `ids`, by name,
+    in one query."""
+    parts = []
+    for source in sources:
+        field = model._meta.get_field(source)
+        through = field.remote_field.through  # type: ignore[union-attr]
+        entity, target = field.m2m_field_name(), field.m2m_reverse_field_name()  # type: ignore[union-attr]
+        parts.append(
+            through.objects.filter(**{f"{entity}_id__in": ids})
+            .annotate(entity=F(f"{entity}_id"), relation=Value(source), related=F(f"{target}__name"))
+            .values_list("entity", "relation", "related")
+        )
+    return parts[0].union(*parts[1:], all=True).order_by("related")
+
+
+def entity_list_rows(
+    entities: QuerySet[Any], *, columns: Sequence[str], relations: Mapping[str, Sequence[str]]
+) -> EntityRows:
+    """`entities` (agents or tools, as `agent_list`/`tool_list` and the API's filters leave them) as plain rows."""
+    return EntityRows(entities, columns=columns, relations=relations)
 
 
 FACETABLE = {
@@ -334,16 +389,9 @@ def tool_detail(*, name: str) -> Tool:
 
 
 def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:
-    """The agent for its page, with its owner, models and grants (each with its tool and the tool's owner, less the
-    tool's long fields). The agents it calls and is called by are `agent_relations`'s one query."""
-    return (
-        Agent.objects.select_related("owner")
-        .prefetch_related(
-            Prefetch("models_used", queryset=AIModel.objects.only("id", "name", "title", "provider").order_by("name")),
-            _agent_grants(),
-        )
-        .get(name=name.lower())
-    )
+    """The agent for its page, with its owner and grants (each with its tool and the tool's owner, less the tool's
+    long fields). Its models and the agents it calls and is called by are `agent_relations`'s one query."""
+    return Agent.objects.select_related("owner").prefetch_related(_agent_grants()).get(name=name.lower())
 
 
 def tool_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Tool:
@@ -365,23 +413,24 @@ class AgentRelations:
 
 
 def agent_relations(*, agent: Agent) -> AgentRelations:
-    """The models an agent uses (the rows `agent_page_detail` prefetched) and the names of the agents it calls and
-    is called by: both directions of the `calls` link in one query (two prefetches cost the page a query each)."""
-    calls: list[str] = []
-    called_by: list[str] = []
-    links = Agent.calls.through.objects.filter(Q(from_agent_id=agent.pk) | Q(to_agent_id=agent.pk))
-    for caller_id, caller, callee_id, callee in links.values_list(
-        "from_agent_id", "from_agent__name", "to_agent_id", "to_agent__name"
-    ):
-        if caller_id == agent.pk:
-            calls.append(callee)
-        if callee_id == agent.pk:
-            called_by.append(caller)
-    return AgentRelations(
-        models=[{"name": m.name, "title": m.title, "provider": m.provider} for m in agent.models_used.all()],
-        calls=sorted(calls),
-        called_by=sorted(called_by),
+    """The models an agent uses (name, title, provider) and the names of the agents it calls and is called by, by
+    name, in one query: a query each cost the entity page about a millisecond of CPU (bench.catalog, entity page)."""
+    blank = Value("")
+    uses = Agent.models_used.through.objects.filter(agent_id=agent.pk).annotate(
+        link=Value("models"), name=F("aimodel__name"), title=F("aimodel__title"), provider=F("aimodel__provider")
     )
+    calls = Agent.calls.through.objects.filter(from_agent_id=agent.pk).annotate(
+        link=Value("calls"), name=F("to_agent__name"), title=blank, provider=blank
+    )
+    called_by = Agent.calls.through.objects.filter(to_agent_id=agent.pk).annotate(
+        link=Value("called_by"), name=F("from_agent__name"), title=blank, provider=blank
+    )
+    columns = ("link", "name", "title", "provider")
+    found: dict[str, list[Any]] = {"models": [], "calls": [], "called_by": []}
+    linked = uses.values_list(*columns).union(calls.values_list(*columns), called_by.values_list(*columns), all=True)
+    for link, name, title, provider in linked.order_by("name"):
+        found[link].append({"name": name, "title": title, "provider": provider} if link == "models" else name)
+    return AgentRelations(models=found["models"], calls=found["calls"], called_by=found["called_by"])
 
 
 def team_detail(*, name: str) -> Team:

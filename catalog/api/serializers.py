@@ -4,8 +4,10 @@ permissions, uniqueness)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
@@ -409,6 +411,84 @@ class ToolSerializer(CatalogEntityReadSerializer):
 
 class ToolDetailSerializer(ToolSerializer):
     grants = ToolGrantSummarySerializer(many=True, read_only=True, help_text="Agents granted this tool.")
+
+
+# --- list rows ----------------------------------------------------------------------------------------------
+
+Row = dict[str, Any]
+
+
+class ListRows:
+    """The agent and tool lists' one rendering: plain rows (`selectors.EntityRows`) rendered field by field as
+    `serializer(many=True).data` renders model instances, so the JSON and the schema are the serializer's.
+
+    Model instances, their prefetched relations and DRF's per-field lookups were 70% of an API list's CPU
+    (bench.catalog: API list and API search, CPU per request). A row holds `columns` (each field's source, with `__`
+    for `.`: `owner__name`) and each to-many relation under its source name: names for a NamesField, rows of the
+    related model's columns for a nested serializer. Every value goes through its own field's `to_representation`
+    (or a builtin that does the same), so only the reading differs; test_api_lists compares the list with the
+    serializer over instances of varied rows."""
+
+    def __init__(self, serializer: serializers.Serializer, model: type[Model]) -> None:
+        self.columns: list[str] = []
+        self.relations: dict[str, tuple[str, ...]] = {}  # source: the related columns (empty: its names)
+        self.fields: list[tuple[str, str | None, Callable[[Any], Any]]] = []
+        for field in serializer.fields.values():
+            if field.write_only:
+                continue
+            name = str(field.field_name)
+            if isinstance(field, RiskSerializer):  # source "*": it reads three columns
+                self.columns += ["risk", "risk_tier", "risk_score"]
+                self.fields.append((name, None, _risk_of_row))
+                continue
+            source = "__".join(field.source_attrs)
+            model_field = model._meta.get_field(field.source_attrs[0])
+            represent: Callable[[Any], Any]
+            if model_field.one_to_many or model_field.many_to_many:
+                self.relations[source] = _related_columns(field)
+                represent = list if isinstance(field, NamesField) else field.to_representation
+            else:
+                self.columns.append(source)
+                represent = _plain_renderer(field)
+            self.fields.append((name, source, represent))
+
+    def render(self, rows: Iterable[Row]) -> list[Row]:
+        fields = self.fields
+        # As Serializer.to_representation: None stays None without asking the field.
+        return [
+            {
+                name: None if (value := row if key is None else row[key]) is None else represent(value)
+                for name, key, represent in fields
+            }
+            for row in rows
+        ]
+
+
+def _related_columns(field: serializers.Field) -> tuple[str, ...]:
+    if isinstance(field, NamesField):
+        return ()
+    child = getattr(field, "child", None)
+    if isinstance(field, serializers.ListSerializer) and isinstance(child, serializers.Serializer):
+        return tuple("__".join(f.source_attrs) for f in child.fields.values() if not f.write_only)
+    raise TypeError(f"{field.field_name}: no row rendering for a {type(field).__name__} of a relation.")
+
+
+def _plain_renderer(field: serializers.Field) -> Callable[[Any], Any]:
+    """The field's `to_representation`, or the builtin that does exactly what it does."""
+    kind = type(field)
+    if kind is serializers.CharField:
+        return str
+    if kind is serializers.IntegerField:
+        return int
+    return field.to_representation
+
+
+def _risk_of_row(row: Row) -> dict[str, Any]:
+    return risk_representation(row["risk"], tier=row["risk_tier"], score=row["risk_score"])
+
+
+AGENT_ROWS = ListRows(AgentSerializer(), Agent)
+TOOL_ROWS = ListRows(ToolSerializer(), Tool)
 
 
 class ToolWriteSerializer(serializers.Serializer):

@@ -82,8 +82,9 @@ class EntityListPagination(PortalPagination):
 def _entity_list(view: viewsets.GenericViewSet, request: Request) -> Response:
     """A page of the filtered agents or tools and, when `facets` names some, their counts over the whole list."""
     entities = view.filter_queryset(view.get_queryset())
-    page = view.paginate_queryset(entities)
-    response = view.get_paginated_response(view.get_serializer(page, many=True).data)
+    rows = s.AGENT_ROWS if entities.model is Agent else s.TOOL_ROWS
+    page = view.paginate_queryset(selectors.entity_list_rows(entities, columns=rows.columns, relations=rows.relations))
+    response = view.get_paginated_response(rows.render(page or []))
     facets = requested_facets(request.query_params.get("facets", ""))
     if facets:
         response.data["facets"] = selectors.entity_facet_counts(entities, facets=facets)
