@@ -779,26 +779,26 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
 def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
 ) -> None:
-    """_locked reads the subject's ids, locks the tool, then the request with its people, and whether the reviewer
-    decided in this round (four statements)."""
-    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
+    """_locked reads the subject's ids, locks the tool (and keeps the row it read under the lock, for the
+    transition's status change), then the request with its people (three statements)."""
+    tool = make_tool()
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
     decide(django_capture_on_commit_callbacks, world["reviewer"], request, "request_changes", comment="fix the docs")
 
     def values(instance: Any) -> dict[str, Any]:
         return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
 
     expected = ApprovalRequest.objects.select_related("requester", "owning_team").get(pk=request.pk)
-    with transaction.atomic(), django_assert_num_queries(4):
-        locked = services._locked(request.pk, reviewer=world["reviewer"])
-        assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
+    with transaction.atomic():
+        with django_assert_num_queries(3):
+            locked = services._locked(request.pk)
+            assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
+        assert locked.locked_tool is not None and locked.locked_agent is None
+        assert (locked.locked_tool.pk, locked.locked_tool.status) == (tool.pk, Tool.objects.get(pk=tool.pk).status)
     assert values(locked) == values(expected)
     assert values(locked.requester) == values(expected.requester)
     assert values(locked.owning_team) == values(expected.owning_team)
     assert isinstance(locked.policy_snapshot, dict) and isinstance(locked.submitted_at, datetime)
     assert not locked._state.adding
-    assert locked.reviewer_decided is True  # rita requested changes in this round
-    with transaction.atomic():
-        assert services._locked(request.pk, reviewer=world["reviewer2"]).reviewer_decided is False
-        assert not hasattr(services._locked(request.pk), "reviewer_decided")
     with pytest.raises(services.ApprovalConflict, match="does not exist"):
         services._locked(10**9)
