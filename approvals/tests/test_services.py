@@ -802,3 +802,45 @@ def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_
     assert not locked._state.adding
     with pytest.raises(services.ApprovalConflict, match="does not exist"):
         services._locked(10**9)
+
+
+def test_a_decision_reads_its_tool_once_and_leaves_the_second_decision_of_a_person_to_the_database(
+    world: dict[str, Any], make_tool: Any, make_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The tool row the decision locks is the one its status change writes (no second read or lock), and
+    whether the reviewer decided in this round already is answered by the unique constraint, not a query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tool = make_tool(tier="high")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    both_roles = make_user("bo", roles=["security-reviewer", "data-owner"])
+    with CaptureQueriesContext(connection) as first:
+        request = decide(django_capture_on_commit_callbacks, both_roles, request)
+    assert (request.state, request.current_stage) == ("in_review", 1)
+    with CaptureQueriesContext(connection) as last:
+        request = decide(django_capture_on_commit_callbacks, world["data_owner"], request)
+    assert request.state == "approved" and Tool.objects.get(pk=tool.pk).status == "approved"
+
+    for captured in (first, last):
+        statements = [query["sql"] for query in captured.captured_queries]
+        assert not [sql for sql in statements if sql.startswith("SELECT") and '"approvals_decision"' in sql]
+    tool_reads = [
+        q["sql"] for q in last.captured_queries if q["sql"].startswith("SELECT") and 'FROM "catalog_tool"' in q["sql"]
+    ]
+    assert len(tool_reads) == 1, tool_reads  # the subject's lock; the status change writes the row it returned
+
+    # The same person again in this round: refused by the database's one-decision-per-person rule, with the
+    # same 403 and audited refusal as before, and nothing written.
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("other", tier="high")
+    )
+    decide(django_capture_on_commit_callbacks, both_roles, request)
+    refused = AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count()
+    with pytest.raises(services.ApprovalPermissionError, match="one person counts once"):
+        decisions.request_decide(actor=both_roles, request_id=request.pk, outcome="approve")
+    assert (
+        AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count() == refused + 1
+    )
+    assert Decision.objects.filter(request=request).count() == 1
+    assert ApprovalRequest.objects.get(pk=request.pk).current_stage == 1
