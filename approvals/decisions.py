@@ -173,7 +173,7 @@ def request_decide(
     decided_round: int | None = None
     try:
         with transaction.atomic(), audit_deferred():
-            request = _locked(request_id, subject_first=False)
+            request = _locked(request_id)
             decided_round = request.round
             if facts_fingerprint is not None and facts_fingerprint != request.facts_fingerprint:
                 raise ApprovalConflict(stale_facts_reason(request))

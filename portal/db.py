@@ -5,7 +5,6 @@
   cost two round trips each).
 - `planned_for_each_value`: catalog searches run unprepared on PostgreSQL (bench.catalog: search p95).
 - `filter_json_list_contains`: a JSON list holding a value (the API's `tag` filter).
-- `short_lock_wait`: row locks taken in the block wait a bounded time (PostgreSQL's lock_timeout).
 """
 
 from __future__ import annotations
@@ -75,33 +74,3 @@ def filter_json_list_contains(queryset: QuerySet[Any], field: str, value: str) -
     if connection.vendor == "postgresql":
         return queryset.filter(**{f"{field}__contains": [value]})
     return queryset.filter(**{f"{field}__icontains": f'"{value}"'})
-
-
-# Below PostgreSQL's deadlock_timeout (1 s by default): a block that waits on a lock held by a transaction that waits
-# for one of the block's own locks times out first, so the block's transaction is the one that gives up.
-SHORT_LOCK_WAIT_MS = 500
-
-
-@contextlib.contextmanager
-def short_lock_wait(milliseconds: int = SHORT_LOCK_WAIT_MS) -> Iterator[None]:
-    """Row locks taken in the block wait at most `milliseconds`, then fail with OperationalError (and leave the
-    transaction unusable, as NOWAIT does). Must run inside a transaction. PostgreSQL: lock_timeout for the block,
-    then back to what it was; SQLite locks the whole database for a write transaction, so there is no row lock to
-    wait for."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    before = _swap_lock_timeout(f"{int(milliseconds)}ms")
-    yield
-    _swap_lock_timeout(before)
-
-
-def _swap_lock_timeout(value: str) -> str:
-    """Set the transaction's lock_timeout; returns the one it replaces. Raw SQL: the ORM has no statement for a
-    setting (bench.approvals: a reviewer's decision waits for a worker's transition on the same agent instead of
-    answering 409)."""
-    with connection.cursor() as cursor:
-        # The select list is evaluated in order: the current value is read before it is replaced.
-        cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)", [value])
-        row = cursor.fetchone()
-    return str(row[0])

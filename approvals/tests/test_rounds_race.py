@@ -156,12 +156,9 @@ def seen(request: ApprovalRequest) -> str:
     return ApprovalRequest.objects.get(pk=request.pk).facts_fingerprint
 
 
-def test_a_decision_waits_for_a_short_transition_on_its_subject_and_gives_up_on_a_long_one(
-    make_user: Callable[..., Any],
-) -> None:
-    """A worker's transition on the same subject (milliseconds) is waited for: the reviewer's decision lands, not
-    a 409 that names a change of facts that is not happening. A lock held longer than portal.db's short wait is a
-    409 that asks to reload, never a wait without end."""
+def test_a_decision_waits_for_a_transition_on_its_subject_instead_of_a_409(make_user: Callable[..., Any]) -> None:
+    """While another transaction holds the subject's row (the worker moving the agent's other request on), the
+    reviewer's decision waits and then lands: not a 409 naming a change of facts that is not happening."""
     from portal.celery import app
 
     owner = make_user("olive")
@@ -170,26 +167,18 @@ def test_a_decision_waits_for_a_short_transition_on_its_subject_and_gives_up_on_
     team_set_member(team=team, user=owner, role="maintainer")
     app.conf.task_always_eager = True
     try:
-        requests = []
-        for number in range(2):
-            tool = catalog.tool_create(
-                actor=owner,
-                data={"name": f"held-{number}", "owner": "payments", "kind": "cli", "version": "1.0.0",
-                      "description": "Reads.", "capabilities": READ_ONLY, **TIER_FACTS["medium"]},
-            )  # fmt: skip
-            tool = catalog.tool_attest_annotations(tool=tool)
-            request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
-            requests.append((request, tool))
+        tool = catalog.tool_create(
+            actor=owner,
+            data={"name": "held", "owner": "payments", "kind": "cli", "version": "1.0.0",
+                  "description": "Reads.", "capabilities": READ_ONLY, **TIER_FACTS["medium"]},
+        )  # fmt: skip
+        tool = catalog.tool_attest_annotations(tool=tool)
+        request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
     finally:
         app.conf.task_always_eager = False
 
-    (short, short_tool), (long, long_tool) = requests
-    outcome, took = _decide_while_subject_locked(short, short_tool, reviewer, hold=0.2)
-    assert outcome == "approved" and took >= 0.1
-    assert ApprovalRequest.objects.get(pk=short.pk).state == "approved"
-
-    outcome, took = _decide_while_subject_locked(long, long_tool, reviewer, hold=3.0)
-    assert outcome.startswith("conflict: the facts changed since you loaded this request"), outcome
-    assert ApprovalRequest.objects.get(pk=long.pk).state == "in_review"
-    assert not Decision.objects.filter(request=long).exists()
-    assert 0.4 <= took < 2.5  # it waited about portal.db.SHORT_LOCK_WAIT_MS, not for the holder's 3 s
+    outcome, took = _decide_while_subject_locked(request, tool, reviewer, hold=0.5)
+    assert outcome == "approved", outcome
+    assert took >= 0.4  # it waited for the holder
+    assert ApprovalRequest.objects.get(pk=request.pk).state == "approved"
+    assert Decision.objects.filter(request=request).count() == 1
