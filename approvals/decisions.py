@@ -170,7 +170,7 @@ def request_decide(
     if errors:
         raise ApprovalError(errors)
     refusal: str | None = None
-    decided_round: int | None = None
+    decided_round = 0  # the round read under the lock (rounds start at 1)
     try:
         with transaction.atomic(), audit_deferred():
             request = _locked(request_id)
