@@ -246,7 +246,7 @@ def _evaluate_locked(
                     request, 0, stage={"name": "Owner attestation", "role": OWNER_ATTESTATION_ROLE, "sla_hours": 72}
                 )
             else:
-                _approve(request, approver=None, subject=subject)
+                _approve(request, approver=None)
             return request
         _enter_stage(request, 0)
         return request

@@ -74,6 +74,9 @@ def stale_facts_reason(request: ApprovalRequest) -> str:
     )
 
 
+ALREADY_DECIDED = "You already decided on this request in this round; one person counts once."
+
+
 def decision_refusal(
     user: User | AnonymousUser, request: ApprovalRequest, *, already_decided: bool | None = None
 ) -> str | None:
@@ -95,7 +98,7 @@ def decision_refusal(
     if already_decided is None:
         already_decided = request.decisions.filter(round=request.round, reviewer=user).exists()
     if already_decided:
-        return "You already decided on this request in this round; one person counts once."
+        return ALREADY_DECIDED
     if (
         request.policy_snapshot.get("exclude_owning_team")
         and TeamMembership.objects.filter(team=request.owning_team, user=user).exists()
@@ -167,9 +170,11 @@ def request_decide(
     if errors:
         raise ApprovalError(errors)
     refusal: str | None = None
+    decided_round = 0  # the round read under the lock (rounds start at 1)
     try:
         with transaction.atomic(), audit_deferred():
-            request = _locked(request_id, reviewer=actor, subject_first=False)
+            request = _locked(request_id)
+            decided_round = request.round
             if facts_fingerprint is not None and facts_fingerprint != request.facts_fingerprint:
                 raise ApprovalConflict(stale_facts_reason(request))
             if request.state != ApprovalRequest.State.IN_REVIEW:
@@ -178,23 +183,33 @@ def request_decide(
                 )
             if stage_index is not None and stage_index != request.current_stage:
                 raise ApprovalConflict("That stage was decided meanwhile; reload to see the request's current stage.")
-            refusal = decision_refusal(actor, request, already_decided=request.reviewer_decided)
+            # Whether this person decided in this round already is answered by the database (one decision per
+            # person per round) when the decision is written: no query beforehand.
+            refusal = decision_refusal(actor, request, already_decided=False)
             if refusal is not None:
                 raise ApprovalPermissionError(refusal)
             return _decide_locked(actor, request, outcome, comment)
     except ApprovalPermissionError:
-        with transaction.atomic():
-            audit_record(
-                action="approvals.decision.refused",
-                object_type="approvals.approvalrequest",
-                object_id=request_id,
-                changes={"outcome": outcome, "reason": refusal},
-            )
+        _audit_refusal(request_id, outcome, refusal)
         raise
     except IntegrityError as exc:
+        # The transaction is rolled back; which rule refused the decision is read after it.
+        if Decision.objects.filter(request_id=request_id, round=decided_round, reviewer=actor).exists():
+            _audit_refusal(request_id, outcome, ALREADY_DECIDED)
+            raise ApprovalPermissionError(ALREADY_DECIDED) from exc
         raise ApprovalConflict(
             "This decision was already recorded (double submit or another reviewer); reload."
         ) from exc
+
+
+def _audit_refusal(request_id: int, outcome: str, reason: str | None) -> None:
+    with transaction.atomic():
+        audit_record(
+            action="approvals.decision.refused",
+            object_type="approvals.approvalrequest",
+            object_id=request_id,
+            changes={"outcome": outcome, "reason": reason},
+        )
 
 
 def _decide_locked(actor: User, request: ApprovalRequest, outcome: str, comment: str) -> ApprovalRequest:
@@ -211,8 +226,8 @@ def _decide_locked(actor: User, request: ApprovalRequest, outcome: str, comment:
         audit_record(action="approvals.request.attested", target=request, changes={"by": _user_label(actor)})
         _approve(request, approver=actor)
         return request
-    # No savepoint: a duplicate (double submit, another reviewer) fails the whole transition, and request_decide
-    # turns the IntegrityError into a 409.
+    # No savepoint: a duplicate (double submit, another reviewer, the same person twice in a round) fails the whole
+    # transition, and request_decide turns the IntegrityError into its answer (409, or 403 for the same person).
     Decision.objects.create(
         request=request,
         round=request.round,
@@ -266,20 +281,22 @@ def _finish(request: ApprovalRequest, state: str, **extra: Any) -> str:
 
 
 def _status_subject(request: ApprovalRequest) -> Subject:
-    """The subject for a status change only: grant_set_status and tool_set_status lock and reload by id, so
-    those are references without a query; an agent's current status decides whether it changes, so it loads."""
+    """The subject for a status change only. A tool's or agent's row as _locked locked it (its status is current
+    under the lock, and the status change writes it without reading it again); a grant as a reference without a
+    query (grant_set_status locks and reloads it). A request that was not locked here loads its agent or tool."""
     if request.grant_id:
         return Subject(agent=None, tool=None, grant=ToolGrant(pk=request.grant_id))
-    if request.tool_id:
-        return Subject(agent=None, tool=Tool(pk=request.tool_id), grant=None)
+    if request.locked_tool is not None or request.locked_agent is not None:
+        return Subject(agent=request.locked_agent, tool=request.locked_tool, grant=None)
     return subject_of(request)
 
 
-def _approve(request: ApprovalRequest, *, approver: User | None, subject: Subject | None = None) -> None:
+def _approve(request: ApprovalRequest, *, approver: User | None) -> None:
     validity = timedelta(days=int(request.policy_snapshot.get("validity_days") or 365))
     expires_at = timezone.now() + validity
     before = _finish(request, ApprovalRequest.State.APPROVED, approval_expires_at=expires_at)
-    subject = subject or _status_subject(request)
+    subject = _status_subject(request)
+    locked = request.locked_tool is not None or request.locked_agent is not None  # _status_subject's row
     reason = f"approval request #{request.pk}"
     if request.kind == ApprovalRequest.Kind.AUTONOMY_CHANGE:
         _apply_proposed_changes(request, approver=approver)
@@ -288,13 +305,13 @@ def _approve(request: ApprovalRequest, *, approver: User | None, subject: Subjec
             grant=subject.grant, status=ToolGrant.Status.APPROVED, expires_at=expires_at, reason=reason
         )
     elif subject.tool is not None:
-        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.APPROVED, reason=reason)
+        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.APPROVED, reason=reason, locked=locked)
     elif subject.agent is not None and subject.agent.status in (
         Agent.Status.DRAFT,
         Agent.Status.ONBOARDING,
         Agent.Status.SUSPENDED,
     ):
-        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ACTIVE, reason=reason)
+        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ACTIVE, reason=reason, locked=locked)
     _supersede_approvals(request)
     audit_record(
         action="approvals.request.approved",
@@ -335,17 +352,18 @@ def _supersede_approvals(request: ApprovalRequest) -> None:
 def _reject(request: ApprovalRequest, *, comment: str, by: User) -> None:
     before = _finish(request, ApprovalRequest.State.REJECTED)
     subject = _status_subject(request)
+    locked = request.locked_tool is not None or request.locked_agent is not None  # _status_subject's row
     reason = f"rejected in approval request #{request.pk}"
     if subject.grant is not None:
         catalog.grant_set_status(grant=subject.grant, status=ToolGrant.Status.DENIED, reason=reason)
     elif subject.tool is not None:
-        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.REJECTED, reason=reason)
+        catalog.tool_set_status(tool=subject.tool, status=Tool.Status.REJECTED, reason=reason, locked=locked)
     elif (
         subject.agent is not None
         and subject.agent.status == Agent.Status.ONBOARDING
         and request.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE
     ):
-        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.DRAFT, reason=reason)
+        catalog.agent_set_status(agent=subject.agent, status=Agent.Status.DRAFT, reason=reason, locked=locked)
     audit_record(
         action="approvals.request.rejected",
         target=request,

@@ -106,9 +106,10 @@ class ApprovalRequest(models.Model):
     recertification_opened = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    # Not a column: whether the reviewer passed to approvals.services._locked(reviewer=...) already decided in this
-    # round; set only on a request that function locked.
-    reviewer_decided: bool
+    # Not columns: the subject's tool or agent row as approvals.services._locked locked it (what a status change
+    # reads and writes of it), on a tool's or an agent's request that function returned; None otherwise.
+    locked_tool: Tool | None = None
+    locked_agent: Agent | None = None
 
     class Meta:
         ordering = ["-created_at"]

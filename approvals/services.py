@@ -21,10 +21,9 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.db import OperationalError
 
 from approvals.checks import Subject, proposed_agent_assessment
-from approvals.models import ApprovalRequest, Decision
+from approvals.models import ApprovalRequest
 from catalog import facts as catalog_facts
 from catalog import risk, scoring
 from catalog.models import Agent, TeamMembership, Tool, ToolGrant
@@ -155,25 +154,18 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
     return now + timedelta(hours=int(stage.get("sla_hours") or 48))
 
 
-def _locked(
-    request_id: int,
-    *,
-    reviewer: User | None = None,
-    subject: Subject | None = None,
-    subject_first: bool = True,
-) -> ApprovalRequest:
-    """The request with its requester and owning team, locked until the transaction ends. With a `reviewer`, the
-    same query answers whether they already decided in the current round (`request.reviewer_decided`): a decision
-    needs it under the lock.
+def _locked(request_id: int, *, subject: Subject | None = None) -> ApprovalRequest:
+    """The request with its requester and owning team, locked until the transaction ends.
 
-    The subject's rows (tool, agent; both for a grant) are locked too, so a transition and a change of the
-    subject's facts (which locks the subject, then its requests: approvals.rounds) never interleave. By default
-    the subject first, in the catalog writers' order, so the two wait for each other. A decision
-    (`subject_first=False`) locks the request first, then the subject without waiting: a fact change being
-    written at that moment makes it a conflict (409), never a deadlock, and never an approval on facts that are
-    being replaced."""
-    if subject_first:
-        _lock_subject(request_id, subject)
+    The subject's rows (tool, agent; both for a grant) are locked first, in the catalog writers' order (a change
+    of the subject's facts locks the subject, then its requests: approvals.rounds), so a transition and a fact
+    change wait for each other and never interleave or deadlock. A decision waits the same way: for a worker's
+    transition on the same subject (milliseconds) it then simply lands; after a fact change it reads the request's
+    new round and fingerprint under the lock and is refused (409, what changed named), never recorded on facts
+    that were replaced. The locked tool or agent row of a tool's or agent's request (what a status change reads
+    and writes of it) comes with the request (`request.locked_tool`, `request.locked_agent`), so the transition's
+    status change neither reads nor locks it again."""
+    tool, agent = _lock_subject(request_id, subject)
     try:
         request = (
             ApprovalRequest.objects.select_for_update(of=("self",))
@@ -182,30 +174,20 @@ def _locked(
         )
     except ApprovalRequest.DoesNotExist:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from None
-    if reviewer is not None:
-        # A query of its own: as an annotation of the locked query it cost twice as much to compose.
-        request.reviewer_decided = Decision.objects.filter(
-            request_id=request_id, round=request.round, reviewer=reviewer
-        ).exists()
-    if not subject_first:
-        try:  # a failed lock leaves the transaction unusable: the caller's atomic block rolls it back
-            _lock_subject(request_id, subject, request=request, nowait=True)
-        except OperationalError as exc:
-            raise ApprovalConflict(
-                f"the facts changed since you loaded this request: a change of its subject is being written right "
-                f"now; reload request #{request_id} in a moment and review the new facts."
-            ) from exc
+    if not request.grant_id:  # a grant's status lives on the grant's row, which grant_set_status locks
+        request.locked_tool, request.locked_agent = tool, agent
     return request
 
 
-def _lock_subject(
-    request_id: int, subject: Subject | None, *, request: ApprovalRequest | None = None, nowait: bool = False
-) -> None:
+# What a status change reads and writes of a tool or an agent (catalog.services._set_status).
+_STATUS_FIELDS = ("id", "name", "status", "updated_at")
+
+
+def _lock_subject(request_id: int, subject: Subject | None) -> tuple[Tool | None, Agent | None]:
+    """Lock the subject's tool and agent rows; returns them as locked (the fields a status change needs)."""
     if subject is not None:  # the caller loaded it: its ids are known
         tool_id = subject.tool.pk if subject.tool is not None else None
         agent_id = subject.agent.pk if subject.agent is not None else None
-    elif request is not None and not request.grant_id:
-        tool_id, agent_id = request.tool_id, request.agent_id
     else:
         subject_ids = (
             ApprovalRequest.objects.filter(pk=request_id)
@@ -216,10 +198,9 @@ def _lock_subject(
             raise ApprovalConflict(f"Request #{request_id} does not exist.")
         agent_id, tool_id, grant_agent_id, grant_tool_id = subject_ids
         tool_id, agent_id = tool_id or grant_tool_id, agent_id or grant_agent_id
-    if tool_id is not None:
-        list(Tool.objects.select_for_update(nowait=nowait).filter(pk=tool_id).values_list("pk"))
-    if agent_id is not None:
-        list(Agent.objects.select_for_update(nowait=nowait).filter(pk=agent_id).values_list("pk"))
+    tool = Tool.objects.select_for_update().only(*_STATUS_FIELDS).filter(pk=tool_id).first() if tool_id else None
+    agent = Agent.objects.select_for_update().only(*_STATUS_FIELDS).filter(pk=agent_id).first() if agent_id else None
+    return tool, agent
 
 
 def _system() -> Actor:

@@ -1,17 +1,31 @@
-"""Approvals throughput with a real worker on Redis and PostgreSQL, and the reviewer's decision latency.
+"""Approvals throughput with a real worker on Redis and PostgreSQL, the latency of a workflow at a fixed offered
+load, and the reviewer's decision latency.
 
-1. 1,000 low-tier MCP tool onboardings (under a policy without attestation) that auto-approve after their checks, which call a local MCP
-   server (initialize + tools/list): workflows per second, p50 and p95 from submit to approved.
-2. With 10,000 open requests, a reviewer's decision through the queue's inline form (htmx row update): p95
+1. 1,000 low-tier MCP tool onboardings (under a policy without attestation) that auto-approve after their checks,
+   which call a local MCP server (initialize + tools/list), submitted flat out: workflows per second and CPU per
+   workflow. Their submit -> approved times are printed too, but they measure the backlog: a faster submitter
+   queues more requests in front of the same worker.
+2. The same workflow submitted at one fixed offered rate (BENCH_SUBMIT_RATE per second, 20 by default, which both
+   the old and the new tree keep up with on 2 cores; BENCH_PACED_WORKFLOWS of them, 400 by default): submit ->
+   approved p50 and p95. This is the latency figure to compare between trees: each gets the same load.
+3. With 10,000 open requests, a reviewer's decision through the queue's inline form (htmx row update): p95
    server time over 200 decisions.
 
 Run: `python -m bench.approvals` (throwaway PostgreSQL and Redis unless BENCH_DATABASE_URL / BENCH_BROKER_URL).
-BENCH_WORKFLOWS, BENCH_OPEN_REQUESTS, BENCH_WORKER_CONCURRENCY adjust it.
+BENCH_WORKFLOWS, BENCH_PACED_WORKFLOWS, BENCH_SUBMIT_RATE, BENCH_OPEN_REQUESTS, BENCH_DECISIONS,
+BENCH_WORKER_CONCURRENCY adjust it.
+
+Old and new side by side: `python -m bench.approvals --old /work/wt/old` measures the code checked out at that path
+and this tree with this same script, alternately (BENCH_ROUNDS rounds, 1 by default: old, new, old, new, ...), each
+run in its own process with its own throwaway PostgreSQL and Redis and that tree's .venv, then prints every run's
+figures and the change of the medians. The script adapts to the names the old tree has (`approvals.services` vs
+`approvals.submitting`, ...); both trees run the same workflow under the same policy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -23,13 +37,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+if __name__ == "__main__" and sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # run by its path (--old): bench/approvals.py must not shadow the approvals app
+
 from bench.services import HostSteal, cpu_seconds, percentile, postgres, redis, setup_django
 
 WORKFLOWS = int(os.environ.get("BENCH_WORKFLOWS", "1000"))
 OPEN_REQUESTS = int(os.environ.get("BENCH_OPEN_REQUESTS", "10000"))
 DECISIONS = int(os.environ.get("BENCH_DECISIONS", "200"))
 CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "6"))
-ROOT = Path(__file__).resolve().parents[1]
+PACED_WORKFLOWS = int(os.environ.get("BENCH_PACED_WORKFLOWS", "400"))
+SUBMIT_RATE = float(os.environ.get("BENCH_SUBMIT_RATE", "20"))
+# The tree measured: this script's own, or the one `--old` runs it in (BENCH_TREE).
+ROOT = Path(os.environ.get("BENCH_TREE") or Path(__file__).resolve().parents[1])
+FIGURES: dict[str, float] = {}
 
 
 def _start_worker(database_url: str, broker_url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -50,53 +71,97 @@ def _start_worker(database_url: str, broker_url: str, log: Path) -> subprocess.P
     return process
 
 
-def _throughput(database_url: str, broker_url: str) -> None:
+def _submitter() -> Any:
+    """The tree's request_submit (approvals.submitting today; approvals.services in older trees)."""
+    try:
+        from approvals.submitting import request_submit
+    except ImportError:  # the old tree
+        from approvals.services import request_submit
+    return request_submit
 
-    from approvals import submitting
-    from approvals.models import ApprovalPolicy, ApprovalRequest
-    from catalog import search_index
+
+def _tool_entry_values() -> Any:
+    try:
+        from catalog.search_index import tool_entry_values
+    except ImportError:  # the old tree
+        from catalog.services import tool_entry_values
+    return tool_entry_values
+
+
+def _make_tools(server_url: str, count: int) -> list[Any]:
     from catalog import services as catalog
     from catalog.bulk import insert_instances
-    from catalog.models import Tool
+    from catalog.models import Capability, CatalogEntry, Tool
 
+    tools = []
+    template = catalog.tool_create(
+        actor=None,
+        data={"name": "bench-mcp-0", "owner": "bench", "kind": "mcp_server", "transport": "streamable_http",
+              "endpoint_url": server_url, "version": "1.0.0", "description": "Status, read-only.", "data_class": "public",
+              "reach": "closed", "credential_scope": "none",
+              "capabilities": [{"name": "read_status", "read_only": True, "open_world": False, "idempotent": True}]},
+    )  # fmt: skip
+    template = catalog.tool_attest_annotations(tool=template)
+    tools.append(template)
+    for i in range(1, count):
+        clone = Tool.objects.get(pk=template.pk)
+        clone.pk, clone.id, clone.name = None, None, f"bench-mcp-{i}"
+        tools.append(clone)
+    insert_instances(Tool, tools[1:])
+    insert_instances(
+        Capability,
+        [Capability(tool=t, name="read_status", read_only=True, open_world=False, idempotent=True) for t in tools[1:]],
+    )
+    # As every catalogued tool has, a search row each.
+    entry_values = _tool_entry_values()
+    insert_instances(
+        CatalogEntry,
+        [CatalogEntry(kind="tool", entity_id=t.pk, **entry_values(t, ["read_status"])) for t in tools[1:]],
+    )
+    return tools
+
+
+def _wait_until_decided(request_ids: list[int], timeout: float = 900) -> None:
+    from approvals.models import ApprovalRequest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        open_count = (
+            ApprovalRequest.objects.filter(pk__in=request_ids)
+            .exclude(state__in=["approved", "rejected", "changes_requested"])
+            .count()
+        )
+        if open_count == 0:
+            return
+        time.sleep(0.5)
+
+
+def _latencies(request_ids: list[int]) -> tuple[list[float], int, float]:
+    """submit -> approved seconds of the approved requests, how many were not approved, and the rate at which
+    they were approved (from the first submit to the last approval)."""
+    from approvals.models import ApprovalRequest
+
+    rows = list(ApprovalRequest.objects.filter(pk__in=request_ids).values_list("state", "submitted_at", "decided_at"))
+    approved = [(s, d) for state, s, d in rows if state == "approved" and d]
+    first_submit = min(s for _, s, _ in rows)
+    last_decided = max(d for _, d in approved) if approved else first_submit
+    rate = len(approved) / max((last_decided - first_submit).total_seconds(), 1e-9)
+    return [(d - s).total_seconds() for s, d in approved], len(rows) - len(approved), rate
+
+
+def _throughput(database_url: str, broker_url: str) -> None:
+    from approvals.models import ApprovalPolicy
+
+    request_submit = _submitter()
     owner = _owner()
     with _mcp_server_process() as server_url:
-        tools = []
-        template = catalog.tool_create(
-            actor=None,
-            data={"name": "bench-mcp-0", "owner": "bench", "kind": "mcp_server", "transport": "streamable_http",
-                  "endpoint_url": server_url, "version": "1.0.0", "description": "Status, read-only.", "data_class": "public",
-                  "reach": "closed", "credential_scope": "none",
-                  "capabilities": [{"name": "read_status", "read_only": True, "open_world": False, "idempotent": True}]},
-        )  # fmt: skip
-        template = catalog.tool_attest_annotations(tool=template)
-        tools.append(template)
-        for i in range(1, WORKFLOWS):
-            clone = Tool.objects.get(pk=template.pk)
-            clone.pk, clone.id, clone.name = None, None, f"bench-mcp-{i}"
-            tools.append(clone)
-        insert_instances(Tool, tools[1:])
-        from catalog.models import Capability, CatalogEntry
-
-        insert_instances(
-            Capability,
-            [
-                Capability(tool=t, name="read_status", read_only=True, open_world=False, idempotent=True)
-                for t in tools[1:]
-            ],
-        )
-        # As every catalogued tool has, a search row each.
-        insert_instances(
-            CatalogEntry,
-            [
-                CatalogEntry(kind="tool", entity_id=t.pk, **search_index.tool_entry_values(t, ["read_status"]))
-                for t in tools[1:]
-            ],
-        )
-        # The requester cannot attest their own request; the bench measures the automatic path of checks alone.
+        tools = _make_tools(server_url, WORKFLOWS + PACED_WORKFLOWS)
+        flat_out, paced = tools[:WORKFLOWS], tools[WORKFLOWS:]
+        # The requester cannot attest their own request; the bench measures the automatic path of checks alone
+        # (the same policy for every tree).
         ApprovalPolicy.objects.filter(tier="low").update(requires_attestation=False)
         print(
-            f"{WORKFLOWS} low-tier MCP tools ready (tier {template.risk_tier}); worker concurrency {CONCURRENCY}",
+            f"{len(tools)} low-tier MCP tools ready (tier {tools[0].risk_tier}); worker concurrency {CONCURRENCY}",
             flush=True,
         )
 
@@ -112,38 +177,28 @@ def _throughput(database_url: str, broker_url: str) -> None:
         steal = HostSteal()
         try:
             started = time.perf_counter()
-            for tool in tools:  # as the API and the UI call it: its own transaction, checks sent on commit
-                submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+            flat_ids = []
+            for tool in flat_out:  # as the API and the UI call it: its own transaction, checks sent on commit
+                flat_ids.append(request_submit(actor=owner, kind="tool_onboarding", tool=tool).pk)
             submitted = time.perf_counter() - started
             print(f"submitted {WORKFLOWS} requests in {submitted:.1f} s ({WORKFLOWS / submitted:.0f}/s)", flush=True)
-            deadline = time.monotonic() + 900
-            while time.monotonic() < deadline:
-                open_count = ApprovalRequest.objects.exclude(
-                    state__in=["approved", "rejected", "changes_requested"]
-                ).count()
-                if open_count == 0:
-                    break
-                time.sleep(0.5)
+            _wait_until_decided(flat_ids)
             elapsed = time.perf_counter() - started
             cpu_used = {group: spent - cpu_before[group] for group, spent in cpu_seconds(groups).items()}
+            flat_steal = steal.text()
+            paced_ids, paced_submit_s, paced_steal = _paced(paced, owner, request_submit)
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-    requests = list(ApprovalRequest.objects.values_list("state", "submitted_at", "decided_at"))
-    approved = [(s, d) for state, s, d in requests if state == "approved" and d]
-    latencies = [(d - s).total_seconds() for s, d in approved]
-    others = len(requests) - len(approved)
-    first_submit = min(s for _, s, _ in requests)
-    last_decided = max(d for _, d in approved) if approved else first_submit
-    rate = len(approved) / max((last_decided - first_submit).total_seconds(), 1e-9)
+    latencies, others, rate = _latencies(flat_ids)
     verdict = "OK" if rate >= 30 else "BELOW FLOOR"
     print(
-        f"workflows: {len(approved)} approved, {others} not approved, in {elapsed:.1f} s wall -> {rate:.1f} workflows/s "
-        f"(floor 30/s: {verdict}); submit->approved p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s"
-        f"{steal.text()}",
+        f"workflows (flat out): {len(latencies)} approved, {others} not approved, in {elapsed:.1f} s wall -> "
+        f"{rate:.1f} workflows/s (floor 30/s: {verdict}); submit->approved under the backlog p50 "
+        f"{statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s{flat_steal}",
         flush=True,
     )
-    per_workflow = {group: spent * 1000 / max(len(approved), 1) for group, spent in cpu_used.items()}
+    per_workflow = {group: spent * 1000 / max(len(latencies), 1) for group, spent in cpu_used.items()}
     total = sum(per_workflow.values())
     print(
         f"CPU per workflow {total:.0f} ms ("
@@ -152,6 +207,40 @@ def _throughput(database_url: str, broker_url: str) -> None:
         "if this machine did nothing else",
         flush=True,
     )
+    paced_latencies, paced_others, _ = _latencies(paced_ids)
+    offered = len(paced_ids) / max(paced_submit_s, 1e-9)
+    kept_up = "kept up" if offered >= SUBMIT_RATE * 0.95 else f"FELL BEHIND the offered {SUBMIT_RATE:g}/s"
+    print(
+        f"workflows at a fixed offered load of {SUBMIT_RATE:g}/s ({len(paced_ids)} submitted at {offered:.1f}/s, "
+        f"submitter {kept_up}): {len(paced_latencies)} approved, {paced_others} not approved; submit->approved p50 "
+        f"{statistics.median(paced_latencies):.2f} s, p95 {percentile(paced_latencies, 0.95):.2f} s{paced_steal}",
+        flush=True,
+    )
+    FIGURES.update(
+        {
+            "workflows/s (flat out)": rate,
+            "CPU per workflow ms": total,
+            "submit->approved p95 s (flat out, backlog)": percentile(latencies, 0.95),
+            f"submit->approved p50 s (at {SUBMIT_RATE:g}/s)": statistics.median(paced_latencies),
+            f"submit->approved p95 s (at {SUBMIT_RATE:g}/s)": percentile(paced_latencies, 0.95),
+        }
+    )
+
+
+def _paced(tools: list[Any], owner: Any, request_submit: Any) -> tuple[list[int], float, str]:
+    """Submit one request every 1/SUBMIT_RATE seconds (on a schedule: a late submit does not push the later ones
+    back) and wait until all are decided: the ids, the seconds the submitting took and the host steal."""
+    steal = HostSteal()
+    ids: list[int] = []
+    started = time.perf_counter()
+    for number, tool in enumerate(tools):
+        delay = started + number / SUBMIT_RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        ids.append(request_submit(actor=owner, kind="tool_onboarding", tool=tool).pk)
+    took = time.perf_counter() - started
+    _wait_until_decided(ids)
+    return ids, took, steal.text()
 
 
 def _postgres_marker(database_url: str) -> str:
@@ -203,7 +292,6 @@ def _decision_latency() -> None:
     from django.utils import timezone
 
     from approvals.models import ApprovalRequest
-    from approvals.policies import policy_snapshot
     from catalog.bulk import insert_instances
     from catalog.models import Team, Tool
     from portal.roles import ENGINEER, SECURITY_REVIEWER, role_group
@@ -213,8 +301,14 @@ def _decision_latency() -> None:
     reviewer = get_user_model().objects.create_user("bench-reviewer", email="rev@example.com", password="x" * 12)
     reviewer.groups.add(role_group(ENGINEER), role_group(SECURITY_REVIEWER))
     tool = Tool.objects.filter(owner=team).first()
+    try:
+        from approvals.policies import policy_snapshot
+    except ImportError:  # the old tree
+        from approvals.services import policy_snapshot
     snapshot = policy_snapshot("medium")
     now = timezone.now()
+    # The fingerprint of the facts the reviewer saw, where the tree records one (the old tree has no such field).
+    fingerprint = {"facts_fingerprint": "bench"} if hasattr(ApprovalRequest, "facts_fingerprint") else {}
     rows = [
         ApprovalRequest(
             kind="tool_onboarding",
@@ -227,7 +321,7 @@ def _decision_latency() -> None:
             tier="medium",
             risk=tool.risk,
             bound_facts={},
-            facts_fingerprint="bench",
+            **fingerprint,
             policy_snapshot=snapshot,
             current_stage=0,
             current_role=SECURITY_REVIEWER,
@@ -252,6 +346,7 @@ def _decision_latency() -> None:
     except NoReverseMatch:
         use_ui = False
     samples: list[float] = []
+    cpu: list[float] = []
     queries: list[int] = []
     steal = HostSteal()
     warm_up = 10  # the first decisions of a process compile templates and plans; they are not measured
@@ -263,7 +358,7 @@ def _decision_latency() -> None:
                 "outcome": "approve",
                 "comment": "ok",
                 "stage_index": 0,
-                "facts_fingerprint": request.facts_fingerprint,
+                **fingerprint,
             }
             headers = {"HTTP_HX_REQUEST": "true"}
         else:
@@ -272,28 +367,40 @@ def _decision_latency() -> None:
                 "outcome": "approve",
                 "comment": "ok",
                 "stage_index": 0,
-                "facts_fingerprint": request.facts_fingerprint,
+                **fingerprint,
             }
             headers = {}
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.post(url, payload, **headers)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            cpu_ms = (time.process_time() - cpu_started) * 1000
         if number >= warm_up:
             samples.append(elapsed_ms)
+            cpu.append(cpu_ms)
             queries.append(len(captured))
         if response.status_code >= 400:
             raise SystemExit(f"decision failed: {response.status_code} {response.content[:300]!r}")
     p95 = percentile(samples, 0.95)
+    FIGURES.update(
+        {
+            f"decision p50 ms ({OPEN_REQUESTS} open)": statistics.median(samples),
+            f"decision p95 ms ({OPEN_REQUESTS} open)": p95,
+            "decision CPU ms (in process, p50)": statistics.median(cpu),
+            "decision queries": float(max(queries)),
+        }
+    )
     print(
         f"decision -> updated row ({'htmx queue row' if use_ui else 'API'}), {OPEN_REQUESTS} open: p50 {statistics.median(samples):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {max(samples):.1f} ms, queries {min(queries)}-{max(queries)} (budget p95 50 ms: {'OK' if p95 <= 50 else 'OVER BUDGET'})"
+        f"p95 {p95:.1f} ms, max {max(samples):.1f} ms, CPU in process p50 {statistics.median(cpu):.1f} ms, "
+        f"queries {min(queries)}-{max(queries)} (budget p95 50 ms: {'OK' if p95 <= 50 else 'OVER BUDGET'})"
         f"{steal.text()}",
         flush=True,
     )
 
 
-def main() -> None:
+def measure() -> None:
+    """Measure the tree this process runs in (ROOT); the figures also go out as one JSON line for --old."""
     with postgres() as database_url, redis() as broker_url:
         os.environ["SSRF_ALLOWLIST"] = "127.0.0.1"
         os.environ["EMAIL_BACKEND"] = "memory"
@@ -301,10 +408,67 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        print(f"machine: {os.cpu_count()} cores; PostgreSQL + Redis on loopback", flush=True)
+        print(f"machine: {os.cpu_count()} cores; PostgreSQL + Redis on loopback; tree {ROOT}", flush=True)
         _throughput(database_url, broker_url)
         _decision_latency()
+    print("FIGURES " + json.dumps(FIGURES), flush=True)
+
+
+# --- old and new side by side -----------------------------------------------------------------------------------
+
+
+def _run_tree(tree: Path, name: str) -> dict[str, float]:
+    """This script, run in `tree` with that tree's interpreter and code (its own throwaway servers)."""
+    python = tree / ".venv" / "bin" / "python"
+    environment = {**os.environ, "PYTHONPATH": str(tree), "BENCH_TREE": str(tree)}
+    command = [str(python if python.exists() else sys.executable), str(Path(__file__).resolve()), "measure"]
+    process = subprocess.Popen(command, cwd=tree, env=environment, stdout=subprocess.PIPE, text=True)
+    figures: dict[str, float] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("FIGURES "):
+            figures = json.loads(line[len("FIGURES ") :])
+        else:
+            print(f"[{name}] {line}", end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"measuring {tree} failed")
+    return figures
+
+
+def _side_by_side(runs: dict[str, list[dict[str, float]]]) -> None:
+    """Every run's figures, then the change of the medians (new against old)."""
+    print(f"\n{'figure':<46} {'old runs':>22} {'new runs':>22} {'change':>8}")
+    for label in runs["new"][0]:
+        old = [run[label] for run in runs["old"] if label in run]
+        new = [run[label] for run in runs["new"] if label in run]
+        shown = [
+            " / ".join(f"{value:.2f}" if value < 10 else f"{value:.1f}" for value in values) or "-"
+            for values in (old, new)
+        ]
+        change = ""
+        if old and new and statistics.median(old):
+            change = f"{(statistics.median(new) - statistics.median(old)) / statistics.median(old) * 100:+.0f}%"
+        print(f"{label:<46} {shown[0]:>22} {shown[1]:>22} {change:>8}")
+    print("(workflows/s: higher is better; every other figure: lower is better)")
+
+
+def main() -> None:
+    if "--old" not in sys.argv:
+        measure()
+        return
+    old_tree = Path(sys.argv[sys.argv.index("--old") + 1]).resolve()
+    new_tree = Path(__file__).resolve().parents[1]
+    rounds = int(os.environ.get("BENCH_ROUNDS", "1"))
+    print(f"old {old_tree} and new {new_tree}, alternately, {rounds} round(s)", flush=True)
+    runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+    for _ in range(rounds):
+        runs["old"].append(_run_tree(old_tree, "old"))
+        runs["new"].append(_run_tree(new_tree, "new"))
+    _side_by_side(runs)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["measure"]:
+        measure()
+    else:
+        main()

@@ -451,19 +451,10 @@ def agent_delete(*, actor: User | None, agent: Agent, check_permission: bool = T
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
-def agent_set_status(*, agent: Agent, status: str, reason: str = "") -> Agent:
-    """Lifecycle status changes driven by workflows (onboarding, activation, suspension)."""
-    return _set_status(agent, status, reason, _index_agent)
-    before = agent.status
-    agent.status = status
-    agent.save(update_fields=["status", "updated_at"])
-    _index_agent(agent)
-    audit_record(
-        action="catalog.agent.status_changed",
-        target=agent,
-        changes={"status": {"before": before, "after": status}, "reason": reason},
-    )
-    return agent
+def agent_set_status(*, agent: Agent, status: str, reason: str = "", locked: bool = False) -> Agent:
+    """Lifecycle status changes driven by workflows (onboarding, activation, suspension). `locked`: see
+    _set_status."""
+    return _set_status(agent, status, reason, _index_agent, locked=locked)
 
 
 def _write_capabilities(tool: Tool, capabilities: list[dict[str, Any]]) -> bool:
@@ -628,34 +619,38 @@ def tool_attest_annotations(*, tool: Tool, attested: bool = True) -> Tool:
 
 
 @transaction.atomic(savepoint=False)  # called inside workflows' transactions; no savepoint needed
-def tool_set_status(*, tool: Tool, status: str, reason: str = "") -> Tool:
-    """Review status changes driven by workflows (pending review, approved, rejected)."""
-    return _set_status(tool, status, reason, _index_tool)
+def tool_set_status(*, tool: Tool, status: str, reason: str = "", locked: bool = False) -> Tool:
+    """Review status changes driven by workflows (pending review, approved, rejected). `locked`: see _set_status."""
+    return _set_status(tool, status, reason, _index_tool, locked=locked)
 
 
-def _set_status(entity: Any, status: str, reason: str, index: Any) -> Any:
-    """Lock, change the status if it differs, re-index and audit; a repeated call changes nothing."""
+def _set_status(entity: Any, status: str, reason: str, index: Any, *, locked: bool = False) -> Any:
+    """Lock, change the status if it differs, re-index and audit; a repeated call changes nothing. `locked=True`:
+    the caller's transaction holds the row's lock and read `entity` under it (an approval transition locks its
+    subject first), so its status is current and the row is neither locked nor read again."""
     model = type(entity)
     allowed = model.Status.values
     if status not in allowed:
         raise CatalogError({"status": [f"must be one of {', '.join(allowed)}."]})
-    # Only what a status change reads and writes: it runs inside every approval transition.
-    locked = model.objects.select_for_update().only("id", "name", "status", "updated_at").get(pk=entity.pk)
-    if locked.status == status:
+    row = entity
+    if not locked:
+        # Only what a status change reads and writes: it runs inside every approval transition.
+        row = model.objects.select_for_update().only("id", "name", "status", "updated_at").get(pk=entity.pk)
+    if row.status == status:
         return entity
-    before = locked.status
-    locked.status = status
-    locked.save(update_fields=["status", "updated_at"])
-    entity.status, entity.updated_at = status, locked.updated_at  # the caller's instance follows
+    before = row.status
+    row.status = status
+    row.save(update_fields=["status", "updated_at"])
+    entity.status, entity.updated_at = status, row.updated_at  # the caller's instance follows
     # Only the status moved (risk does not depend on it): update the search row in place; no row yet, full index.
     entry = CatalogEntry.objects.filter(kind=model._meta.model_name, entity_id=entity.pk)
-    if entry.update(status=status, updated_at=locked.updated_at):
+    if entry.update(status=status, updated_at=row.updated_at):
         invalidate_catalog_counts()
     else:
         index(model.objects.get(pk=entity.pk))
     audit_record(
         action=f"catalog.{model._meta.model_name}.status_changed",
-        target=locked,
+        target=row,
         changes={"status": {"before": before, "after": status}, "reason": reason},
     )
     return entity

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from approvals import decisions, services, submitting
 from approvals.models import ApprovalRequest, Decision
@@ -116,3 +116,69 @@ def test_a_fact_change_and_an_approval_race_without_a_stale_approval(make_user: 
     finally:
         app.conf.task_always_eager = False
     assert outcomes[:2] == ["refused", "approved first"], outcomes
+
+
+def _decide_while_subject_locked(
+    request: ApprovalRequest, tool: Any, reviewer: Any, *, hold: float
+) -> tuple[str, float]:
+    """Another transaction holds the tool's row for `hold` seconds (as a worker's transition on the same subject
+    does for a few milliseconds) while the reviewer decides: the outcome and how long the decision took."""
+    from catalog.models import Tool
+
+    locked, result = threading.Event(), {}
+
+    def hold_subject() -> None:
+        try:
+            with transaction.atomic():
+                list(Tool.objects.select_for_update().filter(pk=tool.pk))
+                locked.set()
+                time.sleep(hold)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_subject)
+    holder.start()
+    assert locked.wait(timeout=30)
+    started = time.monotonic()
+    try:
+        decisions.request_decide(
+            actor=reviewer, request_id=request.pk, outcome="approve", comment="ok", facts_fingerprint=seen(request)
+        )
+        result["decide"] = "approved"
+    except services.ApprovalConflict as exc:
+        result["decide"] = f"conflict: {exc}"
+    took = time.monotonic() - started
+    holder.join(timeout=60)
+    return result["decide"], took
+
+
+def seen(request: ApprovalRequest) -> str:
+    return ApprovalRequest.objects.get(pk=request.pk).facts_fingerprint
+
+
+def test_a_decision_waits_for_a_transition_on_its_subject_instead_of_a_409(make_user: Callable[..., Any]) -> None:
+    """While another transaction holds the subject's row (the worker moving the agent's other request on), the
+    reviewer's decision waits and then lands: not a 409 naming a change of facts that is not happening."""
+    from portal.celery import app
+
+    owner = make_user("olive")
+    reviewer = make_user("rita", roles=[SECURITY_REVIEWER])
+    team = team_create(name="payments")
+    team_set_member(team=team, user=owner, role="maintainer")
+    app.conf.task_always_eager = True
+    try:
+        tool = catalog.tool_create(
+            actor=owner,
+            data={"name": "held", "owner": "payments", "kind": "cli", "version": "1.0.0",
+                  "description": "Reads.", "capabilities": READ_ONLY, **TIER_FACTS["medium"]},
+        )  # fmt: skip
+        tool = catalog.tool_attest_annotations(tool=tool)
+        request = submitting.request_submit(actor=owner, kind="tool_onboarding", tool=tool)
+    finally:
+        app.conf.task_always_eager = False
+
+    outcome, took = _decide_while_subject_locked(request, tool, reviewer, hold=0.5)
+    assert outcome == "approved", outcome
+    assert took >= 0.4  # it waited for the holder
+    assert ApprovalRequest.objects.get(pk=request.pk).state == "approved"
+    assert Decision.objects.filter(request=request).count() == 1

@@ -779,26 +779,68 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
 def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
 ) -> None:
-    """_locked reads the subject's ids, locks the tool, then the request with its people, and whether the reviewer
-    decided in this round (four statements)."""
-    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool())
+    """_locked reads the subject's ids, locks the tool (and keeps the row it read under the lock, for the
+    transition's status change), then the request with its people (three statements)."""
+    tool = make_tool()
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
     decide(django_capture_on_commit_callbacks, world["reviewer"], request, "request_changes", comment="fix the docs")
 
     def values(instance: Any) -> dict[str, Any]:
         return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
 
     expected = ApprovalRequest.objects.select_related("requester", "owning_team").get(pk=request.pk)
-    with transaction.atomic(), django_assert_num_queries(4):
-        locked = services._locked(request.pk, reviewer=world["reviewer"])
-        assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
+    with transaction.atomic():
+        with django_assert_num_queries(3):
+            locked = services._locked(request.pk)
+            assert (locked.requester.username, locked.owning_team.name) == ("olive", "payments")
+        assert locked.locked_tool is not None and locked.locked_agent is None
+        assert (locked.locked_tool.pk, locked.locked_tool.status) == (tool.pk, Tool.objects.get(pk=tool.pk).status)
     assert values(locked) == values(expected)
     assert values(locked.requester) == values(expected.requester)
     assert values(locked.owning_team) == values(expected.owning_team)
     assert isinstance(locked.policy_snapshot, dict) and isinstance(locked.submitted_at, datetime)
     assert not locked._state.adding
-    assert locked.reviewer_decided is True  # rita requested changes in this round
-    with transaction.atomic():
-        assert services._locked(request.pk, reviewer=world["reviewer2"]).reviewer_decided is False
-        assert not hasattr(services._locked(request.pk), "reviewer_decided")
     with pytest.raises(services.ApprovalConflict, match="does not exist"):
         services._locked(10**9)
+
+
+def test_a_decision_reads_its_tool_once_and_leaves_the_second_decision_of_a_person_to_the_database(
+    world: dict[str, Any], make_tool: Any, make_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The tool row the decision locks is the one its status change writes (no second read or lock), and
+    whether the reviewer decided in this round already is answered by the unique constraint, not a query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tool = make_tool(tier="high")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    both_roles = make_user("bo", roles=["security-reviewer", "data-owner"])
+    with CaptureQueriesContext(connection) as first:
+        request = decide(django_capture_on_commit_callbacks, both_roles, request)
+    assert (request.state, request.current_stage) == ("in_review", 1)
+    with CaptureQueriesContext(connection) as last:
+        request = decide(django_capture_on_commit_callbacks, world["data_owner"], request)
+    assert request.state == "approved" and Tool.objects.get(pk=tool.pk).status == "approved"
+
+    for captured in (first, last):
+        statements = [query["sql"] for query in captured.captured_queries]
+        assert not [sql for sql in statements if sql.startswith("SELECT") and '"approvals_decision"' in sql]
+    tool_reads = [
+        q["sql"] for q in last.captured_queries if q["sql"].startswith("SELECT") and 'FROM "catalog_tool"' in q["sql"]
+    ]
+    assert len(tool_reads) == 1, tool_reads  # the subject's lock; the status change writes the row it returned
+
+    # The same person again in this round: refused by the database's one-decision-per-person rule, with the
+    # same 403 and audited refusal as before, and nothing written.
+    request = submit(
+        django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=make_tool("other", tier="high")
+    )
+    decide(django_capture_on_commit_callbacks, both_roles, request)
+    refused = AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count()
+    with pytest.raises(services.ApprovalPermissionError, match="one person counts once"):
+        decisions.request_decide(actor=both_roles, request_id=request.pk, outcome="approve")
+    assert (
+        AuditEvent.objects.filter(action="approvals.decision.refused", object_id=str(request.pk)).count() == refused + 1
+    )
+    assert Decision.objects.filter(request=request).count() == 1
+    assert ApprovalRequest.objects.get(pk=request.pk).current_stage == 1
