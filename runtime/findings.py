@@ -261,9 +261,10 @@ def findings_from_denied_checks(denied: Iterable[DeniedCalls]) -> None:
         for name, pk, owner in Agent.objects.filter(name__in=names).values_list("name", "pk", "owner__name")
     }
     merged: dict[tuple[str, str, str], DeniedCalls] = {}
+    kinds = set(Finding.Kind.values)  # Django builds the list anew on every access
     for calls in denied:
         kind = calls.verdict if calls.agent.lower() in known else Finding.Kind.UNKNOWN_AGENT
-        if kind not in Finding.Kind.values:
+        if kind not in kinds:
             continue
         key = (calls.agent.lower()[:200], calls.tool.lower()[:200], str(kind))
         if (before := merged.get(key)) is not None:
