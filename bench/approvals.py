@@ -419,20 +419,12 @@ def measure() -> None:
 
 def _run_tree(tree: Path, name: str) -> dict[str, float]:
     """This script, run in `tree` with that tree's interpreter and code (its own throwaway servers)."""
+    from bench.services import figures_of_tree  # the parent's (this tree's) module: the measured tree may not have it
+
     python = tree / ".venv" / "bin" / "python"
     environment = {**os.environ, "PYTHONPATH": str(tree), "BENCH_TREE": str(tree)}
     command = [str(python if python.exists() else sys.executable), str(Path(__file__).resolve()), "measure"]
-    process = subprocess.Popen(command, cwd=tree, env=environment, stdout=subprocess.PIPE, text=True)
-    figures: dict[str, float] = {}
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("FIGURES "):
-            figures = json.loads(line[len("FIGURES ") :])
-        else:
-            print(f"[{name}] {line}", end="", flush=True)
-    if process.wait() != 0:
-        raise SystemExit(f"measuring {tree} failed")
-    return figures
+    return figures_of_tree(tree, command, environment, name)
 
 
 def _side_by_side(runs: dict[str, list[dict[str, float]]]) -> None:

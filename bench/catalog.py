@@ -335,19 +335,10 @@ def _bench_import(owner: str) -> None:
 
 
 def _run_tree(tree: Path, database_url: str, name: str) -> dict[str, dict[str, Any]]:
+    from bench.services import figures_of_tree  # the parent's (this tree's) module: the measured tree may not have it
+
     environment = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(tree)}
-    command = [sys.executable, str(Path(__file__).resolve()), "measure"]
-    process = subprocess.Popen(command, cwd=tree, env=environment, stdout=subprocess.PIPE, text=True)
-    figures: dict[str, dict[str, Any]] = {}
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("FIGURES "):
-            figures = json.loads(line[len("FIGURES ") :])
-        else:
-            print(f"[{name}] {line}", end="", flush=True)
-    if process.wait() != 0:
-        raise SystemExit(f"measuring {tree} failed")
-    return figures
+    return figures_of_tree(tree, [sys.executable, str(Path(__file__).resolve()), "measure"], environment, name)
 
 
 def _side_by_side(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -203,3 +205,20 @@ class HostSteal:
     def text(self) -> str:
         share = self.share()
         return "" if share is None else f"; host steal {share:.0%}"
+
+
+def figures_of_tree(tree: Path, command: list[str], environment: dict[str, str], name: str) -> dict[str, Any]:
+    """Run a benchmark's `measure` command in another code tree; echo its lines, prefixed with `name`, and return the
+    figures it printed as its `FIGURES {json}` line. For the side-by-side runs (`--old PATH`) of bench.catalog and
+    bench.approvals: the parent calls it, so the tree measured needs no copy of it."""
+    process = subprocess.Popen(command, cwd=tree, env=environment, stdout=subprocess.PIPE, text=True)
+    figures: dict[str, Any] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("FIGURES "):
+            figures = json.loads(line[len("FIGURES ") :])
+        else:
+            print(f"[{name}] {line}", end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"measuring {tree} failed")
+    return figures
