@@ -58,6 +58,7 @@ MAX_LENGTHS: dict[str, int] = {
 }
 REQUIRED = {name for name, field in _FIELDS.items() if field.required}
 _render = JSONRenderer().render
+ANSWERED_IN_FRONT = "portal.grant_check_answered_in_front"  # the same key in gunicorn.conf.py
 
 
 def readable_check(body: bytes) -> dict[str, Any] | None:
@@ -100,6 +101,7 @@ class GrantCheckFront:
             answered = self._answer(environ, body)
             if answered is not None:
                 status, headers, content = answered
+                environ[ANSWERED_IN_FRONT] = True  # gunicorn.conf.py leaves it out of the access log
                 start_response(status, headers)
                 return [content]
             environ["wsgi.input"] = io.BytesIO(body)  # the DRF view reads the same bytes

@@ -82,6 +82,8 @@ class GrantIndex:
 
     def __init__(self, *, max_pairs: int = MAX_PAIRS, max_age: float = GENERATION_MAX_AGE) -> None:
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # held by the one thread reading the generation
+        self._expirations = 0  # expire() calls so far: a read that began before one must not count as current
         self._generation: int | None = None
         self._pairs: dict[tuple[str, str], PairLookup] = {}
         self._read_at = float("-inf")
@@ -90,18 +92,33 @@ class GrantIndex:
 
     def expire(self) -> None:
         """Read the generation again at the next lookup (this process changed a grant)."""
-        self._read_at = float("-inf")
+        with self._lock:
+            self._expirations += 1
+            self._read_at = float("-inf")
 
     def _current_pairs(self) -> dict[tuple[str, str], PairLookup]:
         now = time.monotonic()
         if now - self._read_at < self.max_age:
             return self._pairs
-        generation = generation_read()
-        with self._lock:
-            self._read_at = now
-            if generation != self._generation or len(self._pairs) >= self.max_pairs:
-                self._generation, self._pairs = generation, {}
-            return self._pairs
+        # One thread reads; the others answer from the map it is checking, as they did a moment before. Without this
+        # every thread that came in during the read's round trip read too: 230 reads/s instead of 60 for 3 workers
+        # of 4 threads at 8 clients.
+        if not self._reading.acquire(blocking=False):
+            if self._read_at != float("-inf"):
+                return self._pairs
+            self._reading.acquire()  # expired by a change in this process: wait for the read that follows it
+        try:
+            with self._lock:
+                expirations = self._expirations
+            generation = generation_read()
+            with self._lock:
+                if self._expirations == expirations:  # no change in this process since the read began
+                    self._read_at = now
+                if generation != self._generation or len(self._pairs) >= self.max_pairs:
+                    self._generation, self._pairs = generation, {}
+                return self._pairs
+        finally:
+            self._reading.release()
 
     def lookup(self, agent: str, tool: str) -> PairLookup:
         # The map is taken before the pair is loaded: a load that races with a grant change lands in a map

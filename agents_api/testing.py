@@ -35,12 +35,14 @@ class PortalServer:
         workers: int = 2,
         threads: int = 4,
         extra_env: dict[str, str] | None = None,
+        access_log: Path | None = None,
     ) -> None:
         self.database_url = database_url
         self.var_dir = var_dir
         self.workers = workers
         self.threads = threads
         self.extra_env = extra_env or {}
+        self.access_log = access_log
         self.port = free_port()
         self.log_path = var_dir / f"gunicorn-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -71,7 +73,7 @@ class PortalServer:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "-c", "gunicorn.conf.py",
-                 "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"],
+                 "--bind", f"127.0.0.1:{self.port}", "--access-logfile", str(self.access_log or "/dev/null")],
                 cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -69,3 +69,32 @@ def test_an_expired_grant_is_denied_over_http(
     make_grant(capabilities=["get_file"], expires_in=-timedelta(minutes=1))
     (answer, *_) = ask(portal, token, agent="pr-reviewer", tool="github-mcp", capability="get_file")
     assert (answer["allowed"], answer["verdict"]) == (False, "grant_expired")
+
+
+@pytest.mark.parametrize("log_them", [False, True])
+def test_checks_answered_in_front_stay_out_of_the_access_log_unless_asked(
+    transactional_db: None, tmp_path: Path, world: dict[str, Any], make_user: Callable[..., Any], log_them: bool
+) -> None:
+    token = token_issue(issued_by=make_user("gateway"), name="gw", scopes=["read"], expires_in_days=1).secret
+    access_log = tmp_path / "access.log"
+    extra_env = {"WEB_ACCESS_LOG_GRANT_CHECKS": "1"} if log_them else {}
+    database_url = database_url_for_current_connection()
+    server = PortalServer(
+        database_url=database_url, var_dir=tmp_path / "var", workers=1, threads=1, extra_env=extra_env,
+        access_log=access_log,
+    )  # fmt: skip
+    with server, requests.Session() as session:
+        for _ in range(3):  # the first is the view's (a token seen for the first time), the others the front's
+            response = session.post(
+                server.url("/api/v1/grants/check/"),
+                json={"agent": "pr-reviewer", "tool": "github-mcp"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+        assert session.post(server.url("/api/v1/grants/check/"), json={}, timeout=30).status_code == 401
+        assert session.get(server.url("/healthz"), timeout=30).status_code == 200
+    lines = access_log.read_text().splitlines()
+    checks = [line for line in lines if "/api/v1/grants/check/" in line]
+    assert [" 200 " in line for line in checks] == ([True, True, True, False] if log_them else [True, False])
+    assert "GET /healthz" in lines[-1]  # other requests are logged as before
