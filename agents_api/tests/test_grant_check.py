@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -266,12 +267,11 @@ class _SlowGeneration:
     """generation_read standing in for a slow round trip: counts the reads, each waits until let go."""
 
     def __init__(self) -> None:
-        import threading
-
         self.reads = 0
         self.value = 1
         self.started = threading.Event()
         self.go = threading.Event()
+        self.go.set()
 
     def __call__(self) -> int:
         self.reads += 1
@@ -280,25 +280,32 @@ class _SlowGeneration:
         assert self.go.wait(5)
         return value
 
+    def read_held(self, index: GrantIndex) -> threading.Thread:
+        """A thread of `index` reading the generation, held in the round trip until `go` is set."""
+        self.go.clear()
+        self.started.clear()
+        reader = threading.Thread(target=index._current_pairs)
+        reader.start()
+        assert self.started.wait(5)
+        return reader
 
-def test_one_thread_reads_a_stale_generation_while_the_others_answer_from_the_map(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import threading
 
+@pytest.fixture
+def slow_generation(monkeypatch: pytest.MonkeyPatch) -> _SlowGeneration:
     from agents_api import grant_index as module
 
     slow = _SlowGeneration()
     monkeypatch.setattr(module, "generation_read", slow)
+    return slow
+
+
+def test_one_thread_reads_a_stale_generation_while_the_others_answer_from_the_map(
+    slow_generation: _SlowGeneration,
+) -> None:
     index = GrantIndex(max_age=0.01)
-    slow.go.set()
     first = index._current_pairs()
     time.sleep(0.02)  # stale now
-    slow.go.clear()
-    slow.started.clear()
-    reader = threading.Thread(target=index._current_pairs)
-    reader.start()
-    assert slow.started.wait(5)
+    reader = slow_generation.read_held(index)
     answered = []
     others = [threading.Thread(target=lambda: answered.append(index._current_pairs())) for _ in range(7)]
     for thread in others:
@@ -306,35 +313,24 @@ def test_one_thread_reads_a_stale_generation_while_the_others_answer_from_the_ma
     for thread in others:
         thread.join(5)
     assert len(answered) == 7 and all(pairs is first for pairs in answered)  # did not wait for the read
-    slow.go.set()
+    slow_generation.go.set()
     reader.join(5)
-    assert slow.reads == 2
+    assert slow_generation.reads == 2
 
 
 def test_a_read_that_began_before_a_change_in_this_process_does_not_count_as_current(
-    monkeypatch: pytest.MonkeyPatch,
+    slow_generation: _SlowGeneration,
 ) -> None:
-    import threading
-
-    from agents_api import grant_index as module
-
-    slow = _SlowGeneration()
-    monkeypatch.setattr(module, "generation_read", slow)
     index = GrantIndex(max_age=60)
-    slow.go.set()
     index._current_pairs()
     index.expire()
-    slow.go.clear()
-    slow.started.clear()
-    reader = threading.Thread(target=index._current_pairs)
-    reader.start()
-    assert slow.started.wait(5)  # read under way, with the old generation
+    reader = slow_generation.read_held(index)  # under way, with the old generation
     index.expire()  # this process changes a grant now
-    slow.value = 2
-    slow.go.set()
+    slow_generation.value = 2
+    slow_generation.go.set()
     reader.join(5)
     assert index._generation == 1  # what the read under way saw
     index._current_pairs()  # the next check reads again
-    assert (slow.reads, index._generation) == (3, 2)
+    assert (slow_generation.reads, index._generation) == (3, 2)
     index._current_pairs()
-    assert slow.reads == 3  # current now, for max_age
+    assert slow_generation.reads == 3  # current now, for max_age
