@@ -242,6 +242,13 @@ def tool_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tool]:
     return Tool.objects.order_by("name")
 
 
+def catalog_visibility(*, user: AbstractBaseUser | AnonymousUser) -> str:
+    """Which part of the catalog `user` reads, for keys of answers shared between readers (search_cache): every
+    signed-in user reads all of it (`agent_list`, `tool_list`), so they share one. A selector that comes to narrow
+    by user must give each such part its own value here."""
+    return "signed-in" if user.is_authenticated else "anonymous"
+
+
 Row = dict[str, Any]
 
 

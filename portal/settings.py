@@ -243,6 +243,9 @@ _redis_cache = env_str("CACHE_URL", "")
 if _redis_cache:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_cache}}
 
+# How long a page of API search results is shared between readers of the same catalog (catalog.search_cache).
+CATALOG_SEARCH_RESULTS_SECONDS = env_int("CATALOG_SEARCH_RESULTS_SECONDS", 10, minimum=0)
+
 # --- Auth -------------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

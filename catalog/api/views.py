@@ -4,6 +4,7 @@ exceptions become 400 (CatalogError), 403 (CatalogPermissionError) and 409 (Cata
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -21,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from catalog import locations, selectors, services
+from catalog import locations, search_cache, selectors, services
 from catalog.api import serializers as s
 from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter, requested_facets
 from catalog.exporting import catalog_export_backstage
@@ -80,7 +81,21 @@ class EntityListPagination(PortalPagination):
 
 
 def _entity_list(view: viewsets.GenericViewSet, request: Request) -> Response:
-    """A page of the filtered agents or tools and, when `facets` names some, their counts over the whole list."""
+    """A page of the filtered agents or tools and, when `facets` names some, their counts over the whole list. A
+    search's page (`q`) is shared between readers of the same catalog for a few seconds (`_shared_search`)."""
+    if request.query_params.get("q"):
+        return Response(_shared_search(request, lambda: _entity_page(view, request).data))
+    return _entity_page(view, request)
+
+
+def _shared_search(request: Request, compute: Callable[[], Any]) -> Any:
+    """The answer of an API search, kept until the next catalog write or CATALOG_SEARCH_RESULTS_SECONDS (see
+    catalog.search_cache): the key is the whole URL (so its paging links too) and what the reader may see."""
+    visibility = selectors.catalog_visibility(user=request.user)
+    return search_cache.shared_results({"url": request.build_absolute_uri(), "visibility": visibility}, compute)
+
+
+def _entity_page(view: viewsets.GenericViewSet, request: Request) -> Response:
     entities = view.filter_queryset(view.get_queryset())
     rows = s.AGENT_ROWS if entities.model is Agent else s.TOOL_ROWS
     page = view.paginate_queryset(selectors.entity_list_rows(entities, columns=rows.columns, relations=rows.relations))
@@ -472,20 +487,21 @@ class CatalogSearchView(APIView):
         responses={200: CatalogSearchSerializer, 400: ERRORS[400]},
     )
     def get(self, request: Request) -> Response:
+        return Response(_shared_search(request, lambda: self._answer(request)))
+
+    def _answer(self, request: Request) -> dict[str, Any]:
         page = selectors.catalog_search(user=request.user, query=selectors.CatalogQuery.from_params(request.GET))
-        return Response(
-            {
-                "count": page.total,
-                "page": page.page_number,
-                "num_pages": page.num_pages,
-                "results": SearchEntrySerializer(page.entries, many=True).data,
-                "facets": {
-                    name: [{"value": v.value, "label": v.label, "count": v.count} for v in values]
-                    for name, _, values in page.facets
-                },
-                "corrections": page.corrections,
-            }
-        )
+        return {
+            "count": page.total,
+            "page": page.page_number,
+            "num_pages": page.num_pages,
+            "results": SearchEntrySerializer(page.entries, many=True).data,
+            "facets": {
+                name: [{"value": v.value, "label": v.label, "count": v.count} for v in values]
+                for name, _, values in page.facets
+            },
+            "corrections": page.corrections,
+        }
 
 
 # --- locations ----------------------------------------------------------------------------------------------

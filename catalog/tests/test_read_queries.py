@@ -6,6 +6,7 @@ The numbers are the same on SQLite and PostgreSQL but for the catalog page's cou
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -75,15 +76,19 @@ def _queries(client: Any, url: str) -> int:
         ("/api/v1/agents/?q=reviewr&page_size=10", SIGNED_IN + 3),
     ],
 )
-def test_it_pins_the_queries_of_the_api_lists(client: APIClient, catalog: Team, url: str, expected: int) -> None:
+def test_it_pins_the_queries_of_the_api_lists(
+    client: APIClient, catalog: Team, url: str, expected: int, settings: Any
+) -> None:
+    settings.CATALOG_SEARCH_RESULTS_SECONDS = 0  # every search answered afresh (the shared answers: below)
     client.get(url)  # content types and the like are cached after a first request, as in a running process
     assert _queries(client, url) == expected
 
 
 @pytest.mark.parametrize("url", ["/api/v1/tools/?q=github&page_size=10", "/api/v1/agents/?q=reviewr&page_size=10"])
 def test_it_looks_up_what_search_words_match_once_until_the_catalog_changes(
-    client: APIClient, catalog: Team, url: str
+    client: APIClient, catalog: Team, url: str, settings: Any
 ) -> None:
+    settings.CATALOG_SEARCH_RESULTS_SECONDS = 0
     client.get(url)
     cache.clear()
     # The vocabulary (for corrections; one look even when every word is known) and the matching ids come first.
@@ -110,3 +115,44 @@ def test_it_pins_the_queries_of_the_catalog_page(client: APIClient, catalog: Tea
     counted, shared = _queries(client, url), _queries(client, url)
     # The counts of the same search are shared until the next catalog write.
     assert (counted, shared) == (SIGNED_IN + 4 + counting, SIGNED_IN + 3)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/tools/?q=github&page_size=10",
+        "/api/v1/agents/?q=reviewr&page=2&page_size=10",
+        "/api/v1/search/?q=githb",
+    ],
+)
+def test_it_shares_a_search_answer_between_readers_until_the_catalog_changes(
+    client: APIClient, catalog: Team, make_user: Callable[..., Any], url: str
+) -> None:
+    first = client.get(url).json()
+    other = APIClient()
+    other.force_login(make_user("other-reader"))
+
+    with CaptureQueriesContext(connection) as shared:
+        again = other.get(url).json()
+    services.tool_create(actor=None, data={"name": "github-new", "owner": catalog.name})
+    services.agent_create(actor=None, data={"name": "reviewer-new", "owner": catalog.name})
+    after_write = other.get(url).json()
+
+    assert not [query for query in shared.captured_queries if "catalog_" in query["sql"]] and again == first
+    assert after_write["count"] == first["count"] + 1
+    assert first["count"] > 0
+
+
+def test_it_keeps_no_answer_past_its_lifetime_nor_an_error(client: APIClient, catalog: Team, settings: Any) -> None:
+    settings.CATALOG_SEARCH_RESULTS_SECONDS = 1
+    url = "/api/v1/tools/?q=github&page_size=10"
+    client.get(url)
+    Team.objects.filter(pk=catalog.pk).update(name="renamed")  # a write the search index does not see
+
+    time.sleep(1.1)
+    answer = client.get(url).json()
+    missing_page = client.get(url + "&page=9")
+
+    assert {row["owner"] for row in answer["results"]} == {"renamed"}
+    assert missing_page.status_code == 404
+    assert client.get(url + "&page=9").status_code == 404
