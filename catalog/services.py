@@ -138,8 +138,8 @@ class EntityAccess:
     maintains_owner: bool
 
 
-def _maintainer_of(team_id: Any, user: User | AnonymousUser) -> QuerySet[TeamMembership]:
-    return TeamMembership.objects.filter(team_id=team_id, user_id=user.pk, role=TeamMembership.Role.MAINTAINER)
+def _maintainer_of(team_id: Any, user: User) -> QuerySet[TeamMembership]:
+    return TeamMembership.objects.filter(team_id=team_id, user=user, role=TeamMembership.Role.MAINTAINER)
 
 
 def entity_access(user: User | AnonymousUser, entity: Agent | Tool) -> EntityAccess:
