@@ -20,11 +20,11 @@ class ApprovalsConfig(AppConfig):
 
         return dashboard_panels(user=user)
 
-    def entity_panels(self, entity: Any, user: Any) -> list[dict[str, Any]]:
+    def entity_panels(self, page: Any) -> list[dict[str, Any]]:
         """Approval status, submit forms and active grants on catalog agent and tool pages."""
         from approvals.views import entity_panels
 
-        return entity_panels(entity, user)
+        return entity_panels(page)
 
     def team_panels(self, team: Any, user: Any) -> list[dict[str, Any]]:
         """A team's open approval requests on its catalog page."""

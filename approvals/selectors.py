@@ -15,6 +15,7 @@ from approvals.checks import CHECK_TITLES
 from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun, Decision, Notification
 from catalog.facts import grant_coverage
 from catalog.models import Agent, Capability, TeamMembership, Tool, ToolGrant
+from catalog.panels import EntityPage
 from catalog.selectors import related_without_long_fields
 from portal.models import AuditEvent
 from portal.roles import SECURITY_REVIEWER, user_has_role, user_is_platform_admin
@@ -227,11 +228,23 @@ def active_grants_for(*, entity: Agent | Tool) -> list[dict[str, Any]]:
     ]
 
 
-def recent_requests_for(*, entity: Agent | Tool, limit: int) -> list[ApprovalRequest]:
-    """An agent's or tool's newest requests with the fields its page shows of them (and the subject's key, which
-    the related manager reads to attach the entity)."""
+PAGE_NEWEST_REQUESTS = 5
+
+
+def entity_requests(*, entity: Agent | Tool, newest: int) -> list[ApprovalRequest]:
+    """An agent's or tool's `newest` requests and every open one, newest first, in one query, with the fields its
+    page shows of them (and the subject's key, which the related manager reads to attach the entity)."""
     shown = ("kind", "state", "tier", "approval_expires_at", "current_stage", "policy_snapshot", "due_at", "created_at")
-    return list(entity.approval_requests.only("agent", "tool", *shown).order_by("-created_at")[:limit])
+    requests = entity.approval_requests.only("agent", "tool", "round", "proposed_changes", *shown)
+    latest = entity.approval_requests.order_by("-created_at", "-pk").values("pk")[:newest]
+    return list(requests.filter(Q(pk__in=latest) | Q(state__in=OPEN_STATES)).order_by("-created_at", "-pk"))
+
+
+def page_requests(page: EntityPage) -> list[ApprovalRequest]:
+    """`entity_requests` of the page's entity, read once for the approvals and runtime panels."""
+    return page.read_once(
+        "approvals.requests", lambda: entity_requests(entity=page.entity, newest=PAGE_NEWEST_REQUESTS)
+    )
 
 
 def open_requests_for_team(*, team: Any) -> QuerySet[ApprovalRequest]:

@@ -41,10 +41,10 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.attestation import tool_current_attestation
 from catalog.models import Agent, Team, Tool
+from catalog.panels import EntityPage
 
 PAGE_SIZE = 50
 SUBJECT_RELATIONS = ("agent", "tool", "grant__agent", "grant__tool")
-RECENT_REQUESTS = 5
 TEAM_OPEN_REQUESTS = 50
 
 
@@ -413,28 +413,27 @@ def request_grant(request: HttpRequest) -> HttpResponse:
     return redirect("approvals:request", item.pk)
 
 
-def entity_panels(entity: Agent | Tool, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+def entity_panels(page: EntityPage) -> list[dict[str, Any]]:
     """The approval status of an agent or tool, the forms that start its requests, and its active grants."""
-    recent = selectors.recent_requests_for(entity=entity, limit=RECENT_REQUESTS)
+    entity = page.entity
+    requests = selectors.page_requests(page)
     # An open autonomy change (shown in the runtime panel) does not stop the agent's own onboarding.
     open_request = next(
-        (item for item in recent if item.is_open and item.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE), None
+        (item for item in requests if item.is_open and item.kind != ApprovalRequest.Kind.AUTONOMY_CHANGE), None
     )
-    is_agent = isinstance(entity, Agent)
-    can_request = catalog_services.can_create_for(user, entity.owner)
-    grants = selectors.active_grants_for(entity=entity)
-    kind = ApprovalRequest.Kind.AGENT_ONBOARDING if is_agent else ApprovalRequest.Kind.TOOL_ONBOARDING
+    can_request = page.access.maintains_owner
+    kind = ApprovalRequest.Kind.AGENT_ONBOARDING if page.is_agent else ApprovalRequest.Kind.TOOL_ONBOARDING
     return [
         {
             "template": "approvals/panels.html#entity",
             "entity": entity,
-            "is_agent": is_agent,
-            "latest": recent[0] if recent else None,
+            "is_agent": page.is_agent,
+            "latest": requests[0] if requests else None,
             "open_request": open_request,
             "submit_form": SubmitForm(initial={"kind": kind, "name": entity.name}) if can_request else None,
-            "can_request_grant": can_request and is_agent,
-            "grants": grants,
-            "hints_attestation": None if is_agent else tool_current_attestation(entity),
+            "can_request_grant": can_request and page.is_agent,
+            "grants": selectors.active_grants_for(entity=entity),
+            "hints_attestation": None if page.is_agent else tool_current_attestation(entity),
             "now": timezone.now(),
         }
     ]

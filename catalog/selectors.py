@@ -383,6 +383,22 @@ def _tool_grants() -> Prefetch:
     return Prefetch("grants", queryset=grants)
 
 
+# A grant row of an entity page shows the other end's name and title and its owner's: the rest of their columns
+# stay in the database. Naming the columns read (about 40 of the tool and its owner's) cost 0.4 ms of CPU in
+# composing the grants' query of every entity page (bench.catalog, entity page).
+_SHOWN_OF_END = ("id", "name", "title", "owner")
+_SHOWN_OF_OWNER = ("id", "name", "title")
+
+
+def _page_grants(end: str, model: type[Agent] | type[Tool]) -> Prefetch:
+    unshown = [f"{end}__{f.name}" for f in model._meta.concrete_fields if f.name not in _SHOWN_OF_END]
+    unshown += [f"{end}__owner__{f.name}" for f in Team._meta.concrete_fields if f.name not in _SHOWN_OF_OWNER]
+    grants = (
+        ToolGrant.objects.select_related(end, f"{end}__owner").defer(*unshown).order_by(f"{end}__name", "environment")
+    )
+    return Prefetch("grants", queryset=grants)
+
+
 def agent_detail(*, name: str) -> Agent:
     return (
         Agent.objects.select_related("owner")
@@ -396,18 +412,20 @@ def tool_detail(*, name: str) -> Tool:
 
 
 def agent_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Agent:
-    """The agent for its page, with its owner and grants (each with its tool and the tool's owner, less the tool's
-    long fields). Its models and the agents it calls and is called by are `agent_relations`'s one query."""
-    return Agent.objects.select_related("owner").prefetch_related(_agent_grants()).get(name=name.lower())
+    """The agent for its page, with its owner and grants (each with its tool's and the tool's owner's names). Its
+    models and the agents it calls and is called by are `agent_relations`'s one query."""
+    return Agent.objects.select_related("owner").prefetch_related(_page_grants("tool", Tool)).get(name=name.lower())
 
 
 def tool_page_detail(*, name: str, user: AbstractBaseUser | AnonymousUser) -> Tool:
-    """The tool for its page, with its owner, capabilities and grants (each with its agent and the agent's owner).
-    The definition (can be a whole OpenAPI document) is not shown there."""
+    """The tool for its page, with its owner, capabilities and grants (each with its agent's and the agent's owner's
+    names). The definition (can be a whole OpenAPI document) is not shown there."""
     return (
         Tool.objects.select_related("owner")
         .defer("definition")
-        .prefetch_related(Prefetch("capabilities", queryset=Capability.objects.order_by("name")), _tool_grants())
+        .prefetch_related(
+            Prefetch("capabilities", queryset=Capability.objects.order_by("name")), _page_grants("agent", Agent)
+        )
         .get(name=name.lower())
     )
 

@@ -16,7 +16,9 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
 
 from catalog import facts
 from catalog.models import (
@@ -127,15 +129,48 @@ AUTONOMY_NEEDS_APPROVAL = (4, 5)
 autonomy_gate: Callable[..., HeldChange] | None = None
 
 
-def can_edit(user: User | AnonymousUser, entity: Agent | Tool) -> bool:
-    """Platform admins; the owning team's active maintainers, because ownership is the grant; and whoever holds
-    guardian's change permission on the object (given explicitly, e.g. to another team's group): Django's
-    object permissions, answered by catalog.permissions.OwningTeamBackend and guardian's backend."""
+@dataclass(frozen=True)
+class EntityAccess:
+    """What a user may do with one agent or tool: change it (`can_edit`), and file requests for its owner team
+    (`maintains_owner`, as `can_create_for(user, entity.owner)` answers)."""
+
+    can_edit: bool
+    maintains_owner: bool
+
+
+def _maintainer_of(team_id: Any, user: User) -> QuerySet[TeamMembership]:
+    return TeamMembership.objects.filter(team_id=team_id, user=user, role=TeamMembership.Role.MAINTAINER)
+
+
+def entity_access(user: User | AnonymousUser, entity: Agent | Tool) -> EntityAccess:
+    """Platform admins may do everything; the owning team's maintainers may change the entity because ownership is
+    the grant; and an active user holding guardian's change permission on the object (given explicitly, e.g. to
+    another team's group) may change it too, asked through guardian's own `get_objects_for_user`. The membership
+    is read once for both answers: asked as two questions (`user.has_perm` through catalog.permissions and
+    guardian's backend, then `can_create_for`) it cost the entity page four queries and 3 of its 16 ms of CPU
+    (bench.catalog, entity page)."""
     if not user.is_authenticated:
-        return False
+        return EntityAccess(can_edit=False, maintains_owner=False)
     if user_is_platform_admin(user):
-        return True
-    return user.has_perm(f"catalog.change_{entity._meta.model_name}", entity)
+        return EntityAccess(can_edit=True, maintains_owner=True)
+    maintains = _maintainer_of(entity.owner_id, user).exists()
+    # An inactive user holds no object permissions (as Django's and guardian's backends answer) but stays on
+    # record as a maintainer of the team.
+    if not user.is_active:
+        return EntityAccess(can_edit=False, maintains_owner=maintains)
+    if maintains:
+        return EntityAccess(can_edit=True, maintains_owner=True)
+    model = type(entity)
+    explicit = get_objects_for_user(
+        user, f"catalog.change_{model._meta.model_name}", klass=model, with_superuser=False, accept_global_perms=False
+    )
+    return EntityAccess(can_edit=explicit.filter(pk=entity.pk).exists(), maintains_owner=False)
+
+
+def can_edit(user: User | AnonymousUser, entity: Agent | Tool) -> bool:
+    """Whether `user` may change the agent or tool: `entity_access`. The same answer as Django's object-permission
+    API (`user.has_perm("catalog.change_tool", tool)`) gives through catalog.permissions and guardian's backend."""
+    return entity_access(user, entity).can_edit
 
 
 def can_create_for(user: User | AnonymousUser, team: Team) -> bool:
@@ -143,7 +178,7 @@ def can_create_for(user: User | AnonymousUser, team: Team) -> bool:
         return False
     if user_is_platform_admin(user):
         return True
-    return TeamMembership.objects.filter(team=team, user=user, role=TeamMembership.Role.MAINTAINER).exists()
+    return _maintainer_of(team.pk, user).exists()
 
 
 def _validate_description(description: str) -> list[str]:

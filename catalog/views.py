@@ -27,6 +27,7 @@ from catalog.forms import AgentForm, CatalogEntityForm, ImportForm, ToolForm
 from catalog.import_runs import import_run_queue, import_run_visible, import_runs_inline
 from catalog.importing import import_inputs
 from catalog.models import Agent, ImportRun, Team, Tool
+from catalog.panels import EntityPage
 from catalog.risk import MAX_SCORE
 from portal.errors import Conflict
 from portal.roles import user_is_platform_admin
@@ -106,25 +107,26 @@ def _load(loader: Any, name: str, **kwargs: Any) -> Any:
         raise Http404(f"Nothing called {name!r} is in the catalog.") from exc
 
 
-def _extra_panels(hook: str, subject: Agent | Tool | Team, user: AbstractBaseUser | AnonymousUser) -> list[Any]:
-    """Panels other apps contribute to a page through an optional AppConfig method, e.g.
-    `entity_panels(entity, user)` or `team_panels(team, user)`, each returning dicts with a `template` to include
+def _extra_panels(hook: str, *subject: Any) -> list[Any]:
+    """Panels other apps contribute to a page through an optional AppConfig method, e.g. `entity_panels(page)`
+    (a catalog.panels.EntityPage) or `team_panels(team, user)`, each returning dicts with a `template` to include
     (given the dict as `panel`). The catalog stays unaware of the apps built on it."""
     panels: list[Any] = []
     for config in apps.get_app_configs():
         contribute = getattr(config, hook, None)
         if contribute is not None:
-            panels.extend(contribute(subject, user))
+            panels.extend(contribute(*subject))
     return panels
 
 
 def _entity_context(request: HttpRequest, entity: Agent | Tool) -> dict[str, Any]:
+    page = EntityPage(entity=entity, user=request.user, access=services.entity_access(request.user, entity))
     return {
         "entity": entity,
-        "can_edit": services.can_edit(request.user, entity),
+        "can_edit": page.access.can_edit,
         "history": selectors.entity_history(entity=entity),
         "risk_max_score": MAX_SCORE,
-        "extra_panels": _extra_panels("entity_panels", entity, request.user),
+        "extra_panels": _extra_panels("entity_panels", page),
     }
 
 

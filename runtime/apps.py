@@ -40,11 +40,11 @@ class RuntimeConfig(AppConfig):
 
         seed(stdout=stdout)
 
-    def entity_panels(self, entity: Any, user: Any) -> list[dict[str, Any]]:
+    def entity_panels(self, page: Any) -> list[dict[str, Any]]:
         """Findings, usage and scorecard on catalog agent and tool pages."""
         from runtime.views import entity_panels
 
-        return entity_panels(entity, user)
+        return entity_panels(page)
 
     def dashboard_panels(self, user: Any) -> list[dict[str, Any]]:
         from runtime.selectors import dashboard_panels

@@ -8,6 +8,7 @@ keeps its level, an `autonomy_change` request records the requested one, and app
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -151,15 +152,14 @@ def hold_autonomy_raise(*, actor: Any, agent: Agent, current: int | None, reques
     )
 
 
-def open_autonomy_request(*, agent: Agent) -> dict[str, Any] | None:
-    """The agent's open autonomy change request for its page: the levels, the state and the evidence check of the
-    current round (its summary once run)."""
-    from approvals.models import OPEN_STATES, ApprovalRequest, CheckRun
+def open_autonomy_request(*, agent: Agent, requests: Iterable[Any]) -> dict[str, Any] | None:
+    """The agent's open autonomy change request for its page, from the page's requests (which hold every open one:
+    approvals.selectors.page_requests): the levels, the state and the evidence check of the current round (its
+    summary once run)."""
+    from approvals.models import ApprovalRequest, CheckRun
 
-    request = (
-        ApprovalRequest.objects.filter(agent=agent, kind=ApprovalRequest.Kind.AUTONOMY_CHANGE, state__in=OPEN_STATES)
-        .order_by("-pk")
-        .first()
+    request = next(
+        (item for item in requests if item.is_open and item.kind == ApprovalRequest.Kind.AUTONOMY_CHANGE), None
     )
     if request is None:
         return None

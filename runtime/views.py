@@ -6,14 +6,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from approvals.selectors import page_requests
 from approvals.services import ApprovalConflict, ApprovalError, ApprovalPermissionError
 from catalog.models import Agent
+from catalog.panels import EntityPage
 from catalog.services import CatalogError, CatalogPermissionError
 from runtime import findings as finding_services
 from runtime import selectors
@@ -97,23 +98,23 @@ def scorecards_page(request: HttpRequest) -> HttpResponse:
     return render(request, "runtime/scorecards.html", {"page": page, "kind": kind, "level": level})
 
 
-def entity_panels(entity: Any, user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
-    is_agent = isinstance(entity, Agent)
-    field = "agent" if is_agent else "tool"
+def entity_panels(page: EntityPage) -> list[dict[str, Any]]:
+    entity = page.entity
+    field = "agent" if page.is_agent else "tool"
     open_findings = list(
         selectors.finding_list(**{field: entity.name}, state=Finding.State.OPEN)[: ENTITY_FINDINGS + 1]
     )
     panel: dict[str, Any] = {
         "template": "runtime/panels.html#entity",
         "entity": entity,
-        "is_agent": is_agent,
+        "is_agent": page.is_agent,
         "findings": open_findings[:ENTITY_FINDINGS],
         "more_findings": len(open_findings) > ENTITY_FINDINGS,
         "scorecard": selectors.scorecard_of(kind=field, name=entity.name),
     }
-    if is_agent:
+    if isinstance(entity, Agent):
         panel["usage"] = selectors.agent_usage(agent=entity, days=30, grants=list(entity.grants.all()))
-        panel["autonomy_request"] = open_autonomy_request(agent=entity)
+        panel["autonomy_request"] = open_autonomy_request(agent=entity, requests=page_requests(page))
     else:
         panel["callers"] = selectors.tool_callers(tool_name=entity.name)
     return [panel]

@@ -100,3 +100,53 @@ def test_a_name_nobody_has_is_does_not_exist() -> None:
         selectors.tool_page_detail(name="nope", user=None)  # type: ignore[arg-type]
     with pytest.raises(Agent.DoesNotExist):
         selectors.agent_page_detail(name="nope", user=None)  # type: ignore[arg-type]
+
+
+# What the agent page reads, each once: session, user, the agent with its owner, its grants, the viewer's roles,
+# whether they maintain the owner, (a stranger: guardian's object permissions), its history, its approval requests
+# (newest and open: the approvals panel and the runtime panel's open autonomy change), the runtime evidence check of
+# that change, its open findings, scorecard, tool and model usage, and its models and neighbours. The tool page reads
+# its capabilities and who called it instead of the usage, relations and autonomy change.
+ENTITY_PAGE_QUERIES = {
+    ("agent", "maintainer"): 14,
+    ("agent", "stranger"): 15,
+    ("tool", "maintainer"): 12,
+    ("tool", "stranger"): 13,
+}
+
+
+@pytest.mark.parametrize("viewer", ["maintainer", "stranger"])
+def test_it_reads_nothing_twice_for_an_entity_page_and_its_panels(
+    client: Any, catalog: dict[str, Any], make_user: Callable[..., Any], viewer: str
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from approvals import submitting
+    from approvals.models import ApprovalRequest
+    from portal.context import acting_as, actor_for_user
+
+    owner = catalog["owner"]
+    with acting_as(actor_for_user(owner)):
+        submitting.request_submit(actor=owner, kind="tool_onboarding", tool=catalog["tool"])
+        services.agent_update(actor=owner, agent=catalog["agent"], data={"autonomy_level": 4})
+    assert ApprovalRequest.objects.filter(agent=catalog["agent"], kind="autonomy_change").exists()
+    client.force_login(owner if viewer == "maintainer" else make_user("sam"))
+
+    for kind, name in (("agent", "clerk"), ("tool", "ledger")):
+        url = reverse(f"catalog:{kind}", args=[name])
+        client.get(url)  # content types are cached after a first request, as in a running server
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(url)
+        assert page.status_code == 200
+        statements = [query["sql"] for query in captured.captured_queries]
+        assert not [sql for sql in statements if statements.count(sql) > 1], f"read twice on the {kind} page"
+        assert len(statements) == ENTITY_PAGE_QUERIES[(kind, viewer)], statements
+        html = page.content.decode()
+        assert 'data-testid="approval-panel"' in html and 'data-testid="runtime-panel"' in html
+        if kind == "agent":
+            assert 'data-testid="autonomy-request"' in html
+            assert ('data-testid="grant-form"' in html) is (viewer == "maintainer")
+        else:
+            assert f"#{ApprovalRequest.objects.get(kind='tool_onboarding').pk} tool onboarding" in html

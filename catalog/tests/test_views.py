@@ -274,14 +274,15 @@ def _detail_queries(client: Any, url: str) -> int:
 
 
 # Session, user, the entity with its owner, its models with the agents it calls and those calling it (agent, one
-# query) or its capabilities (tool), its grants, the viewer's roles, whether they maintain the owner, their object permissions
-# (guardian: none for a maintainer, who is answered first), its history, its approval requests and the approvals
-# behind its active grants, and whether the viewer may file entities for the owner.
-PAGE_QUERIES = {("agent", "maintainer"): 11, ("tool", "maintainer"): 11, ("agent", "stranger"): 13}
+# query) or its capabilities (tool), its grants, the viewer's roles, whether they maintain the owner (read once for
+# editing and filing requests), their object permissions (guardian's one query: none for a maintainer, who is
+# answered first), its history, its approval requests (newest and open, read once for the approvals and runtime
+# panels) and the approvals behind its active grants.
+PAGE_QUERIES = {("agent", "maintainer"): 10, ("tool", "maintainer"): 10, ("agent", "stranger"): 11}
 PAGE_QUERIES[("tool", "stranger")] = PAGE_QUERIES[("agent", "stranger")]
-# The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool), and an agent's
-# open autonomy change request (none here); and what each active grant covers (the capabilities of its tool).
-RUNTIME_PANEL_QUERIES = {"agent": 5, "tool": 3}
+# The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool); and what each
+# active grant covers (the capabilities of its tool).
+RUNTIME_PANEL_QUERIES = {"agent": 4, "tool": 3}
 COVERAGE_QUERIES = 1
 
 
