@@ -98,13 +98,15 @@ def request_detail(*, request_id: int) -> ApprovalRequest:
 
 
 def with_subject(request: ApprovalRequest) -> ApprovalRequest:
-    """Load the request's one subject (agent, tool or grant with its agent and tool) into it."""
+    """Load the request's one subject (agent, tool or grant with its agent and tool) into it. A request a transition
+    returned carries its tool's or agent's row as it locked and changed it (name and status, current until the
+    transaction's end; other fields load when read): that row is used rather than read again."""
     if request.grant_id:
         request.grant = ToolGrant.objects.select_related("agent", "tool").get(pk=request.grant_id)
     elif request.tool_id:
-        request.tool = Tool.objects.get(pk=request.tool_id)
+        request.tool = request.locked_tool or Tool.objects.get(pk=request.tool_id)
     elif request.agent_id:
-        request.agent = Agent.objects.get(pk=request.agent_id)
+        request.agent = request.locked_agent or Agent.objects.get(pk=request.agent_id)
     return request
 
 

@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import checks, checks_running, decisions, policies, scans, services, submitting
+from approvals import checks, checks_running, decisions, policies, scans, selectors, services, submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification
 from catalog import services as catalog
 from catalog.models import Agent, Tool, ToolGrant
@@ -774,6 +774,27 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
     assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
     notification.refresh_from_db()
     assert notification.attempts == 1
+
+
+def test_the_lock_takes_the_subject_from_the_caller_and_refuses_a_reference_to_another(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+) -> None:
+    """A caller that knows the request's subject (the decision form's subject_ref, the API's loaded request) saves
+    the statement that reads it; a reference to another subject, or to none that exists, is a conflict."""
+    tool, other = make_tool(), make_tool(name="ledger-api")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    assert request.subject_ref == f"tool:{tool.pk}"
+
+    with transaction.atomic():
+        with django_assert_num_queries(2):
+            locked = services._locked(request.pk, subject_ref=request.subject_ref)
+        assert locked.locked_tool is not None and locked.locked_tool.pk == tool.pk
+    loaded = services.loaded_subject(selectors.request_detail(request_id=request.pk))
+    with transaction.atomic(), django_assert_num_queries(2):
+        services._locked(request.pk, subject=loaded)
+    for wrong in (f"tool:{other.pk}", "tool:999999", "agent:999999", f"grant:{tool.pk}"):
+        with pytest.raises(services.ApprovalConflict), transaction.atomic():
+            services._locked(request.pk, subject_ref=wrong)
 
 
 def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(
