@@ -119,6 +119,11 @@ def current_checks(request: ApprovalRequest) -> list[CheckRun]:
     return list(CheckRun.objects.filter(request_id=request.pk, round=request.round).defer("output").order_by("name"))
 
 
+def request_checks_all(request: ApprovalRequest) -> list[CheckRun]:
+    """Every round's checks, by round and name, without their raw output."""
+    return list(request.checks.defer("output").order_by("round", "name"))
+
+
 @dataclass
 class TimelineItem:
     at: datetime
@@ -129,7 +134,15 @@ class TimelineItem:
     actor: str = ""
 
 
-def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
+def request_timeline(
+    *,
+    request: ApprovalRequest,
+    checks: list[CheckRun] | None = None,
+    decisions: list[Decision] | None = None,
+) -> list[TimelineItem]:
+    """Events, checks, decisions and notifications of the request in order. `checks` (every round's, without
+    their output) and `decisions` (with their reviewers): when the caller read them already (request_checks_all,
+    the API's detail)."""
     items: list[TimelineItem] = []
     for event in AuditEvent.objects.filter(object_type="approvals.approvalrequest", object_id=str(request.pk)).order_by(
         "id"
@@ -145,7 +158,7 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
                 actor=event.actor_label,
             )
         )
-    for check in request.checks.defer("output").order_by("round", "name"):
+    for check in request_checks_all(request) if checks is None else checks:
         items.append(
             TimelineItem(
                 check.finished_at or check.started_at or request.created_at,
@@ -155,7 +168,9 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
                 check.status,
             )
         )
-    for decision in Decision.objects.filter(request=request).select_related("reviewer").order_by("created_at"):
+    if decisions is None:
+        decisions = list(Decision.objects.filter(request=request).select_related("reviewer").order_by("created_at"))
+    for decision in decisions:
         items.append(
             TimelineItem(
                 decision.created_at,
