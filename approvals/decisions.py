@@ -315,7 +315,6 @@ def _approve(request: ApprovalRequest, *, approver: User | None) -> None:
         Agent.Status.SUSPENDED,
     ):
         catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ACTIVE, reason=reason, locked=locked)
-    _supersede_approvals(request)
     audit_record(
         action="approvals.request.approved",
         target=request,
@@ -343,13 +342,6 @@ def _apply_proposed_changes(request: ApprovalRequest, *, approver: User | None) 
         actor = actor_for_user(approver) or _system()
     with acting_as(actor):
         catalog.agent_update(actor=approver, agent=agent, data=data, check_permission=False, approved_in=request.pk)
-
-
-def _supersede_approvals(request: ApprovalRequest) -> None:
-    """Earlier approvals of the same subject stop driving recertification."""
-    ApprovalRequest.objects.filter(
-        subject_key=request.subject_key, state=ApprovalRequest.State.APPROVED, recertification_opened=False
-    ).exclude(pk=request.pk).update(recertification_opened=True)
 
 
 def _reject(request: ApprovalRequest, *, comment: str, by: User) -> None:

@@ -442,6 +442,42 @@ def test_recertification_opens_once_before_the_approval_ends(
     assert recert.state == "in_review"
 
 
+def test_only_a_subjects_latest_approval_opens_its_recertification(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """An approval superseded by a later one of the same subject (here a re-review after a riskier change) does
+    not drive recertification; the latest one does, once."""
+    tool = make_tool(tier="medium")
+    first = decide(
+        django_capture_on_commit_callbacks,
+        world["reviewer"],
+        submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.tool_update(
+            actor=world["owner"],
+            tool=tool,
+            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
+        )
+    latest = ApprovalRequest.objects.get(kind="re_review")
+    for reviewer in ("reviewer", "data_owner"):
+        latest = decide(django_capture_on_commit_callbacks, world[reviewer], latest)
+    assert (first.state, latest.state) == ("approved", "approved")
+    assert latest.decided_at is not None and first.decided_at is not None and latest.decided_at > first.decided_at
+
+    assert latest.approval_expires_at < first.approval_expires_at  # the high tier's approval is shorter
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scans.open_recertifications(now=latest.approval_expires_at - timedelta(days=7)) == 1
+    recertification = ApprovalRequest.objects.get(kind="recertification")
+    assert recertification.previous == latest
+    decisions.request_withdraw(actor=world["owner"], request_id=recertification.pk)
+    # When the superseded approval nears its own end, it opens no recertification.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scans.open_recertifications(now=first.approval_expires_at - timedelta(days=7)) == 0
+    assert ApprovalRequest.objects.filter(kind="recertification").count() == 1
+
+
 def test_a_riskier_change_reopens_review(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
