@@ -227,7 +227,8 @@ def _lock_subject(request_id: int, subject: Subject | None, subject_ref: str) ->
     except (ApprovalRequest.DoesNotExist, Tool.DoesNotExist, Agent.DoesNotExist):
         # The request is gone, or its subject with it (deleting a subject deletes its requests), or the caller's
         # reference names a row that does not exist.
-        raise ApprovalConflict(f"Request #{request_id} does not exist, or is not about {subject_ref}.") from None
+        about = f", or is not about {subject_ref}" if subject_ref else ""
+        raise ApprovalConflict(f"Request #{request_id} does not exist{about}.") from None
     return tool, agent
 
 
