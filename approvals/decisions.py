@@ -154,11 +154,14 @@ def request_decide(
     comment: str = "",
     stage_index: int | None = None,
     facts_fingerprint: str | None = None,
+    subject: Subject | None = None,
+    subject_ref: str = "",
 ) -> ApprovalRequest:
     """Decide the current stage. `facts_fingerprint` is the fingerprint of the facts the reviewer saw (the review
     page and the API send it; both require it to approve): when the subject's facts changed since, the decision is
     refused under the row lock, so no approval is ever recorded on facts other than the current ones. None is for
-    callers that decide on what they just read under the same lock (the portal's own demo and tests)."""
+    callers that decide on what they just read under the same lock (the portal's own demo and tests). `subject`, `subject_ref`:
+    the request's subject as the caller loaded it, or as the form reviewed sends it back (see services._locked)."""
     errors: dict[str, list[str] | str] = {}
     if outcome not in Decision.Outcome.values:
         errors["outcome"] = f"must be one of {', '.join(Decision.Outcome.values)}."
@@ -173,7 +176,7 @@ def request_decide(
     decided_round = 0  # the round read under the lock (rounds start at 1)
     try:
         with transaction.atomic(), audit_deferred():
-            request = _locked(request_id)
+            request = _locked(request_id, subject=subject, subject_ref=subject_ref)
             decided_round = request.round
             if facts_fingerprint is not None and facts_fingerprint != request.facts_fingerprint:
                 raise ApprovalConflict(stale_facts_reason(request))
@@ -312,7 +315,6 @@ def _approve(request: ApprovalRequest, *, approver: User | None) -> None:
         Agent.Status.SUSPENDED,
     ):
         catalog.agent_set_status(agent=subject.agent, status=Agent.Status.ACTIVE, reason=reason, locked=locked)
-    _supersede_approvals(request)
     audit_record(
         action="approvals.request.approved",
         target=request,
@@ -340,13 +342,6 @@ def _apply_proposed_changes(request: ApprovalRequest, *, approver: User | None) 
         actor = actor_for_user(approver) or _system()
     with acting_as(actor):
         catalog.agent_update(actor=approver, agent=agent, data=data, check_permission=False, approved_in=request.pk)
-
-
-def _supersede_approvals(request: ApprovalRequest) -> None:
-    """Earlier approvals of the same subject stop driving recertification."""
-    ApprovalRequest.objects.filter(
-        subject_key=request.subject_key, state=ApprovalRequest.State.APPROVED, recertification_opened=False
-    ).exclude(pk=request.pk).update(recertification_opened=True)
 
 
 def _reject(request: ApprovalRequest, *, comment: str, by: User) -> None:

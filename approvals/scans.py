@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from approvals import notifications
@@ -133,14 +133,25 @@ def expire_grants(*, now: datetime | None = None) -> int:
 
 
 def open_recertifications(*, now: datetime | None = None) -> int:
-    """Approvals nearing their end get a recertification request, once."""
+    """Approvals nearing their end get a recertification request, once. Only a subject's latest approval does: an
+    earlier one was superseded by it (a re-review, a recertification, an approved autonomy change), and is
+    answered by the scan rather than marked on every approval."""
     now = now or timezone.now()
     opened = 0
-    due = ApprovalRequest.objects.filter(
+    later_approval = ApprovalRequest.objects.filter(
+        Q(decided_at__gt=OuterRef("decided_at")) | Q(decided_at=OuterRef("decided_at"), pk__gt=OuterRef("pk")),
+        subject_key=OuterRef("subject_key"),
         state=ApprovalRequest.State.APPROVED,
-        recertification_opened=False,
-        approval_expires_at__lt=now + RECERTIFICATION_WINDOW,
-    ).exclude(kind=ApprovalRequest.Kind.AGENT_ONBOARDING)
+    )
+    due = (
+        ApprovalRequest.objects.filter(
+            state=ApprovalRequest.State.APPROVED,
+            recertification_opened=False,
+            approval_expires_at__lt=now + RECERTIFICATION_WINDOW,
+        )
+        .exclude(kind=ApprovalRequest.Kind.AGENT_ONBOARDING)
+        .exclude(Exists(later_approval))
+    )
     for approved in due.iterator():
         with transaction.atomic():
             if (

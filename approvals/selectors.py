@@ -99,13 +99,15 @@ def request_detail(*, request_id: int) -> ApprovalRequest:
 
 
 def with_subject(request: ApprovalRequest) -> ApprovalRequest:
-    """Load the request's one subject (agent, tool or grant with its agent and tool) into it."""
+    """Load the request's one subject (agent, tool or grant with its agent and tool) into it. A request a transition
+    returned carries its tool's or agent's row as it locked and changed it (name and status, current until the
+    transaction's end; other fields load when read): that row is used rather than read again."""
     if request.grant_id:
         request.grant = ToolGrant.objects.select_related("agent", "tool").get(pk=request.grant_id)
     elif request.tool_id:
-        request.tool = Tool.objects.get(pk=request.tool_id)
+        request.tool = request.locked_tool or Tool.objects.get(pk=request.tool_id)
     elif request.agent_id:
-        request.agent = Agent.objects.get(pk=request.agent_id)
+        request.agent = request.locked_agent or Agent.objects.get(pk=request.agent_id)
     return request
 
 
@@ -118,6 +120,11 @@ def current_checks(request: ApprovalRequest) -> list[CheckRun]:
     return list(CheckRun.objects.filter(request_id=request.pk, round=request.round).defer("output").order_by("name"))
 
 
+def request_checks_all(request: ApprovalRequest) -> list[CheckRun]:
+    """Every round's checks, by round and name, without their raw output."""
+    return list(request.checks.defer("output").order_by("round", "name"))
+
+
 @dataclass
 class TimelineItem:
     at: datetime
@@ -128,7 +135,15 @@ class TimelineItem:
     actor: str = ""
 
 
-def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
+def request_timeline(
+    *,
+    request: ApprovalRequest,
+    checks: list[CheckRun] | None = None,
+    decisions: list[Decision] | None = None,
+) -> list[TimelineItem]:
+    """Events, checks, decisions and notifications of the request in order. `checks` (every round's, without
+    their output) and `decisions` (with their reviewers): when the caller read them already (request_checks_all,
+    the API's detail)."""
     items: list[TimelineItem] = []
     for event in AuditEvent.objects.filter(object_type="approvals.approvalrequest", object_id=str(request.pk)).order_by(
         "id"
@@ -144,7 +159,7 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
                 actor=event.actor_label,
             )
         )
-    for check in request.checks.defer("output").order_by("round", "name"):
+    for check in request_checks_all(request) if checks is None else checks:
         items.append(
             TimelineItem(
                 check.finished_at or check.started_at or request.created_at,
@@ -154,7 +169,9 @@ def request_timeline(*, request: ApprovalRequest) -> list[TimelineItem]:
                 check.status,
             )
         )
-    for decision in Decision.objects.filter(request=request).select_related("reviewer").order_by("created_at"):
+    if decisions is None:
+        decisions = list(Decision.objects.filter(request=request).select_related("reviewer").order_by("created_at"))
+    for decision in decisions:
         items.append(
             TimelineItem(
                 decision.created_at,

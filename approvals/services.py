@@ -88,6 +88,16 @@ def subject_of(request: ApprovalRequest, *, with_capabilities: bool = False, wit
     return Subject(agent=agents.get(pk=agent_id), tool=None, grant=None, proposed=dict(request.proposed_changes or {}))
 
 
+def loaded_subject(request: ApprovalRequest) -> Subject:
+    """The subject of a request whose relations are loaded (selectors.with_subject), without a query."""
+    if request.grant_id:
+        grant = cast(ToolGrant, request.grant)
+        return Subject(agent=grant.agent, tool=grant.tool, grant=grant)
+    if request.tool_id:
+        return Subject(agent=None, tool=request.tool, grant=None)
+    return Subject(agent=request.agent, tool=None, grant=None)
+
+
 def _subject_key(subject: Subject) -> str:
     if subject.grant is not None:
         return f"grant:{subject.grant.pk}"
@@ -154,7 +164,7 @@ def _stage_due(stage: dict[str, Any], now: datetime) -> datetime:
     return now + timedelta(hours=int(stage.get("sla_hours") or 48))
 
 
-def _locked(request_id: int, *, subject: Subject | None = None) -> ApprovalRequest:
+def _locked(request_id: int, *, subject: Subject | None = None, subject_ref: str = "") -> ApprovalRequest:
     """The request with its requester and owning team, locked until the transaction ends.
 
     The subject's rows (tool, agent; both for a grant) are locked first, in the catalog writers' order (a change
@@ -164,8 +174,14 @@ def _locked(request_id: int, *, subject: Subject | None = None) -> ApprovalReque
     new round and fingerprint under the lock and is refused (409, what changed named), never recorded on facts
     that were replaced. The locked tool or agent row of a tool's or agent's request (what a status change reads
     and writes of it) comes with the request (`request.locked_tool`, `request.locked_agent`), so the transition's
-    status change neither reads nor locks it again."""
-    tool, agent = _lock_subject(request_id, subject)
+    status change neither reads nor locks it again.
+
+    Which rows to lock is read from the request unless the caller knows its subject: `subject` as it loaded it, or
+    `subject_ref` ("tool:3", the request's `subject_ref` a decision form sends back). Only their ids are used, and
+    the request read under the lock must name the same subject (a request's subject never changes): a stale or
+    forged reference is refused (409) after the locks, and the transaction rolls back."""
+    expected = _subject_key(subject) if subject is not None else subject_ref
+    tool, agent = _lock_subject(request_id, subject, subject_ref)
     try:
         request = (
             ApprovalRequest.objects.select_for_update(of=("self",))
@@ -174,6 +190,8 @@ def _locked(request_id: int, *, subject: Subject | None = None) -> ApprovalReque
         )
     except ApprovalRequest.DoesNotExist:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from None
+    if expected and expected != request.subject_ref:
+        raise ApprovalConflict(f"Request #{request_id} is not about {expected}; reload it.")
     if not request.grant_id:  # a grant's status lives on the grant's row, which grant_set_status locks
         request.locked_tool, request.locked_agent = tool, agent
     return request
@@ -183,23 +201,34 @@ def _locked(request_id: int, *, subject: Subject | None = None) -> ApprovalReque
 _STATUS_FIELDS = ("id", "name", "status", "updated_at")
 
 
-def _lock_subject(request_id: int, subject: Subject | None) -> tuple[Tool | None, Agent | None]:
-    """Lock the subject's tool and agent rows; returns them as locked (the fields a status change needs)."""
-    if subject is not None:  # the caller loaded it: its ids are known
-        tool_id = subject.tool.pk if subject.tool is not None else None
-        agent_id = subject.agent.pk if subject.agent is not None else None
-    else:
-        subject_ids = (
-            ApprovalRequest.objects.filter(pk=request_id)
-            .values_list("agent_id", "tool_id", "grant__agent_id", "grant__tool_id")
-            .first()
+def _subject_ids(request_id: int, subject: Subject | None, subject_ref: str) -> tuple[int | None, int | None]:
+    """The (tool id, agent id) of the request's subject: from the caller's subject or reference when it gave one
+    (a grant's reference names neither), else read from the request."""
+    if subject is not None:
+        return (
+            subject.tool.pk if subject.tool is not None else None,
+            subject.agent.pk if subject.agent is not None else None,
         )
-        if subject_ids is None:
-            raise ApprovalConflict(f"Request #{request_id} does not exist.")
-        agent_id, tool_id, grant_agent_id, grant_tool_id = subject_ids
-        tool_id, agent_id = tool_id or grant_tool_id, agent_id or grant_agent_id
-    tool = Tool.objects.select_for_update().only(*_STATUS_FIELDS).filter(pk=tool_id).first() if tool_id else None
-    agent = Agent.objects.select_for_update().only(*_STATUS_FIELDS).filter(pk=agent_id).first() if agent_id else None
+    kind, _, number = subject_ref.partition(":")
+    if number.isdigit() and kind in ("tool", "agent"):
+        return (int(number), None) if kind == "tool" else (None, int(number))
+    agent_id, tool_id, grant_agent_id, grant_tool_id = ApprovalRequest.objects.values_list(
+        "agent_id", "tool_id", "grant__agent_id", "grant__tool_id"
+    ).get(pk=request_id)
+    return tool_id or grant_tool_id, agent_id or grant_agent_id
+
+
+def _lock_subject(request_id: int, subject: Subject | None, subject_ref: str) -> tuple[Tool | None, Agent | None]:
+    """Lock the subject's tool and agent rows; returns them as locked (the fields a status change needs)."""
+    try:
+        tool_id, agent_id = _subject_ids(request_id, subject, subject_ref)
+        tool = Tool.objects.select_for_update().only(*_STATUS_FIELDS).get(pk=tool_id) if tool_id else None
+        agent = Agent.objects.select_for_update().only(*_STATUS_FIELDS).get(pk=agent_id) if agent_id else None
+    except (ApprovalRequest.DoesNotExist, Tool.DoesNotExist, Agent.DoesNotExist):
+        # The request is gone, or its subject with it (deleting a subject deletes its requests), or the caller's
+        # reference names a row that does not exist.
+        about = f", or is not about {subject_ref}" if subject_ref else ""
+        raise ApprovalConflict(f"Request #{request_id} does not exist{about}.") from None
     return tool, agent
 
 

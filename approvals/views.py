@@ -146,6 +146,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                 comment=form.cleaned_data["comment"],
                 stage_index=form.cleaned_data["stage_index"],
                 facts_fingerprint=form.cleaned_data["facts_fingerprint"] or None,
+                subject_ref=form.cleaned_data["subject_ref"],
             )
         except services.ApprovalError as exc:
             form.add_service_errors(exc.errors)

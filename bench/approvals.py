@@ -353,11 +353,13 @@ def _decision_latency() -> None:
     for number, request in enumerate(rows[: DECISIONS + warm_up]):
         if use_ui:
             url = reverse("approvals:decide", args=[request.pk])
-            # The facts fingerprint the queue row's form carries (empty rows: the bench's requests have no facts).
+            # The facts fingerprint and the subject the queue row's form carries (empty rows: the bench's requests
+            # have no facts; a tree whose form has no subject_ref ignores it).
             payload = {
                 "outcome": "approve",
                 "comment": "ok",
                 "stage_index": 0,
+                "subject_ref": f"tool:{tool.pk}",
                 **fingerprint,
             }
             headers = {"HTTP_HX_REQUEST": "true"}

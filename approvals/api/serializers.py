@@ -326,9 +326,16 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
             )
         return RequestStageSerializer(rows, many=True).data
 
+    def _checks(self, request: ApprovalRequest) -> list[CheckRun]:
+        """Every round's checks, read once for the current round's and the timeline."""
+        cache: dict[int, list[CheckRun]] = self.context.setdefault("_checks", {})
+        if request.pk not in cache:
+            cache[request.pk] = selectors.request_checks_all(request)
+        return cache[request.pk]
+
     @extend_schema_field(CheckRunSerializer(many=True))
     def get_checks(self, request: ApprovalRequest) -> Any:
-        return CheckRunSerializer(selectors.current_checks(request), many=True).data
+        return CheckRunSerializer([c for c in self._checks(request) if c.round == request.round], many=True).data
 
     @extend_schema_field(DecisionSerializer(many=True))
     def get_decisions(self, request: ApprovalRequest) -> Any:
@@ -336,7 +343,10 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
 
     @extend_schema_field(TimelineItemSerializer(many=True))
     def get_timeline(self, request: ApprovalRequest) -> Any:
-        return TimelineItemSerializer(selectors.request_timeline(request=request), many=True).data
+        timeline = selectors.request_timeline(
+            request=request, checks=self._checks(request), decisions=self._decisions(request)
+        )
+        return TimelineItemSerializer(timeline, many=True).data
 
     @extend_schema_field(serializers.DictField(child=FieldChangeSerializer()))
     def get_changes_since_last_round(self, request: ApprovalRequest) -> dict[str, dict[str, Any]]:

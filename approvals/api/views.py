@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from approvals import attestation, decisions, selectors, submitting
+from approvals import attestation, decisions, selectors, services, submitting
 from approvals import policies as approvals_policies
 from approvals.api import serializers as s
 from approvals.models import ApprovalPolicy, ApprovalRequest
@@ -199,10 +199,15 @@ class ApprovalRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str) -> Response:
-        self._detail(pk)
+        approval = self._detail(pk)
         payload = s.DecideSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        decisions.request_decide(actor=request.user, request_id=int(pk), **payload.validated_data)
+        decisions.request_decide(
+            actor=request.user,
+            request_id=approval.pk,
+            subject=services.loaded_subject(approval),
+            **payload.validated_data,
+        )
         return self._render(pk)
 
     @action(detail=True, methods=["post"])

@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import checks, checks_running, decisions, policies, scans, services, submitting
+from approvals import checks, checks_running, decisions, policies, scans, selectors, services, submitting
 from approvals.models import ApprovalPolicy, ApprovalRequest, CheckRun, Decision, Notification
 from catalog import services as catalog
 from catalog.models import Agent, Tool, ToolGrant
@@ -442,6 +442,42 @@ def test_recertification_opens_once_before_the_approval_ends(
     assert recert.state == "in_review"
 
 
+def test_only_a_subjects_latest_approval_opens_its_recertification(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """An approval superseded by a later one of the same subject (here a re-review after a riskier change) does
+    not drive recertification; the latest one does, once."""
+    tool = make_tool(tier="medium")
+    first = decide(
+        django_capture_on_commit_callbacks,
+        world["reviewer"],
+        submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.tool_update(
+            actor=world["owner"],
+            tool=tool,
+            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
+        )
+    latest = ApprovalRequest.objects.get(kind="re_review")
+    for reviewer in ("reviewer", "data_owner"):
+        latest = decide(django_capture_on_commit_callbacks, world[reviewer], latest)
+    assert (first.state, latest.state) == ("approved", "approved")
+    assert latest.decided_at is not None and first.decided_at is not None and latest.decided_at > first.decided_at
+
+    assert latest.approval_expires_at < first.approval_expires_at  # the high tier's approval is shorter
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scans.open_recertifications(now=latest.approval_expires_at - timedelta(days=7)) == 1
+    recertification = ApprovalRequest.objects.get(kind="recertification")
+    assert recertification.previous == latest
+    decisions.request_withdraw(actor=world["owner"], request_id=recertification.pk)
+    # When the superseded approval nears its own end, it opens no recertification.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scans.open_recertifications(now=first.approval_expires_at - timedelta(days=7)) == 0
+    assert ApprovalRequest.objects.filter(kind="recertification").count() == 1
+
+
 def test_a_riskier_change_reopens_review(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -774,6 +810,27 @@ def test_a_redelivered_round_sends_the_notifications_a_dead_worker_left_unsent(
     assert checks_running.checks_run(request_id=request.pk, round_number=request.round).claimed == 0
     notification.refresh_from_db()
     assert notification.attempts == 1
+
+
+def test_the_lock_takes_the_subject_from_the_caller_and_refuses_a_reference_to_another(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+) -> None:
+    """A caller that knows the request's subject (the decision form's subject_ref, the API's loaded request) saves
+    the statement that reads it; a reference to another subject, or to none that exists, is a conflict."""
+    tool, other = make_tool(), make_tool(name="ledger-api")
+    request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+    assert request.subject_ref == f"tool:{tool.pk}"
+
+    with transaction.atomic():
+        with django_assert_num_queries(2):
+            locked = services._locked(request.pk, subject_ref=request.subject_ref)
+        assert locked.locked_tool is not None and locked.locked_tool.pk == tool.pk
+    loaded = services.loaded_subject(selectors.request_detail(request_id=request.pk))
+    with transaction.atomic(), django_assert_num_queries(2):
+        services._locked(request.pk, subject=loaded)
+    for wrong in (f"tool:{other.pk}", "tool:999999", "agent:999999", f"grant:{tool.pk}"):
+        with pytest.raises(services.ApprovalConflict), transaction.atomic():
+            services._locked(request.pk, subject_ref=wrong)
 
 
 def test_the_locked_request_comes_with_its_requester_and_team_after_its_subject_is_locked(

@@ -178,6 +178,42 @@ def test_it_approves_inline_and_returns_the_updated_row(
     assert in_review.state == "approved"
 
 
+def test_it_decides_with_the_subject_the_row_carries_and_refuses_a_row_about_another_subject(
+    client: Any, world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The row's form sends the request's subject back, so the decision locks it without reading the request
+    first (one statement fewer); a reference to another subject is refused after the locks, nothing written."""
+    first, second, other = (make_tool(name=name) for name in ("inventory-api", "billing-api", "ledger-api"))
+    requests = [
+        submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
+        for tool in (first, second)
+    ]
+    client.force_login(world["reviewer"])
+    queue = html_of(client.get(reverse("approvals:queue")))
+    assert f'name="subject_ref" value="tool:{first.pk}"' in queue
+    assert f'name="subject_ref" value="tool:{second.pk}"' in queue
+
+    def post(request: ApprovalRequest, subject_ref: str) -> tuple[int, int]:
+        payload = {"facts_fingerprint": seen(request), "outcome": "approve", "stage_index": "0"}
+        with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=True):
+            response = client.post(decide_url(request), payload | {"subject_ref": subject_ref}, **HTMX)
+        return response.status_code, len(captured)
+
+    refused, _ = post(requests[0], f"tool:{other.pk}")
+    assert refused == 409
+    assert ApprovalRequest.objects.get(pk=requests[0].pk).state == "in_review"
+    assert not Decision.objects.filter(request=requests[0]).exists()
+    assert AuditEvent.objects.filter(action="approvals.decision.approve").count() == 0
+
+    with_ref = post(requests[0], f"tool:{first.pk}")
+    without_ref = post(requests[1], "")
+    assert (with_ref[0], without_ref[0]) == (200, 200)
+    assert with_ref[1] == without_ref[1] - 1
+    assert set(ApprovalRequest.objects.filter(pk__in=[r.pk for r in requests]).values_list("state", flat=True)) == {
+        "approved"
+    }
+
+
 def test_it_moves_a_high_tier_request_to_its_next_stage(
     client: Any, world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
