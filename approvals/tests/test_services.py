@@ -442,6 +442,16 @@ def test_recertification_opens_once_before_the_approval_ends(
     assert recert.state == "in_review"
 
 
+def _make_riskier(world: dict[str, Any], tool: Any, capture: Any) -> None:
+    """Restricted data, open-world reach, delegated credentials: the tool's tier rises to high."""
+    with capture(execute=True):
+        catalog.tool_update(
+            actor=world["owner"],
+            tool=tool,
+            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
+        )
+
+
 def test_only_a_subjects_latest_approval_opens_its_recertification(
     world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -453,12 +463,7 @@ def test_only_a_subjects_latest_approval_opens_its_recertification(
         world["reviewer"],
         submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool),
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        catalog.tool_update(
-            actor=world["owner"],
-            tool=tool,
-            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
-        )
+    _make_riskier(world, tool, django_capture_on_commit_callbacks)
     latest = ApprovalRequest.objects.get(kind="re_review")
     for reviewer in ("reviewer", "data_owner"):
         latest = decide(django_capture_on_commit_callbacks, world[reviewer], latest)
@@ -493,12 +498,7 @@ def test_a_riskier_change_reopens_review(
         catalog.tool_update(actor=world["owner"], tool=tool, data={"title": "Inventory API v2"})
     assert not ApprovalRequest.objects.filter(kind="re_review").exists()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        catalog.tool_update(
-            actor=world["owner"],
-            tool=tool,
-            data={"data_class": "restricted", "reach": "open_world", "credential_scope": "delegated"},
-        )
+    _make_riskier(world, tool, django_capture_on_commit_callbacks)
     reopened = ApprovalRequest.objects.get(kind="re_review")
     assert reopened.tier == "high"
     assert reopened.previous == request
