@@ -19,8 +19,8 @@ max_requests = 200_000
 max_requests_jitter = 20_000
 accesslog = "-"
 # Grant checks answered in front of Django (agents_api.front) are left out of the access log unless this is set: a
-# gateway asks before every tool call, thousands of times a second, and formatting those lines was 15% of a worker's
-# CPU at 8 clients (py-spy). They are counted by verdict in portal_grant_checks_total, and every denial is a runtime
+# gateway asks before every tool call, thousands of times a second, and formatting those lines was about 15% of a
+# worker's on-CPU samples at 8 clients (py-spy). They are counted by verdict in portal_grant_checks_total, and every denial is a runtime
 # finding. Requests the front hands to Django (errors, a token seen for the first time) are logged as any other.
 access_log_grant_checks = os.environ.get("WEB_ACCESS_LOG_GRANT_CHECKS", "").lower() in {"1", "true", "yes"}
 ANSWERED_IN_FRONT = "portal.grant_check_answered_in_front"  # the environ key agents_api.front sets
