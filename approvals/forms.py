@@ -56,7 +56,7 @@ class DecisionForm(ServiceErrorsForm):
     stage_index = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     # The facts the reviewer saw: an approval is refused when the subject's facts changed since.
     facts_fingerprint = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-    # What the request is about ("tool:3", the request's subject_ref): the decision locks it without reading it.
+    # What the request is about ("tool:3", the request's subject_key): the decision locks it without reading it.
     subject_ref = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
 
     def clean(self) -> dict[str, Any]:

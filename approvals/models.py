@@ -134,16 +134,6 @@ class ApprovalRequest(models.Model):
         return self.state in OPEN_STATES
 
     @property
-    def subject_ref(self) -> str:
-        """What the request is about, from the ids its row carries: "tool:3", "agent:5" or "grant:7" (the forms
-        that decide it send it back, so the decision locks the subject without reading the ids first)."""
-        if self.grant_id:
-            return f"grant:{self.grant_id}"
-        if self.tool_id:
-            return f"tool:{self.tool_id}"
-        return f"agent:{self.agent_id}"
-
-    @property
     def stages(self) -> list[dict]:
         return list(self.policy_snapshot.get("stages", []))
 

@@ -177,7 +177,7 @@ def _locked(request_id: int, *, subject: Subject | None = None, subject_ref: str
     status change neither reads nor locks it again.
 
     Which rows to lock is read from the request unless the caller knows its subject: `subject` as it loaded it, or
-    `subject_ref` ("tool:3", the request's `subject_ref` a decision form sends back). Only their ids are used, and
+    `subject_ref` ("tool:3", the request's `subject_key` a decision form sends back). Only their ids are used, and
     the request read under the lock must name the same subject (a request's subject never changes): a stale or
     forged reference is refused (409) after the locks, and the transaction rolls back."""
     expected = _subject_key(subject) if subject is not None else subject_ref
@@ -190,7 +190,7 @@ def _locked(request_id: int, *, subject: Subject | None = None, subject_ref: str
         )
     except ApprovalRequest.DoesNotExist:
         raise ApprovalConflict(f"Request #{request_id} does not exist.") from None
-    if expected and expected != request.subject_ref:
+    if expected and expected != request.subject_key:
         raise ApprovalConflict(f"Request #{request_id} is not about {expected}; reload it.")
     if not request.grant_id:  # a grant's status lives on the grant's row, which grant_set_status locks
         request.locked_tool, request.locked_agent = tool, agent

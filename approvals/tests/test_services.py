@@ -819,11 +819,11 @@ def test_the_lock_takes_the_subject_from_the_caller_and_refuses_a_reference_to_a
     the statement that reads it; a reference to another subject, or to none that exists, is a conflict."""
     tool, other = make_tool(), make_tool(name="ledger-api")
     request = submit(django_capture_on_commit_callbacks, world["owner"], kind="tool_onboarding", tool=tool)
-    assert request.subject_ref == f"tool:{tool.pk}"
+    assert request.subject_key == f"tool:{tool.pk}"
 
     with transaction.atomic():
         with django_assert_num_queries(2):
-            locked = services._locked(request.pk, subject_ref=request.subject_ref)
+            locked = services._locked(request.pk, subject_ref=request.subject_key)
         assert locked.locked_tool is not None and locked.locked_tool.pk == tool.pk
     loaded = services.loaded_subject(selectors.request_detail(request_id=request.pk))
     with transaction.atomic(), django_assert_num_queries(2):
