@@ -12,7 +12,8 @@ from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
 
-from catalog.models import Agent, TeamMembership, Tool
+from catalog.models import Agent, Tool
+from catalog.teams import maintains_team
 
 
 def _change_permission(obj: Any) -> str | None:
@@ -26,10 +27,7 @@ class OwningTeamBackend(BaseBackend):
         permission = _change_permission(obj)
         if permission is None or not user_obj.is_active or user_obj.is_anonymous:
             return set()
-        maintains = TeamMembership.objects.filter(
-            team_id=obj.owner_id, user_id=user_obj.pk, role=TeamMembership.Role.MAINTAINER
-        ).exists()
-        return {permission} if maintains else set()
+        return {permission} if maintains_team(user_id=user_obj.pk, team_id=obj.owner_id) else set()
 
     def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
         return perm == _change_permission(obj) and perm in self.get_all_permissions(user_obj, obj)

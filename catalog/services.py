@@ -16,7 +16,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
@@ -28,7 +27,6 @@ from catalog.models import (
     CatalogEntry,
     HintsAttestation,
     Team,
-    TeamMembership,
     Tool,
     ToolGrant,
 )
@@ -36,6 +34,7 @@ from catalog.scoring import _facts_changed, agent_rescore, grant_rescore, tool_r
 from catalog.search_cache import invalidate_catalog_counts
 from catalog.search_index import _index_agent, _index_tool
 from catalog.signals import owner_changed
+from catalog.teams import maintains_team
 from portal.audit import audit_record, field_changes
 from portal.errors import Conflict, InvalidInput, PermissionDenied
 from portal.roles import user_is_platform_admin
@@ -138,10 +137,6 @@ class EntityAccess:
     maintains_owner: bool
 
 
-def _maintainer_of(team_id: Any, user: User) -> QuerySet[TeamMembership]:
-    return TeamMembership.objects.filter(team_id=team_id, user=user, role=TeamMembership.Role.MAINTAINER)
-
-
 def entity_access(user: User | AnonymousUser, entity: Agent | Tool) -> EntityAccess:
     """Platform admins may do everything; the owning team's maintainers may change the entity because ownership is
     the grant; and an active user holding guardian's change permission on the object (given explicitly, e.g. to
@@ -153,7 +148,7 @@ def entity_access(user: User | AnonymousUser, entity: Agent | Tool) -> EntityAcc
         return EntityAccess(can_edit=False, maintains_owner=False)
     if user_is_platform_admin(user):
         return EntityAccess(can_edit=True, maintains_owner=True)
-    maintains = _maintainer_of(entity.owner_id, user).exists()
+    maintains = maintains_team(user_id=user.pk, team_id=entity.owner_id)
     # An inactive user holds no object permissions (as Django's and guardian's backends answer) but stays on
     # record as a maintainer of the team.
     if not user.is_active:
@@ -178,7 +173,7 @@ def can_create_for(user: User | AnonymousUser, team: Team) -> bool:
         return False
     if user_is_platform_admin(user):
         return True
-    return _maintainer_of(team.pk, user).exists()
+    return maintains_team(user_id=user.pk, team_id=team.pk)
 
 
 def _validate_description(description: str) -> list[str]:

@@ -27,6 +27,12 @@ def maintainers_group_name(team_name: str) -> str:
     return f"{TEAM_GROUP_PREFIX}{team_name}:maintainers"
 
 
+def maintains_team(*, user_id: Any, team_id: Any) -> bool:
+    """Whether the user maintains the team: the owning team's maintainers may change its agents and tools
+    (services.entity_access, permissions.OwningTeamBackend) and file requests for it (services.can_create_for)."""
+    return TeamMembership.objects.filter(team_id=team_id, user_id=user_id, role=TeamMembership.Role.MAINTAINER).exists()
+
+
 @transaction.atomic
 def team_create(
     *, name: str, title: str = "", description: str = "", email: str = "", source_key: str = "", actor: Any = None
