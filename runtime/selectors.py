@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -78,9 +77,7 @@ def agent_usage(
     today = today or timezone.now().date()
     since = today - timedelta(days=days - 1)
     per_tool: dict[str, dict[str, Any]] = {}
-    trend: dict[date, dict[str, int]] = defaultdict(lambda: {"calls": 0, "errors": 0})
-    totals = {"calls": 0, "errors": 0, "denied": 0}
-    all_buckets = [0] * len(BUCKET_FIELDS)
+    trend: dict[date, list[int]] = {}
     rows = ToolUsageDaily.objects.filter(agent_key=agent.name, day__gte=since).values_list(
         "tool_key", "capability", "day", "calls", "errors", "denied", "last_seen", *BUCKET_FIELDS
     )
@@ -99,17 +96,20 @@ def agent_usage(
         tool["calls"] += calls
         tool["errors"] += errors
         tool["denied"] += denied
-        totals["calls"] += calls
-        totals["errors"] += errors
-        totals["denied"] += denied
-        tool["buckets"] = [a + (b or 0) for a, b in zip(tool["buckets"], buckets, strict=True)]
-        all_buckets = [a + (b or 0) for a, b in zip(all_buckets, buckets, strict=True)]
+        tool_buckets = tool["buckets"]
+        for index, count in enumerate(buckets):
+            tool_buckets[index] += count
         if capability:
             tool["capabilities"][capability] = tool["capabilities"].get(capability, 0) + calls
         if last_seen and (tool["last_seen"] is None or last_seen > tool["last_seen"]):
             tool["last_seen"] = last_seen
-        trend[day]["calls"] += calls
-        trend[day]["errors"] += errors
+        on_day = trend.get(day)
+        if on_day is None:
+            on_day = trend[day] = [0, 0]
+        on_day[0] += calls
+        on_day[1] += errors
+    totals = {key: sum(tool[key] for tool in per_tool.values()) for key in ("calls", "errors", "denied")}
+    all_buckets = [sum(column) for column in zip(*(tool["buckets"] for tool in per_tool.values()), strict=True)]
     if grants is None:
         grants = list(
             ToolGrant.objects.filter(agent=agent).select_related("tool").order_by("tool__name", "environment")
@@ -166,10 +166,11 @@ def agent_usage(
         "models": models,
         "trend": [
             {
-                "day": since + timedelta(days=offset),
-                **trend.get(since + timedelta(days=offset), {"calls": 0, "errors": 0}),
+                "day": day,
+                "calls": trend.get(day, (0, 0))[0],
+                "errors": trend.get(day, (0, 0))[1],
             }
-            for offset in range(days)
+            for day in (since + timedelta(days=offset) for offset in range(days))
         ],
     }
 
