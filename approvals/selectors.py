@@ -230,7 +230,10 @@ def active_grants_for(*, entity: Agent | Tool) -> list[dict[str, Any]]:
             .values_list("subject_key", "pk")
         )
     capabilities: dict[int, list[str]] = {}
-    if grants:
+    if grants and isinstance(entity, Tool):
+        # Every grant is of this tool, whose capabilities its page loaded with it (catalog tool_page_detail).
+        capabilities[entity.pk] = [capability.name for capability in entity.capabilities.all()]
+    elif grants:
         for tool_id, name in Capability.objects.filter(tool_id__in={grant.tool_id for grant in grants}).values_list(
             "tool_id", "name"
         ):

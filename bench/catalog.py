@@ -125,8 +125,12 @@ def measure() -> None:
     client.force_login(user)
     rng = random.Random(7)
     teams = list(Team.objects.order_by("name").values_list("name", flat=True)[:500])
-    tool_names = list(Tool.objects.order_by("?").values_list("name", flat=True)[:500])
-    agent_names = list(Agent.objects.order_by("?").values_list("name", flat=True)[:500])
+    # The entity pages' sample is the same in both trees and every run, and its entities have what real ones have
+    # (grants; with the runtime app, telemetry, findings and scorecards): seed_scale gives them none of it.
+    sample = random.Random(11)
+    tool_names = sample.sample(sorted(Tool.objects.values_list("name", flat=True)), 500)
+    agent_names = sample.sample(sorted(Agent.objects.values_list("name", flat=True)), 500)
+    _give_entities_data(agent_names, tool_names)
     has_search_api = client.get("/api/v1/search/?q=github").status_code == 200
 
     # Each search with two facets (its kind and a risk tier it has matches in), round robin over the tiers.
@@ -222,6 +226,72 @@ def measure() -> None:
     if IMPORT_DOCS and not only:
         _bench_import(teams[0])
     print("FIGURES " + json.dumps(FIGURES), flush=True)
+
+
+def _give_entities_data(agent_names: list[str], tool_names: list[str]) -> None:
+    """Each sampled agent gets approved grants to two sampled tools; with the runtime app (the new tree), every
+    sampled agent has 30 days of tool and model telemetry (one tool called without a grant) and an open finding, and
+    every sampled entity a scorecard. Idempotent: a reused database keeps what an earlier run wrote."""
+    from datetime import timedelta
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from catalog.models import Agent, Tool, ToolGrant
+
+    agents = list(Agent.objects.filter(name__in=agent_names).only("id", "name").order_by("name"))
+    tools = list(Tool.objects.filter(name__in=tool_names).only("id", "name").order_by("name"))
+    now = timezone.now()
+    grants = [
+        ToolGrant(agent=agent, tool=tools[(i + k) % len(tools)], status="approved", approved_at=now)
+        for i, agent in enumerate(agents)
+        for k in (0, 1)
+    ]
+    ToolGrant.objects.bulk_create(grants, ignore_conflicts=True)
+    if not apps.is_installed("runtime"):
+        return
+    from runtime.models import Finding, ModelUsageDaily, Scorecard, ToolUsageDaily
+
+    today = now.date()
+    usage, models = [], []
+    for i, agent in enumerate(agents):
+        called = (tools[i % len(tools)].name, tools[(i + 2) % len(tools)].name)  # the second one is not granted
+        for day in (today - timedelta(days=offset) for offset in range(30)):
+            for tool_name in called:
+                for capability in ("read", "write"):
+                    usage.append(
+                        ToolUsageDaily(
+                            day=day, agent_key=agent.name, tool_key=tool_name, capability=capability,
+                            environment="production", calls=20, errors=1, le_50ms=15, le_250ms=5, last_seen=now,
+                        )
+                    )  # fmt: skip
+            models.append(
+                ModelUsageDaily(
+                    day=day, agent_key=agent.name, model="gpt-4o", environment="production", calls=40, errors=0,
+                    input_tokens=40_000, output_tokens=4_000,
+                )
+            )  # fmt: skip
+    ToolUsageDaily.objects.bulk_create(usage, ignore_conflicts=True, batch_size=5000)
+    ModelUsageDaily.objects.bulk_create(models, ignore_conflicts=True, batch_size=5000)
+    flagged = set(Finding.objects.filter(agent_key__in=agent_names).values_list("agent_key", flat=True))
+    Finding.objects.bulk_create(
+        Finding(
+            agent_key=agent.name,
+            tool_key=tools[(i + 2) % len(tools)].name,
+            kind="no_grant",
+            capability="write",
+            environment="production",
+            count=600,
+            first_seen=now - timedelta(days=29),
+            last_seen=now,
+        )
+        for i, agent in enumerate(agents)
+        if agent.name not in flagged
+    )
+    rules = [{"title": "Has an owner", "level": "bronze", "passed": True, "detail": ""}]
+    cards = [Scorecard(kind="agent", name=name, level="bronze", rules=rules) for name in agent_names]
+    cards += [Scorecard(kind="tool", name=name, level="bronze", rules=rules) for name in tool_names]
+    Scorecard.objects.bulk_create(cards, ignore_conflicts=True)
 
 
 def _settings_of(label: str) -> dict[str, Any]:

@@ -61,7 +61,11 @@ class ToolUsageDaily(models.Model):
                 fields=["agent_key", "tool_key", "capability", "environment", "day"], name="runtime_tool_usage_key"
             )
         ]
-        indexes = [models.Index(fields=["day", "agent_key"], name="runtime_tool_usage_day")]
+        indexes = [
+            models.Index(fields=["day", "agent_key"], name="runtime_tool_usage_day"),
+            # A tool's callers (its catalog page): without it, a scan of every agent's rows.
+            models.Index(fields=["tool_key", "day"], name="runtime_tool_usage_tool"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.agent_key} -> {self.tool_key}.{self.capability} ({self.environment})"

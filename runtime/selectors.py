@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from catalog.models import Agent, ToolGrant
@@ -70,46 +69,47 @@ def agent_usage(
     *, agent: Agent, days: int = 30, today: date | None = None, grants: list[ToolGrant] | None = None
 ) -> dict[str, Any]:
     """Calls per tool and capability vs the agent's grants, unused grants, error rate, latency, tokens, cost, trend.
-    `grants` (each with its tool) when the caller holds them already, as the agent's page does."""
+    `grants` (each with its tool) when the caller holds them already, as the agent's page does.
+
+    The daily rows (one per tool, capability, environment and day) are read as plain tuples and added up here:
+    grouped in SQL by tool, capability and day they were as many rows per environment fewer, but composing ~20 SQL
+    aggregates cost the agent's page about 0.7 ms of CPU per view (bench.catalog, entity page)."""
     today = today or timezone.now().date()
     since = today - timedelta(days=days - 1)
-    rows = ToolUsageDaily.objects.filter(agent_key=agent.name, day__gte=since)
     per_tool: dict[str, dict[str, Any]] = {}
-    trend: dict[date, dict[str, int]] = defaultdict(lambda: {"calls": 0, "errors": 0})
-    totals = {"calls": 0, "errors": 0, "denied": 0}
-    all_buckets = [0] * len(BUCKET_FIELDS)
-    aggregated = rows.values("tool_key", "capability", "day").annotate(
-        calls=Sum("calls"),
-        errors=Sum("errors"),
-        denied=Sum("denied"),
-        last_seen=Max("last_seen"),
-        **{f"h_{name}": Sum(name) for name in BUCKET_FIELDS},
+    trend: dict[date, list[int]] = {}
+    rows = ToolUsageDaily.objects.filter(agent_key=agent.name, day__gte=since).values_list(
+        "tool_key", "capability", "day", "calls", "errors", "denied", "last_seen", *BUCKET_FIELDS
     )
-    for row in aggregated:
-        tool = per_tool.setdefault(
-            row["tool_key"],
-            {
-                "tool": row["tool_key"],
+    for tool_key, capability, day, calls, errors, denied, last_seen, *buckets in rows:
+        tool = per_tool.get(tool_key)
+        if tool is None:
+            tool = per_tool[tool_key] = {
+                "tool": tool_key,
                 "calls": 0,
                 "errors": 0,
                 "denied": 0,
                 "capabilities": {},
                 "buckets": [0] * len(BUCKET_FIELDS),
                 "last_seen": None,
-            },
-        )
-        buckets = [row[f"h_{name}"] or 0 for name in BUCKET_FIELDS]
-        for key in ("calls", "errors", "denied"):
-            tool[key] += row[key]
-            totals[key] += row[key]
-        tool["buckets"] = [a + b for a, b in zip(tool["buckets"], buckets, strict=True)]
-        all_buckets = [a + b for a, b in zip(all_buckets, buckets, strict=True)]
-        if row["capability"]:
-            tool["capabilities"][row["capability"]] = tool["capabilities"].get(row["capability"], 0) + row["calls"]
-        if row["last_seen"] and (tool["last_seen"] is None or row["last_seen"] > tool["last_seen"]):
-            tool["last_seen"] = row["last_seen"]
-        trend[row["day"]]["calls"] += row["calls"]
-        trend[row["day"]]["errors"] += row["errors"]
+            }
+        tool["calls"] += calls
+        tool["errors"] += errors
+        tool["denied"] += denied
+        tool_buckets = tool["buckets"]
+        for index, count in enumerate(buckets):
+            tool_buckets[index] += count
+        if capability:
+            tool["capabilities"][capability] = tool["capabilities"].get(capability, 0) + calls
+        if last_seen and (tool["last_seen"] is None or last_seen > tool["last_seen"]):
+            tool["last_seen"] = last_seen
+        on_day = trend.get(day)
+        if on_day is None:
+            on_day = trend[day] = [0, 0]
+        on_day[0] += calls
+        on_day[1] += errors
+    totals = {key: sum(tool[key] for tool in per_tool.values()) for key in ("calls", "errors", "denied")}
+    all_buckets = [sum(column) for column in zip(*(tool["buckets"] for tool in per_tool.values()), strict=True)]
     if grants is None:
         grants = list(
             ToolGrant.objects.filter(agent=agent).select_related("tool").order_by("tool__name", "environment")
@@ -132,20 +132,22 @@ def agent_usage(
         for grant in grants
         if grant.is_active and grant.tool.name not in per_tool
     ]
-    model_rows = (
-        ModelUsageDaily.objects.filter(agent_key=agent.name, day__gte=since)
-        .values("model")
-        .annotate(
-            calls=Sum("calls"),
-            errors=Sum("errors"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-        )
-        .order_by("model")
+    per_model: dict[str, dict[str, Any]] = {}
+    model_rows = ModelUsageDaily.objects.filter(agent_key=agent.name, day__gte=since).values_list(
+        "model", "calls", "errors", "input_tokens", "output_tokens"
     )
-    models = []
-    for row in model_rows:
-        models.append({**row, "estimated_cost_usd": _cost(row["model"], row["input_tokens"], row["output_tokens"])})
+    for model, calls, errors, input_tokens, output_tokens in model_rows:
+        used = per_model.setdefault(
+            model, {"model": model, "calls": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0}
+        )
+        used["calls"] += calls
+        used["errors"] += errors
+        used["input_tokens"] += input_tokens
+        used["output_tokens"] += output_tokens
+    models = [
+        {**used, "estimated_cost_usd": _cost(used["model"], used["input_tokens"], used["output_tokens"])}
+        for _, used in sorted(per_model.items())
+    ]
     return {
         "agent": agent.name,
         "days": days,
@@ -164,10 +166,11 @@ def agent_usage(
         "models": models,
         "trend": [
             {
-                "day": since + timedelta(days=offset),
-                **trend.get(since + timedelta(days=offset), {"calls": 0, "errors": 0}),
+                "day": day,
+                "calls": trend.get(day, (0, 0))[0],
+                "errors": trend.get(day, (0, 0))[1],
             }
-            for offset in range(days)
+            for day in (since + timedelta(days=offset) for offset in range(days))
         ],
     }
 

@@ -150,3 +150,29 @@ def test_it_reads_nothing_twice_for_an_entity_page_and_its_panels(
             assert ('data-testid="grant-form"' in html) is (viewer == "maintainer")
         else:
             assert f"#{ApprovalRequest.objects.get(kind='tool_onboarding').pk} tool onboarding" in html
+
+
+# With active grants (and no autonomy change open) the approvals panel also reads the approval behind each grant and,
+# on an agent's page, the capabilities of its tools: a tool's page has its own already.
+ACTIVE_GRANT_QUERIES = {"agent": 14 + 2, "tool": 13 + 1}
+
+
+def test_it_reads_the_capabilities_a_tool_page_shows_grants_against_once(
+    client: Any, catalog: dict[str, Any], make_user: Callable[..., Any]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from catalog.models import ToolGrant
+
+    ToolGrant.objects.update(status=ToolGrant.Status.APPROVED, capability_names=["list_entries"])
+    client.force_login(make_user("sam"))
+    for kind, name in (("agent", "clerk"), ("tool", "ledger")):
+        url = reverse(f"catalog:{kind}", args=[name])
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(url)
+        statements = [query["sql"] for query in captured.captured_queries]
+        assert len(statements) == ACTIVE_GRANT_QUERIES[kind], statements
+        assert "write_entry" in page.content.decode()  # the capability no grant covers is named

@@ -281,9 +281,9 @@ def _detail_queries(client: Any, url: str) -> int:
 PAGE_QUERIES = {("agent", "maintainer"): 10, ("tool", "maintainer"): 10, ("agent", "stranger"): 11}
 PAGE_QUERIES[("tool", "stranger")] = PAGE_QUERIES[("agent", "stranger")]
 # The runtime panel: open findings, scorecard, and tool and model usage (agent) or callers (tool); and what each
-# active grant covers (the capabilities of its tool).
+# active grant covers (the capabilities of its tool: read on an agent's page; a tool's page has them already).
 RUNTIME_PANEL_QUERIES = {"agent": 4, "tool": 3}
-COVERAGE_QUERIES = 1
+COVERAGE_QUERIES = {"agent": 1, "tool": 0}
 
 
 @pytest.mark.parametrize("viewer", ["maintainer", "stranger"])
@@ -300,11 +300,11 @@ def test_it_keeps_entity_page_queries_few_and_flat_as_grants_models_neighbours_a
     client.get(agent_url), client.get(tool_url)  # content types are cached after a first request, as when running
     assert (
         _detail_queries(client, agent_url)
-        == PAGE_QUERIES[("agent", viewer)] + RUNTIME_PANEL_QUERIES["agent"] + COVERAGE_QUERIES
+        == PAGE_QUERIES[("agent", viewer)] + RUNTIME_PANEL_QUERIES["agent"] + COVERAGE_QUERIES["agent"]
     )
     assert (
         _detail_queries(client, tool_url)
-        == PAGE_QUERIES[("tool", viewer)] + RUNTIME_PANEL_QUERIES["tool"] + COVERAGE_QUERIES
+        == PAGE_QUERIES[("tool", viewer)] + RUNTIME_PANEL_QUERIES["tool"] + COVERAGE_QUERIES["tool"]
     )
 
     other_team = make_team("other")
@@ -337,11 +337,11 @@ def test_it_keeps_entity_page_queries_few_and_flat_as_grants_models_neighbours_a
     assert html_of(client.get(tool_url)).count('data-testid="grant"') == 8
     assert (
         _detail_queries(client, agent_url)
-        == PAGE_QUERIES[("agent", viewer)] + RUNTIME_PANEL_QUERIES["agent"] + COVERAGE_QUERIES
+        == PAGE_QUERIES[("agent", viewer)] + RUNTIME_PANEL_QUERIES["agent"] + COVERAGE_QUERIES["agent"]
     )
     assert (
         _detail_queries(client, tool_url)
-        == PAGE_QUERIES[("tool", viewer)] + RUNTIME_PANEL_QUERIES["tool"] + COVERAGE_QUERIES
+        == PAGE_QUERIES[("tool", viewer)] + RUNTIME_PANEL_QUERIES["tool"] + COVERAGE_QUERIES["tool"]
     )
 
 
