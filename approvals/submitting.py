@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Exists, OuterRef, Value, prefetch_related_objects
 from django.utils import timezone
 
 from approvals.checks import Subject, checks_for
@@ -28,7 +28,7 @@ from approvals.services import (
     subject_of,
 )
 from catalog import services as catalog
-from catalog.models import Agent, Team, Tool, ToolGrant
+from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
 from portal.audit import audit_deferred, audit_record
 from portal.roles import (
     user_is_platform_admin,
@@ -91,12 +91,12 @@ def request_submit(
     )
     if subject.tool is not None:  # the risk and the reviewed facts both read them: once
         prefetch_related_objects([subject.tool], "capabilities")
-    team_id = _owning_team_id(subject)
-    if check_permission and not (user_is_platform_admin(actor) or _is_maintainer(actor, team_id)):
-        team = Team.objects.get(pk=team_id)  # only the refusal needs more than its id
+    team, actor_maintains = _owning_team(subject, actor)
+    if check_permission and not (user_is_platform_admin(actor) or actor_maintains):
         raise ApprovalPermissionError(
             f"Only maintainers of team {team.name} (or platform admins) can submit this request."
         )
+    team_id = team.pk
     try:
         with transaction.atomic(), audit_deferred():
             return _submit_locked(actor, kind, subject, team_id, justification, attest, previous, draft=draft)
@@ -108,6 +108,22 @@ def request_submit(
             f"An open {kind.replace('_', ' ')} request for this already exists"
             + (f" (#{open_request.pk})." if open_request else ".")
         ) from exc
+
+
+def _owning_team(subject: Subject, actor: User) -> tuple[Team, bool]:
+    """The subject's owning team and whether `actor` maintains it, in one query. The owning entity keeps the team
+    as its owner: the reviewed facts name it, and would otherwise load it once more."""
+    maintains: Exists | Value = Value(False)
+    if actor is not None and actor.is_authenticated:
+        memberships = TeamMembership.objects.filter(
+            team=OuterRef("pk"), user_id=actor.pk, role=TeamMembership.Role.MAINTAINER
+        )
+        maintains = Exists(memberships)
+    team: Any = Team.objects.annotate(actor_maintains=maintains).get(pk=_owning_team_id(subject))
+    owned = subject.agent if subject.grant is not None else subject.entity
+    if owned is not None:
+        owned.owner = team
+    return team, bool(team.actor_maintains)
 
 
 def _submit_locked(

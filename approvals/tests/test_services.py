@@ -901,3 +901,30 @@ def test_a_decision_reads_its_tool_once_and_leaves_the_second_decision_of_a_pers
     )
     assert Decision.objects.filter(request=request).count() == 1
     assert ApprovalRequest.objects.get(pk=request.pk).current_stage == 1
+
+
+def test_it_reads_the_owning_team_and_the_submitters_membership_in_one_query(
+    world: dict[str, Any], make_tool: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from approvals.services import ApprovalPermissionError
+
+    tool = Tool.objects.get(pk=make_tool(tier="medium").pk)  # as a caller loads it: its owner not read yet
+    with pytest.raises(ApprovalPermissionError, match="Only maintainers of team payments"):
+        submitting.request_submit(actor=world["member"], kind="tool_onboarding", tool=tool)
+    assert not ApprovalRequest.objects.exists()
+
+    tool = Tool.objects.get(pk=tool.pk)
+    with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=False):
+        request = submitting.request_submit(actor=world["owner"], kind="tool_onboarding", tool=tool)
+    team_reads = [q["sql"] for q in captured.captured_queries if 'FROM "catalog_team"' in q["sql"]]
+    assert len(team_reads) == 1, team_reads
+    assert not [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT 1 AS "a" FROM')]
+    assert request.bound_facts["tool_owner"] == "payments"
+    assert request.owning_team_id == world["team"].pk
+
+    admin_tool = Tool.objects.get(pk=make_tool(name="admin-tool", tier="medium").pk)
+    by_admin = submitting.request_submit(actor=world["admin"], kind="tool_onboarding", tool=admin_tool)
+    assert by_admin.requester_id == world["admin"].pk
