@@ -269,7 +269,11 @@ class EntityRows:
         return self.entities.count()
 
     def __getitem__(self, page: slice) -> list[Row]:
-        rows = list(self.entities.values("id", *self.columns)[page])
+        # The page's ids are chosen on the id alone (a subquery), then only their rows are read whole: asked for
+        # the page's columns directly, PostgreSQL carried every match's wide row (its risk, description, JSON)
+        # through the join and the sort to keep 50 of them.
+        paged = self.entities.filter(pk__in=self.entities.values("pk")[page])
+        rows = list(paged.values("id", *self.columns))
         by_id = {row["id"]: row for row in rows}
         names = [source for source, columns in self.relations.items() if not columns]
         for row in rows:
