@@ -20,7 +20,6 @@ from catalog.api.stored import (
     StringMapField,
     WholeItemSerializer,
     left_out,
-    plain_renderer,
 )
 from catalog.models import Agent, AIModel, DataClass, ImportRun, Lifecycle, Location, RiskTier, Tool, ToolGrant
 from portal.api.serializers import ErrorSerializer
@@ -450,7 +449,7 @@ class ListRows:
                 represent = list if isinstance(field, NamesField) else field.to_representation
             else:
                 self.columns.append(source)
-                represent = plain_renderer(field)
+                represent = _plain_renderer(field)
             self.fields.append((name, source, represent))
 
     def render(self, rows: Iterable[Row]) -> list[Row]:
@@ -472,6 +471,16 @@ def _related_columns(field: serializers.Field) -> tuple[str, ...]:
     if isinstance(field, serializers.ListSerializer) and isinstance(child, serializers.Serializer):
         return tuple("__".join(f.source_attrs) for f in child.fields.values() if not f.write_only)
     raise TypeError(f"{field.field_name}: no row rendering for a {type(field).__name__} of a relation.")
+
+
+def _plain_renderer(field: serializers.Field) -> Callable[[Any], Any]:
+    """The field's `to_representation`, or the builtin that does exactly what it does."""
+    kind = type(field)
+    if kind is serializers.CharField:
+        return str
+    if kind is serializers.IntegerField:
+        return int
+    return field.to_representation
 
 
 def _risk_of_row(row: Row) -> dict[str, Any]:

@@ -11,12 +11,11 @@ a malformed list or mapping renders empty, and the rest of the row renders as us
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.db.models import Manager, QuerySet
 from rest_framework import serializers
-from rest_framework.fields import SkipField
 
 logger = logging.getLogger("catalog.api")
 
@@ -65,43 +64,7 @@ class WholeItemSerializer(serializers.Serializer):
     def to_representation(self, instance: Any) -> Any:
         if isinstance(instance, (str, bytes, int, float, list)):
             raise TypeError(f"expected an object, got {type(instance).__name__}")
-        if not isinstance(instance, dict):
-            return super().to_representation(instance)
-        # A stored item or a related row (`.values()`): rendered as Serializer.to_representation renders a mapping,
-        # field by field, with each field's plan made once per serializer. DRF's generic walk over the fields was
-        # most of the rendering of an API list of tools (their capabilities; bench.catalog, API search CPU).
-        rendered = {}
-        for name, key, field, represent in self._item_plan():
-            if key in instance:
-                value = instance[key]
-            else:  # left out of the item: the field's default, None, or nothing, as DRF decides
-                try:
-                    value = field.get_attribute(instance)
-                except SkipField:
-                    continue
-            rendered[name] = None if value is None else represent(value)
-        return rendered
-
-    def _item_plan(self) -> list[tuple[str, str, serializers.Field, Callable[[Any], Any]]]:
-        plan: list[tuple[str, str, serializers.Field, Callable[[Any], Any]]] | None = getattr(self, "_plan", None)
-        if plan is None:
-            plan = []
-            for field in self._readable_fields:
-                if len(field.source_attrs) != 1:
-                    raise TypeError(f"{field.field_name}: an item field reads one key of the item")
-                plan.append((str(field.field_name), field.source_attrs[0], field, plain_renderer(field)))
-            self._plan = plan
-        return plan
-
-
-def plain_renderer(field: serializers.Field) -> Callable[[Any], Any]:
-    """The field's `to_representation`, or the builtin that does exactly what it does."""
-    kind = type(field)
-    if kind is serializers.CharField:
-        return str
-    if kind is serializers.IntegerField:
-        return int
-    return field.to_representation
+        return super().to_representation(instance)
 
 
 class StringListField(serializers.ListField):
