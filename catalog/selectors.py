@@ -165,25 +165,32 @@ RANK_IN_LISTS_AT_MOST = 500
 
 def entity_search(entities: QuerySet[Any], *, q: str) -> QuerySet[Any]:
     """`entities` (agents or tools) narrowed to those matching the search words `q`: the API's `q`, with the
-    catalog page's terms, prefixes and typo corrections. Best match first when at most RANK_IN_LISTS_AT_MOST
-    match; more are left in the list's own order (by name), as ranking each of thousands of plausible matches cost
-    the API search several times its other work (bench.catalog, API search over gunicorn). What the words match
-    is shared between requests until the next catalog write, as the catalog page's counts are (search_cache)."""
-    kind = CatalogEntry.Kind.AGENT if entities.model is Agent else CatalogEntry.Kind.TOOL
-    plan, ids = _entity_matches(q, kind)
+    catalog page's terms, prefixes and typo corrections. Their order is the search's (`entity_search_order`). What
+    the words match is shared between requests until the next catalog write, as the catalog page's counts are
+    (search_cache)."""
+    plan, ids = _entity_matches(q, entities.model)
     if plan.matches_nothing:
         return entities.none()
     if not plan:
         return entities
-    found = entities.filter(pk__in=RawSQL(*search.index().id_list(ids)))  # noqa: S611 - one array, not N values
-    if len(ids) > RANK_IN_LISTS_AT_MOST:
-        return found
-    return found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
+    return entities.filter(pk__in=RawSQL(*search.index().id_list(ids)))  # noqa: S611 - one array, not N values
 
 
-def _entity_matches(q: str, kind: str) -> tuple[search.SearchPlan, list[int]]:
-    """The plan of the search words `q` and the ids of the agents or tools (`kind`) it matches, from the cache
-    while the catalog has not changed: the vocabulary and the index were two of the API search's seven queries."""
+def entity_search_order(model: type[Agent] | type[Tool], *, q: str) -> list[int] | None:
+    """The ids of the agents or tools (`model`) matching the search words `q`, in the order a searched list shows
+    them: best match first when at most RANK_IN_LISTS_AT_MOST match; more by name, as ranking each of thousands of
+    plausible matches cost the API search several times its other work (bench.catalog, API search over gunicorn).
+    None when `q` narrows nothing. Ranked once and shared with the matches until the next catalog write: ranking
+    the matches again for every page was most of the database's work of an API search."""
+    plan, ids = _entity_matches(q, model)
+    return ids if plan and not plan.matches_nothing else None
+
+
+def _entity_matches(q: str, model: type[Agent] | type[Tool]) -> tuple[search.SearchPlan, list[int]]:
+    """The plan of the search words `q` and the ids of the agents or tools (`model`) it matches in the search's
+    order (`entity_search_order`), from the cache while the catalog has not changed: the vocabulary, the index
+    and the rank were three of the API search's seven queries."""
+    kind = CatalogEntry.Kind.AGENT if model is Agent else CatalogEntry.Kind.TOOL
     key = counts_key({"entity_search": q, "kind": kind})
     cached: tuple[search.SearchPlan, list[int]] | None = cache.get(key)
     if cached is None:
@@ -191,9 +198,13 @@ def _entity_matches(q: str, kind: str) -> tuple[search.SearchPlan, list[int]]:
         ids: list[int] = []
         if plan and not plan.matches_nothing:
             entries = CatalogEntry.objects.filter(kind=kind, id__in=RawSQL(*search.index().entry_ids(plan, kind)))  # noqa: S611 - full-text search
-            # The matching ids first, then the entities by id: given the match as a subquery, PostgreSQL walked the
-            # name index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
-            ids = list(entries.values_list("entity_id", flat=True))
+            # Every match, without a LIMIT: given the match as a subquery under a LIMIT, PostgreSQL walked the name
+            # index testing every entity until it met a page of matches (190 ms for "github" among 80,000 tools).
+            found = model.objects.filter(pk__in=entries.values("entity_id"))
+            ids = list(found.order_by("name").values_list("pk", flat=True))
+            if len(ids) <= RANK_IN_LISTS_AT_MOST:
+                ranked = found.annotate(search_rank=search.EntityRank(plan, kind)).order_by("-search_rank", "name")
+                ids = list(ranked.values_list("pk", flat=True))
         cached = (plan, ids)
         cache.set(key, cached, TTL_SECONDS)
     return cached
@@ -257,19 +268,45 @@ class EntityRows:
     slice reads that page as plain rows of `id` and `columns` (`.values()`), each with its to-many `relations` (a
     source name: the related columns to read, or none for the related rows' names). The agent and tool lists spent
     more CPU on model instances and their prefetched relations than on the rest of the request (bench.catalog: API
-    list, API search); catalog.api.serializers.ListRows renders the rows as the serializers render instances."""
+    list, API search); catalog.api.serializers.ListRows renders the rows as the serializers render instances.
 
-    def __init__(self, entities: QuerySet[Any], *, columns: Sequence[str], relations: Mapping[str, Sequence[str]]):
+    A searched list comes with its `order` (`entity_search_order`: the matching ids, best first): the ids that pass
+    the list's other filters are read once (they are also its count), and a page reads only its own rows by id.
+    Ordered in the database, every match was ranked and its whole row sorted to keep a page of them."""
+
+    def __init__(
+        self,
+        entities: QuerySet[Any],
+        *,
+        columns: Sequence[str],
+        relations: Mapping[str, Sequence[str]],
+        order: Sequence[int] | None = None,
+    ):
         self.entities = entities
         self.columns = columns
         self.relations = relations
-        self.ordered = entities.ordered  # read by Paginator
+        self.order = order
+        self.ordered = entities.ordered or order is not None  # read by Paginator
+        self._listed: list[int] | None = None
 
     def count(self) -> int:
-        return self.entities.count()
+        return self.entities.count() if self.order is None else len(self._listed_in_order())
+
+    def _listed_in_order(self) -> list[int]:
+        if self._listed is None:
+            assert self.order is not None
+            listed = set(self.entities.order_by().values_list("pk", flat=True))
+            self._listed = [pk for pk in self.order if pk in listed]
+        return self._listed
 
     def __getitem__(self, page: slice) -> list[Row]:
-        rows = list(self.entities.values("id", *self.columns)[page])
+        if self.order is None:
+            rows = list(self.entities.values("id", *self.columns)[page])
+        else:
+            ids = self._listed_in_order()[page]
+            found = self.entities.model.objects.filter(pk__in=ids).values("id", *self.columns)
+            by_pk = {row["id"]: row for row in found}
+            rows = [by_pk[pk] for pk in ids if pk in by_pk]
         by_id = {row["id"]: row for row in rows}
         names = [source for source, columns in self.relations.items() if not columns]
         for row in rows:
@@ -307,10 +344,15 @@ def _related_names(model: type[Agent] | type[Tool], sources: Sequence[str], ids:
 
 
 def entity_list_rows(
-    entities: QuerySet[Any], *, columns: Sequence[str], relations: Mapping[str, Sequence[str]]
+    entities: QuerySet[Any],
+    *,
+    columns: Sequence[str],
+    relations: Mapping[str, Sequence[str]],
+    order: Sequence[int] | None = None,
 ) -> EntityRows:
-    """`entities` (agents or tools, as `agent_list`/`tool_list` and the API's filters leave them) as plain rows."""
-    return EntityRows(entities, columns=columns, relations=relations)
+    """`entities` (agents or tools, as `agent_list`/`tool_list` and the API's filters leave them) as plain rows, in
+    their own order or, for a searched list, in the search's `order` (`entity_search_order`)."""
+    return EntityRows(entities, columns=columns, relations=relations, order=order)
 
 
 FACETABLE = {

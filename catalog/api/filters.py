@@ -85,6 +85,15 @@ def _search_entities(queryset: QuerySet[Any], name: str, value: str) -> QuerySet
     return selectors.entity_search(queryset, q=value[:MAX_SEARCH_LENGTH])
 
 
+def search_order(filterset: django_filters.FilterSet) -> list[int] | None:
+    """The order of the agents or tools a valid filter set lists: the search's (`selectors.entity_search_order`)
+    when it searches (`q`), else None (the list's own)."""
+    words = filterset.form.cleaned_data.get("q") or ""
+    if not words:
+        return None
+    return selectors.entity_search_order(filterset.queryset.model, q=words[:MAX_SEARCH_LENGTH])
+
+
 def _facets_named(queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
     """`facets` selects nothing: the view counts the listed facets over the filtered list (`requested_facets`)."""
     return queryset

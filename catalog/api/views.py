@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, renderers, serializers, status, viewsets
@@ -24,7 +26,7 @@ from rest_framework.views import APIView
 
 from catalog import locations, search_cache, selectors, services
 from catalog.api import serializers as s
-from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter, requested_facets
+from catalog.api.filters import AgentFilter, GrantFilter, TeamFilter, ToolFilter, requested_facets, search_order
 from catalog.exporting import catalog_export_backstage
 from catalog.formats.parallel import in_this_process
 from catalog.import_runs import import_run_queue, import_run_visible, import_runs_inline
@@ -96,9 +98,16 @@ def _shared_search(request: Request, compute: Callable[[], Any]) -> Any:
 
 
 def _entity_page(view: viewsets.GenericViewSet, request: Request) -> Response:
-    entities = view.filter_queryset(view.get_queryset())
+    # The filter backend's steps (DjangoFilterBackend.filter_queryset), keeping the filter set for the search order.
+    filterset = DjangoFilterBackend().get_filterset(request, view.get_queryset(), view)
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    entities = filterset.qs
     rows = s.AGENT_ROWS if entities.model is Agent else s.TOOL_ROWS
-    page = view.paginate_queryset(selectors.entity_list_rows(entities, columns=rows.columns, relations=rows.relations))
+    listed = selectors.entity_list_rows(
+        entities, columns=rows.columns, relations=rows.relations, order=search_order(filterset)
+    )
+    page = view.paginate_queryset(listed)
     response = view.get_paginated_response(rows.render(page or []))
     facets = requested_facets(request.query_params.get("facets", ""))
     if facets:

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from catalog import services
+from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.models import Agent, Team, Tool
 
@@ -249,3 +249,37 @@ def test_it_lists_search_matches_best_first(client: APIClient, varied: dict[str,
 
     assert [row["name"] for row in body["results"]] == ["github-mcp"]
     assert [row["name"] for row in typing["results"]] == ["release-notes-agent"]
+
+
+def test_it_pages_a_searched_list_in_the_search_order_keeping_its_other_filters(
+    client: APIClient, make_team: Callable[..., Any], settings: Any
+) -> None:
+    settings.CATALOG_SEARCH_RESULTS_SECONDS = 0  # every page answered afresh
+    mine, theirs = make_team("platform-ai"), make_team("data-eng")
+    for number in range(7):
+        # Names out of rank order: the ledger words are more frequent in the later tools.
+        services.tool_create(
+            actor=None,
+            data={
+                "name": f"tool-{number}",
+                "owner": (mine if number % 3 else theirs).name,
+                "title": "Ledger" if number > 3 else "Books",
+                "description": "Keeps the ledger. " * number,
+            },
+        )
+    services.tool_create(actor=None, data={"name": "unrelated", "owner": mine.name})
+    order = selectors.entity_search_order(Tool, q="ledger")
+    assert order is not None
+    owners = dict(Tool.objects.values_list("pk", "owner__name"))
+    by_pk = dict(Tool.objects.values_list("pk", "name"))
+    expected = [by_pk[pk] for pk in order if owners[pk] == "platform-ai"]
+
+    url = f"{TOOLS}?q=ledger&owner=platform-ai"
+    whole = client.get(f"{url}&page_size=100").json()
+    pages = [client.get(f"{url}&page_size=2&page={number}").json() for number in (1, 2, 3)]
+
+    assert len(expected) == 4 and "unrelated" not in expected
+    assert [row["name"] for row in whole["results"]] == expected and whole["count"] == 4
+    assert [row["name"] for page in pages[:2] for row in page["results"]] == expected
+    assert [page["count"] for page in pages[:2]] == [4, 4]
+    assert pages[2]["error"]["status"] == 404  # past the last page, as for any list

@@ -71,7 +71,8 @@ def _queries(client: Any, url: str) -> int:
         # A full page is counted.
         ("/api/v1/tools/?owner=platform-ai&page_size=10", SIGNED_IN + 3),
         ("/api/v1/agents/?owner=platform-ai&lifecycle=production&page_size=10&page=2", SIGNED_IN + 3),
-        # A search whose matches are shared (below): the count of the filtered matches, the page, its related rows.
+        # A search whose matches and their order are shared (below): the matches its filters keep (also its count),
+        # the page's rows by id, their related rows.
         ("/api/v1/tools/?q=github&page_size=10", SIGNED_IN + 3),
         ("/api/v1/agents/?q=reviewr&page_size=10", SIGNED_IN + 3),
     ],
@@ -91,9 +92,10 @@ def test_it_looks_up_what_search_words_match_once_until_the_catalog_changes(
     settings.CATALOG_SEARCH_RESULTS_SECONDS = 0
     client.get(url)
     cache.clear()
-    # The vocabulary (for corrections; one look even when every word is known) and the matching ids come first.
+    # The vocabulary (for corrections; one look even when every word is known), the matching ids and their order
+    # (ranked) come first.
     first, again = _queries(client, url), _queries(client, url)
-    assert first == again + 2
+    assert first == again + 3
     names = [row["name"] for row in client.get(url).json()["results"]]
 
     if "tools" in url:
