@@ -4,7 +4,9 @@ prints how many it found), p50/p95 in process (Django's test client) and over HT
 
 Run: `python -m bench.catalog` (starts a throwaway PostgreSQL unless BENCH_DATABASE_URL is set).
 `python -m bench.catalog --old PATH` also measures the code checked out at PATH (e.g. `git worktree add /tmp/old
-<commit>`) with this same script, each tree on its own database, and prints both side by side with the change.
+<commit>`) with this same script, each tree on its own database, and prints both side by side with the change;
+BENCH_ROUNDS (1 by default) runs the trees alternately that many times (old, new, old, new, ...) and compares the
+medians of the runs: an 8-client p95 over 200 samples moves by 30-50% from one run to the next on 2 cores.
 BENCH_AGENTS / BENCH_TOOLS (100k entities by default; the API search guard is read at 20k: 4000 / 16000),
 BENCH_REQUESTS, BENCH_IMPORT_DOCS (0 skips the import) shrink or grow it; BENCH_PHASES=API,entity runs only the
 phases whose labels contain one of those words. A BENCH_DATABASE_URL (and, with --old,
@@ -32,6 +34,7 @@ AGENTS = int(os.environ.get("BENCH_AGENTS", "20000"))
 TOOLS = int(os.environ.get("BENCH_TOOLS", "80000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 IMPORT_DOCS = int(os.environ.get("BENCH_IMPORT_DOCS", "10000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 CLIENTS = (1, 8)
 # Words of seed_scale's names (systems for tools; domains and roles for agents), three of them misspelt, each with
 # the kind it finds. (Words of its descriptions, such as "warehouse", match half the catalog: not a search.)
@@ -445,18 +448,22 @@ def _run_tree(tree: Path, database_url: str, name: str) -> dict[str, dict[str, A
     return figures_of_tree(tree, [sys.executable, str(Path(__file__).resolve()), "measure"], environment, name)
 
 
-def _side_by_side(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:
-    print(f"\n{'figure':<58} {'old':>9} {'new':>9} {'change':>8}")
-    for label, figures in new.items():
+def _side_by_side(old_runs: list[dict[str, dict[str, Any]]], new_runs: list[dict[str, dict[str, Any]]]) -> None:
+    """Each figure's runs in both trees, and the change of their medians."""
+    print(f"\n{'figure':<58} {'old runs':>17} {'new runs':>17} {'change':>8}")
+    for label, figures in new_runs[0].items():
         key = "docs_per_s" if "docs_per_s" in figures else "p95"
-        before = old.get(label, {}).get(key)
-        after = figures[key]
         unit = "docs/s" if key == "docs_per_s" else "ms p95"
-        if before is None:
-            print(f"{label:<58} {'-':>9} {after:9.1f} {'new':>8}  {unit}")
+        before = [run[label][key] for run in old_runs if label in run]
+        after = [run[label][key] for run in new_runs if label in run]
+        shown_after = " / ".join(f"{value:.1f}" for value in after)
+        if not before:
+            print(f"{label:<58} {'-':>17} {shown_after:>17} {'new':>8}  {unit}")
             continue
-        change = (after - before) / before * 100 if before else 0.0
-        print(f"{label:<58} {before:9.1f} {after:9.1f} {change:+7.0f}%  {unit}")
+        shown_before = " / ".join(f"{value:.1f}" for value in before)
+        old_median, new_median = statistics.median(before), statistics.median(after)
+        change = (new_median - old_median) / old_median * 100 if old_median else 0.0
+        print(f"{label:<58} {shown_before:>17} {shown_after:>17} {change:+7.0f}%  {unit}")
 
 
 def main() -> None:
@@ -469,9 +476,11 @@ def main() -> None:
             _run_tree(new_tree, database_url, "new")
             return
         old_url = os.environ.get("BENCH_OLD_DATABASE_URL") or _another_database(database_url, "bench_old")
-        old = _run_tree(old_tree, old_url, "old")
-        new = _run_tree(new_tree, database_url, "new")
-        _side_by_side(old, new)
+        old_runs, new_runs = [], []
+        for _ in range(ROUNDS):
+            old_runs.append(_run_tree(old_tree, old_url, "old"))
+            new_runs.append(_run_tree(new_tree, database_url, "new"))
+        _side_by_side(old_runs, new_runs)
 
 
 def _another_database(database_url: str, name: str) -> str:
