@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Value, prefetch_related_objects
+from django.db.models import Exists, Value, prefetch_related_objects
 from django.utils import timezone
 
 from approvals.checks import Subject, checks_for
@@ -28,7 +28,8 @@ from approvals.services import (
     subject_of,
 )
 from catalog import services as catalog
-from catalog.models import Agent, Team, TeamMembership, Tool, ToolGrant
+from catalog.models import Agent, Team, Tool, ToolGrant
+from catalog.teams import maintained_by
 from portal.audit import audit_deferred, audit_record
 from portal.roles import (
     user_is_platform_admin,
@@ -115,10 +116,7 @@ def _owning_team(subject: Subject, actor: User) -> tuple[Team, bool]:
     as its owner: the reviewed facts name it, and would otherwise load it once more."""
     maintains: Exists | Value = Value(False)
     if actor is not None and actor.is_authenticated:
-        memberships = TeamMembership.objects.filter(
-            team=OuterRef("pk"), user_id=actor.pk, role=TeamMembership.Role.MAINTAINER
-        )
-        maintains = Exists(memberships)
+        maintains = maintained_by(actor.pk)
     team: Any = Team.objects.annotate(actor_maintains=maintains).get(pk=_owning_team_id(subject))
     owned = subject.agent if subject.grant is not None else subject.entity
     if owned is not None:

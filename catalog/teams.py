@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 
 from catalog.models import Team, TeamMembership
 from portal.audit import audit_record
@@ -27,10 +28,19 @@ def maintainers_group_name(team_name: str) -> str:
     return f"{TEAM_GROUP_PREFIX}{team_name}:maintainers"
 
 
+def _maintainer_rows(*, user_id: Any, team_id: Any) -> QuerySet[TeamMembership]:
+    return TeamMembership.objects.filter(team_id=team_id, user_id=user_id, role=TeamMembership.Role.MAINTAINER)
+
+
 def maintains_team(*, user_id: Any, team_id: Any) -> bool:
     """Whether the user maintains the team: the owning team's maintainers may change its agents and tools
     (services.entity_access, permissions.OwningTeamBackend) and file requests for it (services.can_create_for)."""
-    return TeamMembership.objects.filter(team_id=team_id, user_id=user_id, role=TeamMembership.Role.MAINTAINER).exists()
+    return _maintainer_rows(user_id=user_id, team_id=team_id).exists()
+
+
+def maintained_by(user_id: Any) -> Exists:
+    """The same rule as maintains_team, as an annotation of a Team query (a caller loading the team anyway)."""
+    return Exists(_maintainer_rows(user_id=user_id, team_id=OuterRef("pk")))
 
 
 @transaction.atomic
