@@ -130,10 +130,14 @@ def _words_of(source: str, words: str = VOCABULARY_COLUMN) -> str:
 
 
 def _prune_words(candidates: str) -> str:
-    """A word leaves the vocabulary once no entry's text contains it (vocabulary words are letters only)."""
+    """A word leaves the vocabulary once no entry's text contains it (vocabulary words are letters only).
+
+    The candidates are gathered first (`ARRAY(...)` is computed once, then the word key is looked up): with
+    `word IN (candidates)` the planner could probe the search index for every word of a small vocabulary before it
+    filtered by the candidates, and a common word matches thousands of rows. Since migration 0015."""
     return f"""
     DELETE FROM catalog_search_word AS w
-    WHERE w.word IN ({candidates})
+    WHERE w.word = ANY (ARRAY({candidates}))
       AND NOT EXISTS (SELECT FROM catalog_search_row AS s WHERE s.search_vector @@ to_tsquery('simple', w.word));
     """
 

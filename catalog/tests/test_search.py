@@ -290,6 +290,26 @@ def test_it_keeps_the_search_rows_and_vocabulary_in_step_with_writes(team: Any) 
 
 
 @on_postgres
+def test_it_drops_a_word_from_the_vocabulary_only_when_no_entry_has_it_any_more(team: Any) -> None:
+    first = make_tool(team, "books-mcp", description="reads the quarterly ledger")
+    second = make_tool(team, "other-mcp", description="posts to the ledger")
+
+    def vocabulary(*words: str) -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT word FROM catalog_search_word WHERE word = ANY(%s)", [list(words)])
+            return {row[0] for row in cursor.fetchall()}
+
+    assert vocabulary("ledger", "quarterly") == {"ledger", "quarterly"}
+    # A status change keeps every word; a new description drops the words only this entry had.
+    CatalogEntry.objects.filter(kind="tool", entity_id=first.pk).update(status="approved")
+    assert vocabulary("ledger", "quarterly") == {"ledger", "quarterly"}
+    services.tool_update(actor=None, tool=first, data={"description": "reads invoices"})
+    assert vocabulary("ledger", "quarterly", "invoices") == {"ledger", "invoices"}
+    services.tool_delete(actor=None, tool=second)
+    assert vocabulary("ledger", "posts", "invoices") == {"invoices"}
+
+
+@on_postgres
 def test_it_rebuilds_the_same_search_rows_from_the_catalog(make_team: Any) -> None:
     a_varied_catalog(make_team)
     columns = "entry_id, owner_id, updated_at, facets_id, risk_rank, kind, name, search_vector::text"
