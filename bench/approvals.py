@@ -2,9 +2,11 @@
 load, and the reviewer's decision latency.
 
 1. 1,000 low-tier MCP tool onboardings (under a policy without attestation) that auto-approve after their checks,
-   which call a local MCP server (initialize + tools/list), submitted flat out: workflows per second, CPU per
-   workflow (with the sealing of its audit events, where a tree seals them after commit), the submitter's time per
-   request, and checks started -> approved p95: the time a workflow takes once the worker takes it up. Its
+   which call a local MCP server (initialize + tools/list), submitted flat out from BENCH_SUBMIT_THREADS threads
+   (4 by default; concurrent users, each request its own transaction on its thread's connection, so audited writes
+   of unrelated requests meet as they do in production): workflows per second, CPU per workflow (with the sealing
+   of its audit events, where a tree seals them after commit), the submitters' wall time per request, and checks
+   started -> approved p95: the time a workflow takes once the worker takes it up. Its
    submit -> approved times are printed but not compared: they measure the backlog, which grows with the
    submitter's speed (a faster submitter queues more requests in front of the same worker).
 2. The same workflow submitted at one fixed offered rate (BENCH_SUBMIT_RATE per second, 20 by default, which both
@@ -15,7 +17,7 @@ load, and the reviewer's decision latency.
 
 Run: `python -m bench.approvals` (throwaway PostgreSQL and Redis unless BENCH_DATABASE_URL / BENCH_BROKER_URL).
 BENCH_WORKFLOWS, BENCH_PACED_WORKFLOWS, BENCH_SUBMIT_RATE, BENCH_OPEN_REQUESTS, BENCH_DECISIONS,
-BENCH_WORKER_CONCURRENCY adjust it.
+BENCH_WORKER_CONCURRENCY, BENCH_SUBMIT_THREADS adjust it.
 
 Old and new side by side: `python -m bench.approvals --old /work/wt/old` measures the code checked out at that path
 and this tree with this same script, alternately (BENCH_ROUNDS rounds, 1 by default: old, new, old, new, ...), each
@@ -50,6 +52,7 @@ DECISIONS = int(os.environ.get("BENCH_DECISIONS", "200"))
 CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "6"))
 PACED_WORKFLOWS = int(os.environ.get("BENCH_PACED_WORKFLOWS", "400"))
 SUBMIT_RATE = float(os.environ.get("BENCH_SUBMIT_RATE", "20"))
+SUBMIT_THREADS = int(os.environ.get("BENCH_SUBMIT_THREADS", "4"))
 # The tree measured: this script's own, or the one `--old` runs it in (BENCH_TREE).
 ROOT = Path(os.environ.get("BENCH_TREE") or Path(__file__).resolve().parents[1])
 FIGURES: dict[str, float] = {}
@@ -213,11 +216,13 @@ def _throughput(database_url: str, broker_url: str) -> None:
         steal = HostSteal()
         try:
             started = time.perf_counter()
-            flat_ids = []
-            for tool in flat_out:  # as the API and the UI call it: its own transaction, checks sent on commit
-                flat_ids.append(request_submit(actor=owner, kind="tool_onboarding", tool=tool).pk)
+            flat_ids = _submit_from_threads(flat_out, owner, request_submit)
             submitted = time.perf_counter() - started
-            print(f"submitted {WORKFLOWS} requests in {submitted:.1f} s ({WORKFLOWS / submitted:.0f}/s)", flush=True)
+            print(
+                f"submitted {WORKFLOWS} requests from {SUBMIT_THREADS} threads in {submitted:.1f} s "
+                f"({WORKFLOWS / submitted:.0f}/s)",
+                flush=True,
+            )
             _wait_until_decided(flat_ids)
             elapsed = time.perf_counter() - started
             sealing = _seal_audit_chain()  # counted in the submitter's CPU below (this process)
@@ -261,12 +266,30 @@ def _throughput(database_url: str, broker_url: str) -> None:
         {
             "workflows/s (flat out)": rate,
             "CPU per workflow ms": total,
-            "submit ms per request (flat out)": submitted * 1000 / WORKFLOWS,
+            f"submit ms per request (flat out, {SUBMIT_THREADS} threads)": submitted * 1000 / WORKFLOWS,
             "checks started->approved p95 s (flat out)": percentile(service, 0.95),
             f"submit->approved p50 s (at {SUBMIT_RATE:g}/s)": statistics.median(paced_latencies),
             f"submit->approved p95 s (at {SUBMIT_RATE:g}/s)": percentile(paced_latencies, 0.95),
         }
     )
+
+
+def _submit_from_threads(tools: list[Any], owner: Any, request_submit: Any) -> list[int]:
+    """Each tool's request, submitted flat out from SUBMIT_THREADS threads as the API and the UI call it (its own
+    transaction, checks sent on commit), each thread on its own database connection: the request ids."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def submit_share(share: list[Any]) -> list[int]:
+        try:
+            return [request_submit(actor=owner, kind="tool_onboarding", tool=tool).pk for tool in share]
+        finally:
+            connection.close()  # this thread's connection
+
+    shares = [tools[number::SUBMIT_THREADS] for number in range(SUBMIT_THREADS)]
+    with ThreadPoolExecutor(SUBMIT_THREADS) as pool:
+        return [request_id for ids in pool.map(submit_share, shares) for request_id in ids]
 
 
 def _paced(tools: list[Any], owner: Any, request_submit: Any) -> tuple[list[int], float, str]:
