@@ -3,10 +3,6 @@ than the task), yet still drop one that broke."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from django.db import connection
@@ -42,15 +38,3 @@ def test_after_a_task_a_broken_connection_is_dropped_and_a_healthy_one_kept_as_c
     connection.close_at = 0  # and too old
     _close_old_connections(task=task)
     assert connection.connection is None
-
-
-def test_the_worker_loads_the_urlconf_before_it_forks_its_children() -> None:
-    # A fresh interpreter: in this one the test client has loaded the URLconf long ago.
-    script = (
-        "import sys, django; django.setup(); import portal.celery as c; "
-        "assert 'agents_api.mcp_server' not in sys.modules, 'loaded before the worker started'; "
-        "c._load_before_fork(); assert 'agents_api.mcp_server' in sys.modules; print('ok')"
-    )
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -1,0 +1,27 @@
+"""What a process loads once as it starts, so no task or request waits for it: the URLconf imports the MCP SDK
+(agents_api.mcp_server), about 0.7 s of CPU. Each test runs a fresh interpreter: in this one the test client has
+loaded the URLconf long ago."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_the_worker_loads_the_urlconf_before_it_forks_its_children() -> None:
+    script = (
+        "import sys, django; django.setup(); import portal.celery as c; "
+        "assert 'agents_api.mcp_server' not in sys.modules, 'loaded before the worker started'; "
+        "c._load_before_fork(); assert 'agents_api.mcp_server' in sys.modules; print('ok')"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_a_web_worker_loads_the_urlconf_as_it_boots_not_in_its_first_request() -> None:
+    script = "import sys; import portal.wsgi; assert 'agents_api.mcp_server' in sys.modules; print('ok')"
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
