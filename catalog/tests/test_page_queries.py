@@ -176,3 +176,23 @@ def test_it_reads_the_capabilities_a_tool_page_shows_grants_against_once(
         statements = [query["sql"] for query in captured.captured_queries]
         assert len(statements) == ACTIVE_GRANT_QUERIES[kind], statements
         assert "write_entry" in page.content.decode()  # the capability no grant covers is named
+
+
+def test_it_lists_an_agents_models_and_both_directions_of_its_calls_by_name(catalog: dict[str, Any]) -> None:
+    owner = catalog["owner"]
+    services.model_upsert(data={"name": "alpha-model", "title": "", "provider": ""})
+    services.agent_create(actor=owner, data={"name": "zed", "owner": "payments", "calls": ["clerk"]})
+    services.agent_create(actor=owner, data={"name": "aaron", "owner": "payments"})
+    clerk = services.agent_update(
+        actor=owner, agent=catalog["agent"], data={"calls": ["helper", "aaron"], "models": ["gpt-x", "alpha-model"]}
+    )
+
+    relations = selectors.agent_relations(agent=clerk)
+
+    assert relations.models == [
+        {"name": "alpha-model", "title": "", "provider": ""},
+        {"name": "gpt-x", "title": "GPT X", "provider": "acme"},
+    ]
+    assert relations.calls == ["aaron", "helper"]
+    assert relations.called_by == ["boss", "zed"]
+    assert selectors.agent_relations(agent=selectors.agent_detail(name="aaron")).called_by == ["clerk"]
