@@ -19,8 +19,8 @@ application = GrantCheckFront(django_application)
 #   waited for (0.90 s -> 0.14 s for the first GET /login/);
 # - then all of it frozen: it lives as long as the worker, and left in the collector's sight it made every full
 #   pass walk it with the worker's GIL held, 100-650 ms each, a few times a minute under load (bench.catalog, API
-#   search at 8 clients over gunicorn: p95 170-295 ms with those pauses, 93 ms without; see also
-#   portal.middleware.ReleaseApiViewMiddleware).
+#   search, every answer computed, 8 clients over gunicorn 2 x 2 at 20k: p95 170-295 ms with those pauses,
+#   68-93 ms without).
 reverse("portal:dashboard")
 gc.collect()
 gc.freeze()

@@ -20,8 +20,11 @@ def test_the_worker_loads_the_urlconf_before_it_forks_its_children() -> None:
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-def test_a_web_worker_loads_the_urlconf_as_it_boots_not_in_its_first_request() -> None:
-    script = "import sys; import portal.wsgi; assert 'agents_api.mcp_server' in sys.modules; print('ok')"
+def test_a_web_worker_loads_the_urlconf_as_it_boots_and_freezes_what_it_loaded() -> None:
+    script = (
+        "import gc, sys; import portal.wsgi; assert 'agents_api.mcp_server' in sys.modules; "
+        "assert gc.get_freeze_count() > 50_000, gc.get_freeze_count(); print('ok')"
+    )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
     result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
