@@ -322,8 +322,16 @@ def _postgres_marker(database_url: str) -> str:
 def _mcp_server_process() -> Iterator[str]:
     """The MCP server the checks call runs in its own process, as a real one would (not in the submitter's
     threads, where it would compete with the submit loop for the GIL)."""
+    # It is part of the harness, not of the tree measured: both trees' checks call the same server (this script's
+    # tree's; an older tree's test server delayed every answer on a kept-alive connection by 40 ms, Nagle's algorithm).
+    harness = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.mcp_server"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.mcp_server"],
+        cwd=harness,
+        env={**os.environ, "PYTHONPATH": str(harness)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
