@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import task_postrun, worker_init
+
+from portal.startup import load_then_freeze
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -33,12 +34,5 @@ def _close_old_connections(task: Any = None, **_: Any) -> None:
 
 @worker_init.connect
 def _load_before_fork(**_: Any) -> None:
-    """Load in the parent what every worker process needs and keeps, so the forked children share it instead of
-    each loading it on its first task: Django and the apps are loaded by now; the URLconf is not, and tasks reverse
-    URLs (notification links). It imports the MCP SDK (agents_api.mcp_server): 0.7 s of CPU, paid by each of the
-    prefork children on its first notification before this. Then move it all out of the collector's sight, so full
-    collections scan only what tasks create (and the children's copy-on-write pages stay shared)."""
-    from django.urls import reverse
-
-    reverse("portal:dashboard")
-    gc.freeze()
+    """In the parent, before the prefork pool forks its children: they share what it loaded (portal.startup)."""
+    load_then_freeze()
